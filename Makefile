@@ -1,0 +1,35 @@
+# fsmde_ros — two commands on a fresh Debian machine: `make demo`, `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+OUT ?= out
+# Tests talk over DDS only on this host; each run picks its own ROS_DOMAIN_ID (test/conftest.py).
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+# The machine's pip config may point at missing local indexes; their warnings are noise.
+PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: setup demo test test-fast clean distclean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt training/pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt $(PIP_QUIET)
+	$(PY) -m pip install -q --no-deps -e training -e . $(PIP_QUIET)
+	$(PY) -c "import torch, rclpy, nuscenes, rosbags, cv2; assert torch.__version__.startswith('2.13.0')"
+	touch $@
+
+demo: setup
+	$(PY) -m fsmde_train.demo --out $(OUT)/demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider training/tests test
+
+clean:
+	rm -rf $(OUT) .pytest_cache build install log
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,179 @@
+"""Surface appearance of the synthetic world: normals, procedural textures, lighting, sensor effects.
+
+Textures are functions of the 3-D hit point (asphalt grain, lane markings, paving tiles, façade windows,
+car glass, foliage), so appearance is consistent across cameras and time, and a network has to read depth
+from perspective, texture gradients and occlusion rather than from colour codes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import world as W
+from .tracer import Primitives
+
+HORIZON = torch.tensor([0.78, 0.83, 0.88])
+ZENITH = torch.tensor([0.30, 0.50, 0.82])
+# LiDAR reflectivity multiplier per material (paint and glass differ from their albedo).
+REFLECTIVITY = torch.tensor([0.6, 0.5, 0.7, 0.8, 1.2, 0.3, 1.0, 0.6, 0.5, 0.9])
+
+
+def _hash(ix, iy, iz):
+    h = ix * 73856093 ^ iy * 19349663 ^ iz * 83492791
+    h = (h ^ (h >> 13)) * 1274126177
+    h = h ^ (h >> 16)
+    return (h & 0xFFFF).to(torch.float32) / 65535.0
+
+
+def value_noise(p: torch.Tensor, scale: float) -> torch.Tensor:
+    """Smooth 3-D value noise in [0, 1] at points p [N, 3]."""
+    q = p * scale
+    i = torch.floor(q)
+    f = q - i
+    f = f * f * (3 - 2 * f)
+    i = i.to(torch.int64)
+    out = torch.zeros(p.shape[0], dtype=torch.float32, device=p.device)
+    for dx in (0, 1):
+        wx = f[:, 0] if dx else 1 - f[:, 0]
+        for dy in (0, 1):
+            wy = f[:, 1] if dy else 1 - f[:, 1]
+            for dz in (0, 1):
+                wz = f[:, 2] if dz else 1 - f[:, 2]
+                out += wx * wy * wz * _hash(i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz)
+    return out
+
+
+def _frac(x):
+    return x - torch.floor(x)
+
+
+def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor):
+    """Normals [N, 3], albedo [N, 3] and material [N] at hit points p [N, 3] of primitive ids [N] (>= 0)."""
+    n = torch.zeros_like(p)
+    n[:, 2] = 1.0
+    albedo = torch.zeros_like(p)
+    mat = torch.zeros(len(p), dtype=torch.int64, device=p.device)
+    b0, c0, s0 = prims.offsets
+    dev = p.device
+    t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
+    facade_s = torch.zeros(len(p), device=dev)  # horizontal coordinate along a vertical face
+
+    g = ids == 0
+    if g.any():
+        mat[g] = torch.where(p[g, 1].abs() < world.road_half_width, W.ROAD, W.GRASS)
+        albedo[g] = torch.where((mat[g] == W.ROAD)[:, None], t([0.24, 0.24, 0.25]), t([0.30, 0.36, 0.18]))
+
+    bm = (ids >= b0) & (ids < c0)
+    if bm.any():
+        k = ids[bm] - b0
+        bx = prims.boxes[k]
+        cs, sn = torch.cos(bx[:, 6]), torch.sin(bx[:, 6])
+        rel = p[bm] - bx[:, :3]
+        loc = torch.stack([cs * rel[:, 0] + sn * rel[:, 1], -sn * rel[:, 0] + cs * rel[:, 1], rel[:, 2]], 1)
+        ratio = loc.abs() / bx[:, 3:6]
+        axis = ratio.argmax(1)
+        sgn = torch.sign(loc.gather(1, axis[:, None]))[:, 0]
+        nl = torch.zeros_like(loc)
+        nl[torch.arange(len(nl)), axis] = sgn
+        n[bm] = torch.stack([cs * nl[:, 0] - sn * nl[:, 1], sn * nl[:, 0] + cs * nl[:, 1], nl[:, 2]], 1)
+        facade_s[bm] = torch.where(axis == 0, loc[:, 1], loc[:, 0])
+        mat[bm] = t(world.box_mat)[k].to(torch.int64) if len(world.box_mat) else mat[bm]
+        albedo[bm] = t(world.box_color)[k]
+
+    cm = (ids >= c0) & (ids < s0)
+    if cm.any():
+        k = ids[cm] - c0
+        cy = prims.cyls[k]
+        top = (p[cm, 2] - cy[:, 3]).abs() < 1e-3
+        radial = torch.cat([(p[cm, :2] - cy[:, :2]) / cy[:, 4:5], torch.zeros_like(cy[:, :1])], 1)
+        n[cm] = torch.where(top[:, None], n[cm], radial)
+        mat[cm] = t(world.cyl_mat)[k].to(torch.int64)
+        albedo[cm] = t(world.cyl_color)[k]
+
+    sm = ids >= s0
+    if sm.any():
+        k = ids[sm] - s0
+        sp = prims.spheres[k]
+        n[sm] = (p[sm] - sp[:, :3]) / sp[:, 3:4]
+        mat[sm] = t(world.sph_mat)[k].to(torch.int64)
+        albedo[sm] = t(world.sph_color)[k]
+
+    albedo = albedo * _texture(world, p, n, mat, facade_s, albedo)
+    return n, albedo.clamp(0, 1), mat
+
+
+def _texture(world: W.World, p, n, mat, s, base):
+    """Multiplicative texture per material (returns [N, 3] factors; may also replace base colours)."""
+    fac = torch.ones_like(p)
+    coarse = value_noise(p, 0.7)[:, None]
+    fine = value_noise(p, 9.0)[:, None]
+    fac *= 0.8 + 0.25 * coarse + 0.15 * (fine - 0.5)
+
+    road = mat == W.ROAD
+    if road.any():
+        x, y = p[road, 0], p[road, 1]
+        half = world.n_lanes * world.lane_width / 2
+        line = torch.zeros_like(x, dtype=torch.bool)
+        for k in range(world.n_lanes + 1):
+            yk = -half + k * world.lane_width
+            on = (y - yk).abs() < 0.08
+            if 0 < k < world.n_lanes:
+                on &= _frac(x / 9.0) < 0.35  # dashed between lanes, solid at the edges
+            line |= on
+        fac[road] *= 1.0 + 0.35 * (value_noise(p[road], 2.5)[:, None] - 0.5)
+        fac[road] = torch.where(line[:, None], torch.full_like(fac[road], 3.3), fac[road])
+
+    walk = mat == W.SIDEWALK
+    if walk.any():
+        top = n[walk, 2] > 0.5
+        grout = (_frac(p[walk, 0] / 0.6) < 0.05) | (_frac(p[walk, 1] / 0.6) < 0.05)
+        f = torch.where((top & grout)[:, None], 0.6, 1.0) * torch.where(top[:, None], 1.0, 1.25)
+        fac[walk] *= f
+
+    bld = mat == W.BUILDING
+    if bld.any():
+        z = p[bld, 2]
+        vertical = n[bld, 2].abs() < 0.5
+        fs, fz = _frac(s[bld] / 3.1), _frac(z / 3.3)
+        window = vertical & (fs > 0.22) & (fs < 0.78) & (fz > 0.28) & (fz < 0.82) & (z > 3.3)
+        shop = vertical & (z < 3.0) & (fs > 0.1) & (fs < 0.9) & (z > 0.4)
+        glass = torch.tensor([0.10, 0.13, 0.17], device=p.device) * (0.6 + 0.8 * value_noise(p[bld], 0.3))[:, None]
+        f = fac[bld]
+        f = torch.where(window[:, None], glass / base[bld].clamp_min(0.05), f)
+        f = torch.where(shop[:, None], f * 0.45, f)
+        f = torch.where(vertical[:, None], f, f * 0.7)  # roofs
+        fac[bld] = f
+
+    glass_m = mat == W.CAR_GLASS
+    if glass_m.any():
+        side = n[glass_m, 2].abs() < 0.5
+        dark = torch.tensor([0.06, 0.07, 0.09], device=p.device) / base[glass_m].clamp_min(0.05)
+        fac[glass_m] = torch.where(side[:, None], dark, fac[glass_m])
+
+    leaves = mat == W.FOLIAGE
+    if leaves.any():
+        fac[leaves] *= 0.55 + 0.9 * value_noise(p[leaves], 4.0)[:, None]
+    return fac
+
+
+def shade(albedo, n, d_unit, dist, sun_dir):
+    """Linear radiance of lit surfaces: ambient sky light + Lambertian sun, then distance haze."""
+    sun = torch.as_tensor(sun_dir, dtype=torch.float32, device=n.device)
+    lam = (n @ sun).clamp_min(0)[:, None]
+    amb = 0.30 + 0.12 * n[:, 2:3]
+    rad = albedo * (amb + 0.85 * lam)
+    haze = 1 - torch.exp(-dist / 350.0)[:, None]
+    return rad * (1 - haze) + HORIZON.to(n.device) * haze
+
+
+def sky(d_unit):
+    elev = d_unit[:, 2:3].clamp(0, 1)
+    w = (elev * 3).clamp(0, 1)
+    return HORIZON.to(d_unit.device) * (1 - w) + ZENITH.to(d_unit.device) * w
+
+
+def to_srgb8(rgb_lin: torch.Tensor, gain: float, noise_std: float, gen: torch.Generator) -> np.ndarray:
+    """Exposure, read noise, gamma: linear [H, W, 3] -> uint8 sRGB-ish image."""
+    x = (rgb_lin * gain).clamp(0, 1) ** (1 / 2.2)
+    x = x + torch.randn(x.shape, generator=gen, device="cpu").to(x.device) * noise_std
+    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()

@@ -1,0 +1,210 @@
+"""A procedural urban street made of analytic primitives (exact depth by ray casting, see tracer.py).
+
+The street runs along the local x axis; the whole local frame is placed in the nuScenes "global" frame by a
+random yaw and offset per scene, so every pose chain (global <- ego <- sensor) is exercised for real.
+Everything is drawn from one ``numpy.random.Generator`` seeded per scene: same seed, same world.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..geometry import make_pose, yaw_matrix
+
+# Material ids (shading.py gives each a texture and a LiDAR reflectivity).
+ROAD, GRASS, SIDEWALK, BUILDING, CAR_BODY, CAR_GLASS, POLE, TRUNK, FOLIAGE, CLUTTER = range(10)
+MATERIAL_NAMES = ["road", "grass", "sidewalk", "building", "car_body", "car_glass", "pole", "trunk", "foliage",
+                  "clutter"]
+
+CAR_PALETTE = np.array([
+    [0.85, 0.85, 0.87], [0.08, 0.08, 0.09], [0.55, 0.56, 0.58], [0.70, 0.08, 0.07], [0.08, 0.20, 0.55],
+    [0.85, 0.70, 0.10], [0.12, 0.35, 0.18], [0.45, 0.30, 0.20], [0.95, 0.95, 0.95], [0.30, 0.32, 0.36],
+])
+FACADE_PALETTE = np.array([
+    [0.78, 0.72, 0.62], [0.62, 0.38, 0.30], [0.85, 0.84, 0.80], [0.55, 0.57, 0.60], [0.72, 0.62, 0.45],
+    [0.45, 0.47, 0.52], [0.88, 0.80, 0.68], [0.60, 0.52, 0.48],
+])
+
+
+@dataclass
+class World:
+    """Primitive arrays in the local street frame (metres, radians); colours are linear RGB albedo."""
+
+    boxes: np.ndarray  # [Nb, 7] centre x, y, z, half extents hx, hy, hz, yaw
+    box_vel: np.ndarray  # [Nb, 2] velocity (moving cars), zero when static
+    box_mat: np.ndarray  # [Nb] material id
+    box_color: np.ndarray  # [Nb, 3]
+    cyls: np.ndarray  # [Nc, 5] axis x, y, z0, z1, radius (vertical cylinders)
+    cyl_mat: np.ndarray
+    cyl_color: np.ndarray
+    spheres: np.ndarray  # [Ns, 4] centre x, y, z, radius
+    sph_mat: np.ndarray
+    sph_color: np.ndarray
+    road_half_width: float
+    lane_width: float
+    n_lanes: int
+    ego_speed: float  # m/s along +x
+    ego_lane_y: float
+    ego_wiggle: tuple[float, float]  # lateral amplitude (m), period (s)
+    T_global_local: np.ndarray  # 4x4, local street frame -> nuScenes global frame
+    sun_dir: np.ndarray  # unit vector towards the sun (local frame)
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def boxes_at(self, t: float) -> np.ndarray:
+        """Box array with moving boxes advanced to scene time ``t`` (seconds)."""
+        b = self.boxes.copy()
+        b[:, :2] += self.box_vel * t
+        return b
+
+    def ego_pose_local(self, t: float) -> np.ndarray:
+        """4x4 ego (base_link) -> local street frame at scene time ``t``; z = 0 as in nuScenes ego_pose."""
+        amp, period = self.ego_wiggle
+        w = 2 * np.pi / period
+        x = self.ego_speed * t
+        y = self.ego_lane_y + amp * np.sin(w * t)
+        yaw = np.arctan2(amp * w * np.cos(w * t), self.ego_speed)
+        return make_pose(yaw_matrix(yaw), [x, y, 0.0])
+
+    def ego_pose_global(self, t: float) -> np.ndarray:
+        return self.T_global_local @ self.ego_pose_local(t)
+
+    def save(self, path) -> None:
+        """Store the primitives (for oracle checks of clouds against the true surfaces)."""
+        np.savez_compressed(
+            path, boxes=self.boxes, box_vel=self.box_vel, box_mat=self.box_mat, box_color=self.box_color,
+            cyls=self.cyls, cyl_mat=self.cyl_mat, cyl_color=self.cyl_color, spheres=self.spheres,
+            sph_mat=self.sph_mat, sph_color=self.sph_color, T_global_local=self.T_global_local,
+            scalars=np.array([self.road_half_width, self.lane_width, self.n_lanes, self.ego_speed,
+                              self.ego_lane_y, *self.ego_wiggle, self.seed]), sun_dir=self.sun_dir)
+
+
+class _Builder:
+    def __init__(self):
+        self.boxes, self.box_vel, self.box_mat, self.box_color = [], [], [], []
+        self.cyls, self.cyl_mat, self.cyl_color = [], [], []
+        self.spheres, self.sph_mat, self.sph_color = [], [], []
+
+    def box(self, c, h, yaw, mat, color, vel=(0.0, 0.0)):
+        self.boxes.append([*c, *h, yaw])
+        self.box_vel.append(list(vel))
+        self.box_mat.append(mat)
+        self.box_color.append(color)
+
+    def cyl(self, x, y, z0, z1, r, mat, color):
+        self.cyls.append([x, y, z0, z1, r])
+        self.cyl_mat.append(mat)
+        self.cyl_color.append(color)
+
+    def sphere(self, c, r, mat, color):
+        self.spheres.append([*c, r])
+        self.sph_mat.append(mat)
+        self.sph_color.append(color)
+
+    def car(self, rng, x, y, yaw, vel=(0.0, 0.0)):
+        """A car: body + glass cabin, both moving together."""
+        length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.95)
+        color = CAR_PALETTE[rng.integers(len(CAR_PALETTE))] * rng.uniform(0.85, 1.1)
+        body_h = rng.uniform(0.75, 0.95)
+        self.box((x, y, 0.2 + body_h / 2), (length / 2, width / 2, body_h / 2), yaw, CAR_BODY, color, vel)
+        cab_l, cab_h = length * rng.uniform(0.45, 0.6), rng.uniform(0.45, 0.65)
+        shift = rng.uniform(-0.3, 0.1) * length / 2
+        cx, cy = x + shift * np.cos(yaw), y + shift * np.sin(yaw)
+        self.box((cx, cy, 0.2 + body_h + cab_h / 2), (cab_l / 2, width / 2 * 0.92, cab_h / 2), yaw, CAR_GLASS,
+                 color, vel)
+
+
+def _arr(x, cols):
+    return np.asarray(x, dtype=np.float64).reshape(-1, cols)
+
+
+def generate_world(seed: int, duration: float) -> World:
+    """A street long enough for ``duration`` seconds of driving plus margin at both ends."""
+    rng = np.random.default_rng(seed)
+    n_lanes = int(rng.choice([2, 3, 4]))
+    lane_w = float(rng.uniform(3.2, 3.7))
+    road_half = n_lanes * lane_w / 2 + 2.2  # + a parking strip each side
+    sidewalk_w = float(rng.uniform(2.5, 4.5))
+    speed = float(rng.uniform(5.0, 9.0))
+    x0, x1 = -70.0, speed * duration + 120.0
+    b = _Builder()
+
+    # Sidewalks (their road-facing sides are the kerbs) and end walls that close the street.
+    for side in (-1, 1):
+        yc = side * (road_half + sidewalk_w / 2)
+        b.box(((x0 + x1) / 2, yc, 0.075), ((x1 - x0) / 2, sidewalk_w / 2, 0.075), 0.0, SIDEWALK,
+              np.array([0.62, 0.61, 0.58]) * rng.uniform(0.9, 1.1))
+    wall_half_y = road_half + sidewalk_w + 25
+    for xe in (x0 - 6, x1 + 6):
+        b.box((xe, 0.0, 9.0), (6.0, wall_half_y, 9.0), 0.0, BUILDING, FACADE_PALETTE[rng.integers(8)])
+
+    # Building façades: a row per side with random lengths, depths, heights, setbacks and gaps.
+    for side in (-1, 1):
+        x = x0
+        while x < x1:
+            length = rng.uniform(8, 26)
+            if rng.random() < 0.12:  # an alley
+                x += rng.uniform(4, 10)
+                continue
+            depth, height = rng.uniform(8, 18), rng.uniform(5, 32)
+            setback = rng.uniform(0, 2.5)
+            y_in = road_half + sidewalk_w + setback
+            b.box((x + length / 2, side * (y_in + depth / 2), height / 2), (length / 2, depth / 2, height / 2),
+                  0.0, BUILDING, FACADE_PALETTE[rng.integers(8)] * rng.uniform(0.85, 1.1))
+            x += length + rng.uniform(0, 1.5)
+
+    # Parked cars in the parking strips, moving cars in the lanes.
+    park_y = road_half - 1.1
+    for side in (-1, 1):
+        x = x0 + rng.uniform(0, 8)
+        while x < x1:
+            if rng.random() < 0.7:
+                b.car(rng, x, side * (park_y + rng.uniform(-0.15, 0.15)), rng.normal(0, 0.04) + (0 if rng.random() < .5 else np.pi))
+            x += rng.uniform(5.5, 14)
+    ego_lane = -(lane_w / 2) if n_lanes == 2 else -(lane_w * (n_lanes / 2 - 0.5))
+    for lane in range(n_lanes):
+        y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
+        same_dir = y < 0
+        in_ego_lane = abs(y - ego_lane) < 0.1
+        for _ in range(int(rng.integers(2, 5))):
+            v = rng.uniform(3, 11) * (1 if same_dir else -1)
+            x = rng.uniform(x0 + 20, x1 - 20)
+            if in_ego_lane:  # traffic in our lane keeps its gap: same speed, never closer than 12 m
+                v = speed
+                x = float(rng.choice([-1, 1])) * rng.uniform(12, 45)
+            b.car(rng, x, y, 0.0 if same_dir else np.pi, vel=(v, 0.0))
+
+    # Street furniture on the sidewalks: lamp posts, trees (trunk + crown), bins and bollards.
+    for side in (-1, 1):
+        kerb = road_half + 0.5
+        x = x0 + rng.uniform(0, 10)
+        while x < x1:
+            kind = rng.random()
+            y = side * (kerb + rng.uniform(0, 0.6))
+            if kind < 0.35:
+                b.cyl(x, y, 0.15, rng.uniform(5.5, 8.5), rng.uniform(0.08, 0.14), POLE, np.array([0.35, 0.36, 0.38]))
+            elif kind < 0.75:
+                top = rng.uniform(2.0, 3.5)
+                b.cyl(x, y + side * 0.5, 0.15, top, rng.uniform(0.12, 0.22), TRUNK, np.array([0.33, 0.24, 0.16]))
+                r = rng.uniform(0.9, 1.8)
+                b.sphere((x, y + side * 0.5, top + r * 0.8), r, FOLIAGE,
+                         np.array([0.18, 0.42, 0.14]) * rng.uniform(0.7, 1.2))
+            else:
+                s = rng.uniform(0.3, 0.6)
+                b.box((x, y, 0.15 + s), (s * 0.8, s * 0.8, s), rng.uniform(0, np.pi), CLUTTER,
+                      np.array([0.2, 0.45, 0.25]) if rng.random() < .5 else np.array([0.55, 0.5, 0.45]))
+            x += rng.uniform(6, 16)
+
+    yaw_g = rng.uniform(-np.pi, np.pi)
+    T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
+    sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))
+    sun = np.array([np.cos(sun_el) * np.cos(sun_az), np.cos(sun_el) * np.sin(sun_az), np.sin(sun_el)])
+    return World(
+        boxes=_arr(b.boxes, 7), box_vel=_arr(b.box_vel, 2), box_mat=np.array(b.box_mat, dtype=np.int64),
+        box_color=_arr(b.box_color, 3), cyls=_arr(b.cyls, 5), cyl_mat=np.array(b.cyl_mat, dtype=np.int64),
+        cyl_color=_arr(b.cyl_color, 3), spheres=_arr(b.spheres, 4), sph_mat=np.array(b.sph_mat, dtype=np.int64),
+        sph_color=_arr(b.sph_color, 3), road_half_width=road_half, lane_width=lane_w, n_lanes=n_lanes,
+        ego_speed=speed, ego_lane_y=ego_lane, ego_wiggle=(float(rng.uniform(0, 0.4)), float(rng.uniform(6, 14))),
+        T_global_local=T_gl, sun_dir=sun, seed=seed,
+    )

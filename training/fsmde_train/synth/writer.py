@@ -1,0 +1,191 @@
+"""Write synthetic drives as a nuScenes-format dataset (loadable by the real nuscenes-devkit).
+
+Layout under ``dataroot``::
+
+    <version>/*.json                      the 13 nuScenes tables (annotations left empty)
+    samples/<CHANNEL>/<log>__<CHANNEL>__<us>.jpg|.pcd.bin   key frames (2 Hz)
+    sweeps/<CHANNEL>/...                  the other frames (cameras 12 Hz, LIDAR_TOP 20 Hz)
+    maps/<token>.png                      a blank map mask (the devkit opens it at load time)
+    depth/<samples|sweeps>/<CHANNEL>/<stem>.npz   dense GT for every camera sample_data (see below)
+    synth/worlds/<scene>.npz              the scene's primitives (for geometric oracle checks)
+    synth/meta.json                       generator settings and the depth convention
+
+Dense depth: ``np.load(path)["depth"]``, float32 [H, W], metres of z-depth along the camera's optical axis
+(the convention of projected LiDAR depth maps), exact up to float32; **0 where the pixel sees sky**.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import CAMERAS
+from ..geometry import matrix_to_quat
+from .render import lidar_sweep, primitives_at, render_image
+from .rig import CAMERA_HZ, KEYFRAME_HZ, LIDAR_HZ, PRESETS, camera_trigger_offsets, load_rig
+from .world import generate_world
+
+DEPTH_DIR = "depth"
+EPOCH_US = 1_532_402_927_000_000  # 2018-07-24, like nuScenes' n015 logs
+VISIBILITY = [
+    {"token": "1", "level": "v0-40", "description": "visibility of whole object is between 0 and 40%"},
+    {"token": "2", "level": "v40-60", "description": "visibility of whole object is between 40 and 60%"},
+    {"token": "3", "level": "v60-80", "description": "visibility of whole object is between 60 and 80%"},
+    {"token": "4", "level": "v80-100", "description": "visibility of whole object is between 80 and 100%"},
+]
+
+
+def dense_depth_path(dataroot, filename: str) -> Path:
+    """Where the dense GT of a camera sample_data (by its ``filename``) lives."""
+    return Path(dataroot) / DEPTH_DIR / Path(filename).with_suffix(".npz")
+
+
+def load_dense_depth(dataroot, filename: str) -> np.ndarray:
+    with np.load(dense_depth_path(dataroot, filename)) as z:
+        return z["depth"]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    out: str
+    scenes: int = 2
+    duration: float = 8.0  # seconds per scene (a multiple of 0.5 s, the key-frame period)
+    width: int = 1600
+    height: int = 900
+    seed: int = 0
+    version: str = "v1.0-synth"
+    jpeg_quality: int = 90
+    device: str = "cpu"
+
+
+def _token(*parts) -> str:
+    return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def _pose_record(token: str, T: np.ndarray, timestamp: int) -> dict:
+    return {"token": token, "timestamp": timestamp, "rotation": matrix_to_quat(T[:3, :3]).tolist(),
+            "translation": T[:3, 3].tolist()}
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
+    """Render ``cfg.scenes`` drives and write the dataset; returns the dataroot."""
+    if cfg.duration <= 0 or abs(cfg.duration * KEYFRAME_HZ - round(cfg.duration * KEYFRAME_HZ)) > 1e-9:
+        raise ValueError(f"duration must be a positive multiple of {1 / KEYFRAME_HZ} s, got {cfg.duration}")
+    root = Path(cfg.out)
+    rig = load_rig(cfg.width, cfg.height)
+    offsets = camera_trigger_offsets(rig)
+    tables = {k: [] for k in ("category", "attribute", "instance", "sensor", "calibrated_sensor", "ego_pose",
+                              "log", "scene", "sample", "sample_data", "sample_annotation", "map")}
+    tables["visibility"] = VISIBILITY
+    sensor_tokens = {ch: _token("sensor", ch) for ch in rig}
+    for ch, s in rig.items():
+        tables["sensor"].append({"token": sensor_tokens[ch], "channel": ch, "modality": s.modality})
+    map_token = _token("map", cfg.seed)
+
+    n_samples = int(round(cfg.duration * KEYFRAME_HZ))
+    per_sample = {"LIDAR_TOP": int(LIDAR_HZ / KEYFRAME_HZ), **{c: int(CAMERA_HZ / KEYFRAME_HZ) for c in CAMERAS}}
+    frames_per_scene = n_samples * sum(per_sample.values())
+    bar = tqdm(total=cfg.scenes * frames_per_scene, desc="fsmde-synth", unit="frame", disable=not progress)
+    for si in range(cfg.scenes):
+        seed = cfg.seed * 1000 + si
+        world = generate_world(seed, cfg.duration)
+        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed + 7)
+        scene_name = f"scene-{si + 1:04d}"
+        log_name = f"n015-synth-{cfg.seed:03d}-{si + 1:04d}"
+        t0_us = EPOCH_US + si * 100_000_000
+        log_token, scene_token = _token("log", cfg.seed, si), _token("scene", cfg.seed, si)
+        tables["log"].append({"token": log_token, "logfile": log_name, "vehicle": "n015",
+                              "date_captured": "2018-07-24", "location": "synthetic-street"})
+        cs_tokens = {}
+        for ch, s in rig.items():
+            cs_tokens[ch] = _token("cs", cfg.seed, si, ch)
+            tables["calibrated_sensor"].append({
+                "token": cs_tokens[ch], "sensor_token": sensor_tokens[ch], "translation": s.translation.tolist(),
+                "rotation": s.rotation_wxyz.tolist(), "camera_intrinsic": s.K.tolist() if s.K is not None else []})
+        samples = [{"token": _token("sample", cfg.seed, si, k), "timestamp": t0_us + int(round(k * 1e6 / KEYFRAME_HZ)),
+                    "scene_token": scene_token, "prev": "", "next": ""} for k in range(n_samples)]
+        for a, b in zip(samples, samples[1:]):
+            a["next"], b["prev"] = b["token"], a["token"]
+        tables["sample"].extend(samples)
+        tables["scene"].append({"token": scene_token, "log_token": log_token, "nbr_samples": n_samples,
+                                "first_sample_token": samples[0]["token"], "last_sample_token": samples[-1]["token"],
+                                "name": scene_name, "description": f"synthetic street, seed {seed}"})
+
+        # All sensor frames of the scene in time order, so moving primitives are built once per instant.
+        events = []
+        for k in range(n_samples * per_sample["LIDAR_TOP"]):
+            events.append((k / LIDAR_HZ, "LIDAR_TOP", k))
+        for c in CAMERAS:
+            for k in range(n_samples * per_sample[c]):
+                events.append((k / CAMERA_HZ + offsets[c], c, k))
+        events.sort()
+        chains: dict[str, list[dict]] = {ch: [] for ch in rig}
+        for t, ch, k in events:
+            ts = t0_us + int(round(t * 1e6))
+            key = k % per_sample[ch] == 0
+            sample_idx = min(k // per_sample[ch], n_samples - 1)
+            sensor = rig[ch]
+            ext = "pcd.bin" if sensor.modality == "lidar" else "jpg"
+            rel = f"{'samples' if key else 'sweeps'}/{ch}/{log_name}__{ch}__{ts}.{ext}"
+            T_local_ego = world.ego_pose_local(t)
+            prims = primitives_at(world, t, cfg.device)
+            if sensor.modality == "lidar":
+                pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
+                _write_file(root / rel, pts.astype(np.float32).tobytes())
+            else:
+                img, depth = render_image(world, prims, T_local_ego, sensor, gen)
+                ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+                assert ok, "JPEG encoding failed"
+                _write_file(root / rel, jpg.tobytes())
+                dpath = dense_depth_path(root, rel)
+                dpath.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(dpath, depth=depth)
+            sd_token = _token("sd", cfg.seed, si, ch, k)
+            tables["ego_pose"].append(_pose_record(sd_token, world.T_global_local @ T_local_ego, ts))
+            chains[ch].append({
+                "token": sd_token, "sample_token": samples[sample_idx]["token"], "ego_pose_token": sd_token,
+                "calibrated_sensor_token": cs_tokens[ch], "timestamp": ts, "fileformat": ext.split(".")[0],
+                "is_key_frame": key, "height": sensor.height, "width": sensor.width, "filename": rel,
+                "prev": "", "next": ""})
+            bar.update(1)
+        for recs in chains.values():
+            for a, b in zip(recs, recs[1:]):
+                a["next"], b["prev"] = b["token"], a["token"]
+            tables["sample_data"].extend(recs)
+        (root / "synth" / "worlds").mkdir(parents=True, exist_ok=True)
+        world.save(root / "synth" / "worlds" / f"{scene_name}.npz")
+    bar.close()
+
+    mask_rel = f"maps/{map_token}.png"
+    (root / "maps").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / mask_rel), np.full((64, 64), 255, np.uint8))
+    tables["map"].append({"token": map_token, "log_tokens": [r["token"] for r in tables["log"]],
+                          "category": "semantic_prior", "filename": mask_rel})
+    (root / cfg.version).mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        _write_file(root / cfg.version / f"{name}.json", json.dumps(rows, indent=0).encode())
+    meta = {"generator": "fsmde_train.synth", "config": asdict(cfg),
+            "depth": {"folder": DEPTH_DIR, "format": "npz key 'depth', float32 [H, W]", "units": "m",
+                      "kind": "z-depth along the optical axis", "sky": 0.0},
+            "lidar": {"frame": "LIDAR_TOP", "fields": ["x", "y", "z", "intensity", "ring"], "hz": LIDAR_HZ},
+            "camera_trigger_offsets_s": offsets}
+    _write_file(root / "synth" / "meta.json", json.dumps(meta, indent=2).encode())
+    return root
+
+
+__all__ = ["SynthConfig", "generate_dataset", "dense_depth_path", "load_dense_depth", "PRESETS"]

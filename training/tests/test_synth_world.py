@@ -1,0 +1,111 @@
+"""The synthetic world: nuScenes tables, timing, dense depth, determinism, and LiDAR-vs-depth geometry."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fsmde_train import CAMERAS
+from fsmde_train.synth import SynthConfig, dense_depth_path, generate_dataset, load_dense_depth
+from fsmde_train.synth.rig import camera_trigger_offsets, load_rig
+
+from .conftest import TINY
+
+
+def test_rig_matches_nuscenes_layout():
+    rig = load_rig(800, 450)
+    yaws = [rig[c].yaw_deg() for c in CAMERAS]
+    np.testing.assert_allclose(yaws, [0, -56, -111, 180, 109, 55], atol=2.5)  # FACTS.md; 180 == -180
+    assert rig["CAM_FRONT"].K[0, 0] == pytest.approx(1266.417203046554 / 2)
+    hfov = {c: np.degrees(2 * np.arctan(400 / rig[c].K[0, 0])) for c in CAMERAS}
+    assert hfov["CAM_BACK"] > 85 and all(60 < hfov[c] < 70 for c in CAMERAS if c != "CAM_BACK")
+    off = camera_trigger_offsets(rig)
+    assert min(off.values()) >= 0 and max(off.values()) < 0.05
+    assert off["CAM_BACK"] < off["CAM_BACK_LEFT"] < off["CAM_FRONT_LEFT"] < off["CAM_FRONT"] < off["CAM_FRONT_RIGHT"]
+
+
+def test_tables_and_timing(nusc):
+    assert len(nusc.scene) == TINY["scenes"]
+    for scene in nusc.scene:
+        assert scene["nbr_samples"] == TINY["duration"] * 2
+        sample = nusc.get("sample", scene["first_sample_token"])
+        while True:
+            assert set(sample["data"]) == set(CAMERAS) | {"LIDAR_TOP"}
+            lidar = nusc.get("sample_data", sample["data"]["LIDAR_TOP"])
+            assert lidar["timestamp"] == sample["timestamp"]
+            cam_ts = [nusc.get("sample_data", sample["data"][c])["timestamp"] for c in CAMERAS]
+            spread = max(cam_ts) - min(cam_ts)
+            assert 10_000 < spread < 50_000, "the six stamps of a set differ by tens of ms, as in nuScenes"
+            if not sample["next"]:
+                break
+            sample = nusc.get("sample", sample["next"])
+    per_channel = {}
+    for sd in nusc.sample_data:
+        per_channel.setdefault(sd["channel"], []).append(sd["timestamp"])
+    n_scenes, dur = TINY["scenes"], TINY["duration"]
+    assert len(per_channel["LIDAR_TOP"]) == n_scenes * dur * 20
+    for c in CAMERAS:
+        ts = np.sort(per_channel[c])
+        assert len(ts) == n_scenes * dur * 12
+        dt = np.diff(ts)
+        assert np.median(dt) == pytest.approx(1e6 / 12, abs=2)
+
+
+def test_every_camera_frame_has_an_image_and_dense_depth(tiny_world, nusc):
+    for sd in nusc.sample_data:
+        if sd["sensor_modality"] != "camera":
+            continue
+        img = cv2.imread(str(tiny_world / sd["filename"]))
+        assert img.shape == (sd["height"], sd["width"], 3)
+        depth = load_dense_depth(tiny_world, sd["filename"])
+        assert depth.shape == (sd["height"], sd["width"]) and depth.dtype == np.float32
+        assert (depth >= 0).all() and np.isfinite(depth).all()
+        assert (depth[-3:] > 0).all(), "bottom rows see the ground"
+    meta = json.loads((tiny_world / "synth" / "meta.json").read_text())
+    assert meta["depth"]["sky"] == 0.0 and meta["depth"]["units"] == "m"
+
+
+def test_images_are_textured_not_flat(tiny_world, nusc):
+    sd = nusc.get("sample_data", nusc.sample[0]["data"]["CAM_FRONT"])
+    img = cv2.imread(str(tiny_world / sd["filename"]), cv2.IMREAD_GRAYSCALE).astype(float)
+    depth = load_dense_depth(tiny_world, sd["filename"])
+    ground = img[depth > 0]
+    assert ground.std() > 10 and len(np.unique(img)) > 60
+
+
+def test_lidar_projects_onto_dense_depth(tiny_world, nusc):
+    """Devkit's own calibration + pose chain: LiDAR key-frame points land on the dense GT (median rel. err < 1 %)."""
+    rel_errors = []
+    for sample in nusc.sample:
+        for cam in CAMERAS:
+            cam_sd = nusc.get("sample_data", sample["data"][cam])
+            pts, depths, _ = nusc.explorer.map_pointcloud_to_image(sample["data"]["LIDAR_TOP"], sample["data"][cam])
+            gt = load_dense_depth(tiny_world, cam_sd["filename"])
+            u = np.clip(np.round(pts[0]).astype(int), 0, cam_sd["width"] - 1)
+            v = np.clip(np.round(pts[1]).astype(int), 0, cam_sd["height"] - 1)
+            g = gt[v, u]
+            ok = g > 0
+            assert ok.sum() > 20, f"too few LiDAR points in {cam}"
+            per_cam = np.abs(depths[ok] - g[ok]) / g[ok]
+            assert np.median(per_cam) < 0.01, f"{cam}: median relative error {np.median(per_cam):.4f}"
+            rel_errors.append(per_cam)
+    assert np.median(np.concatenate(rel_errors)) < 0.01
+
+
+def test_generation_is_deterministic(tmp_path):
+    cfg = dict(scenes=1, duration=0.5, width=96, height=54, seed=3)
+    a = generate_dataset(SynthConfig(out=str(tmp_path / "a"), **cfg), progress=False)
+    b = generate_dataset(SynthConfig(out=str(tmp_path / "b"), **cfg), progress=False)
+    assert (a / "v1.0-synth" / "sample_data.json").read_bytes() == (b / "v1.0-synth" / "sample_data.json").read_bytes()
+    assert (a / "v1.0-synth" / "ego_pose.json").read_bytes() == (b / "v1.0-synth" / "ego_pose.json").read_bytes()
+    for f in sorted((a / "samples").rglob("*.*"))[:8]:
+        assert f.read_bytes() == (b / f.relative_to(a)).read_bytes(), f
+    sd = json.loads((a / "v1.0-synth" / "sample_data.json").read_text())
+    cam = next(r for r in sd if r["fileformat"] == "jpg")
+    np.testing.assert_array_equal(np.load(dense_depth_path(a, cam["filename"]))["depth"],
+                                  np.load(dense_depth_path(b, cam["filename"]))["depth"])
+
+
+def test_bad_duration_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 0.5"):
+        generate_dataset(SynthConfig(out=str(tmp_path), duration=0.7), progress=False)
