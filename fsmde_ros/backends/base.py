@@ -1,0 +1,29 @@
+"""The backend interface: ``infer(float32 [N, 3, H, W]) -> float32 [N, 1, H, W]`` metres (canonical focal)."""
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here (library missing, no GPU...); the message says which and why."""
+
+
+class Backend(abc.ABC):
+    name: str = "?"
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    @abc.abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        ...
+
+    def warmup(self, batch_size: int, height: int, width: int, iterations: int = 1) -> None:
+        """Run once outside the measured path (allocations, kernel selection, lazy init)."""
+        x = np.zeros((batch_size, 3, height, width), np.float32)
+        for _ in range(iterations):
+            self.infer(x)
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device} ({self.precision})"

@@ -1,0 +1,38 @@
+"""ONNX Runtime backend: CUDA execution provider when present, else CPU."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.manifest import ModelManifest
+from .base import Backend, BackendUnavailable
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, manifest: ModelManifest, device: str = "cpu", threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise BackendUnavailable(f"onnxruntime backend: the onnxruntime package is not importable ({e})") from e
+        available = ort.get_available_providers()
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in available:
+                raise BackendUnavailable(f"onnxruntime backend: CUDAExecutionProvider not available (have {available})")
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        if threads > 0:
+            opts.intra_op_num_threads = threads
+        path = manifest.verified_file("onnx")
+        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        shape = self.session.get_inputs()[0].shape
+        if shape[2:] != [manifest.height, manifest.width]:
+            raise BackendUnavailable(f"onnxruntime backend: {path} takes input {shape}, but the manifest says "
+                                     f"{manifest.height}x{manifest.width}")
+        self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]

@@ -1,0 +1,100 @@
+"""TensorRT backend: an fp16 engine built from the manifest's ONNX, cached on disk.
+
+The cache key is (GPU name, compute capability, TensorRT version, ONNX sha256, batch size): a stale engine
+(new driver/TensorRT/GPU or new weights) is rebuilt, never loaded. Engines are written atomically.
+I/O goes through torch CUDA tensors (one host->device copy of the batch from pinned memory).
+Requires the ``tensorrt`` Python package and a CUDA GPU; neither exists on the CI machines.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.manifest import ModelManifest
+from .base import Backend, BackendUnavailable
+
+
+def engine_cache_key(gpu_name: str, capability: tuple[int, int], trt_version: str, onnx_sha256: str,
+                     batch: int, fp16: bool) -> str:
+    raw = f"{gpu_name}|sm{capability[0]}{capability[1]}|trt{trt_version}|{onnx_sha256}|b{batch}|fp16={fp16}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, manifest: ModelManifest, batch: int = 6, cache_dir: str = "~/.cache/fsmde_ros/engines",
+                 fp16: bool = True, log=print):
+        try:
+            import tensorrt as trt
+        except ImportError as e:
+            raise BackendUnavailable(f"tensorrt backend: the tensorrt package is not importable ({e})") from e
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("tensorrt backend: no CUDA device (torch.cuda.is_available() is False)")
+        self.torch, self.trt = torch, trt
+        onnx_path = manifest.verified_file("onnx")
+        props = torch.cuda.get_device_properties(0)
+        key = engine_cache_key(props.name, (props.major, props.minor), trt.__version__,
+                               manifest.files["onnx"]["sha256"], batch, fp16)
+        cache = Path(os.path.expanduser(cache_dir)) / f"{manifest.name}-{key}.engine"
+        logger = trt.Logger(trt.Logger.WARNING)
+        runtime = trt.Runtime(logger)
+        engine = None
+        if cache.is_file():
+            engine = runtime.deserialize_cuda_engine(cache.read_bytes())
+            log(f"tensorrt: loaded cached engine {cache}" if engine else f"tensorrt: cached engine {cache} unusable")
+        if engine is None:
+            log(f"tensorrt: building fp16={fp16} engine for {props.name} from {onnx_path} (minutes) -> {cache}")
+            plan = self._build(trt, logger, onnx_path, batch, manifest.height, manifest.width, fp16)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_bytes(plan)
+            os.replace(tmp, cache)
+            engine = runtime.deserialize_cuda_engine(plan)
+        self.engine, self.context = engine, engine.create_execution_context()
+        self.in_name, self.out_name = engine.get_tensor_name(0), engine.get_tensor_name(1)
+        self.batch, self.h, self.w = batch, manifest.height, manifest.width
+        self.device, self.precision = "cuda", "fp16" if fp16 else "fp32"
+        self.d_in = torch.empty((batch, 3, self.h, self.w), dtype=torch.float32, device="cuda")
+        self.d_out = torch.empty((batch, 1, self.h, self.w), dtype=torch.float32, device="cuda")
+        self.h_in = torch.empty_like(self.d_in, device="cpu").pin_memory()
+        self.context.set_input_shape(self.in_name, tuple(self.d_in.shape))
+        self.context.set_tensor_address(self.in_name, self.d_in.data_ptr())
+        self.context.set_tensor_address(self.out_name, self.d_out.data_ptr())
+        self.stream = torch.cuda.Stream()
+
+    @staticmethod
+    def _build(trt, logger, onnx_path, batch, h, w, fp16) -> bytes:
+        builder = trt.Builder(logger)
+        network = builder.create_network(0)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse(Path(onnx_path).read_bytes()):
+            errs = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BackendUnavailable(f"tensorrt backend: cannot parse {onnx_path}: {errs}")
+        config = builder.create_builder_config()
+        if fp16 and hasattr(trt.BuilderFlag, "FP16"):
+            config.set_flag(trt.BuilderFlag.FP16)
+        profile = builder.create_optimization_profile()
+        shape = (batch, 3, h, w)
+        profile.set_shape(network.get_input(0).name, shape, shape, shape)
+        config.add_optimization_profile(profile)
+        plan = builder.build_serialized_network(network, config)
+        if plan is None:
+            raise BackendUnavailable(f"tensorrt backend: engine build failed for {onnx_path}")
+        return bytes(plan)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        n = batch.shape[0]
+        if n != self.batch:
+            raise ValueError(f"tensorrt engine was built for batch {self.batch}, got {n}")
+        self.h_in.copy_(self.torch.from_numpy(batch))
+        with self.torch.cuda.stream(self.stream):
+            self.d_in.copy_(self.h_in, non_blocking=True)
+            self.context.execute_async_v3(self.stream.cuda_stream)
+            out = self.d_out.to("cpu", non_blocking=False)
+        return out.numpy()

@@ -1,0 +1,91 @@
+"""Image decoding and depth encoding (REP-118) on plain bytes/arrays: what cv_bridge would do, and checked.
+
+Every failure raises ``ImageError`` with a message that says what was received and what was expected.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+COLOR_ENCODINGS = {"rgb8": (3, False), "bgr8": (3, True), "rgba8": (4, False), "bgra8": (4, True)}
+
+
+class ImageError(ValueError):
+    pass
+
+
+def decode_raw(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
+    """sensor_msgs/Image fields -> RGB uint8 [H, W, 3] (a view when already rgb8 and tightly packed)."""
+    enc = encoding.lower()
+    if enc not in COLOR_ENCODINGS:
+        raise ImageError(f"unsupported encoding '{encoding}': expected a colour image "
+                         f"({', '.join(COLOR_ENCODINGS)})")
+    ch, bgr = COLOR_ENCODINGS[enc]
+    if height <= 0 or width <= 0:
+        raise ImageError(f"empty image {width}x{height}")
+    if step < width * ch:
+        raise ImageError(f"step {step} is smaller than width*channels = {width * ch} for {encoding}")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size != step * height:
+        raise ImageError(f"data has {buf.size} bytes, expected step*height = {step}*{height} = {step * height}")
+    img = buf.reshape(height, step)[:, : width * ch].reshape(height, width, ch)
+    if ch == 4:
+        img = img[:, :, :3]
+    return np.ascontiguousarray(img[:, :, ::-1]) if bgr else img
+
+
+def jpeg_reduction(src_hw: tuple[int, int] | None, target_hw: tuple[int, int]) -> int:
+    """Largest libjpeg DCT-domain reduction (1, 2, 4, 8) that keeps the image >= the model input size."""
+    if src_hw is None:
+        return 1
+    f = 1
+    for r in (2, 4, 8):
+        if src_hw[0] // r >= target_hw[0] and src_hw[1] // r >= target_hw[1]:
+            f = r
+    return f
+
+
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def decode_compressed(fmt: str, data, reduction: int = 1) -> np.ndarray:
+    """sensor_msgs/CompressedImage -> RGB uint8, optionally decoded at 1/2, 1/4 or 1/8 size."""
+    f = fmt.lower()
+    if not any(k in f for k in ("jpeg", "jpg", "png")):
+        raise ImageError(f"unsupported compressed format '{fmt}': expected jpeg or png")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size == 0:
+        raise ImageError("empty compressed image")
+    if ("jpeg" in f or "jpg" in f) and (buf[:2].tobytes() != b"\xff\xd8" or b"\xff\xd9" not in buf[-64:].tobytes()):
+        raise ImageError(f"corrupt or truncated JPEG ({buf.size} bytes, SOI/EOI markers missing)")
+    img = cv2.imdecode(buf, _REDUCED.get(reduction, cv2.IMREAD_COLOR))
+    if img is None:
+        raise ImageError(f"could not decode {fmt} data ({buf.size} bytes)")
+    return img[:, :, ::-1]
+
+
+def depth_to_32fc1(depth: np.ndarray) -> np.ndarray:
+    """REP-118 32FC1: float32 metres, NaN for invalid (``depth`` <= 0 or non-finite)."""
+    d = depth.astype(np.float32, copy=True)
+    d[~(d > 0) | ~np.isfinite(d)] = np.nan
+    return d
+
+
+def depth_to_16uc1(depth: np.ndarray) -> np.ndarray:
+    """REP-118 16UC1: uint16 millimetres, 0 for invalid or beyond 65.535 m."""
+    mm = np.nan_to_num(depth.astype(np.float64) * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
+    mm = np.round(mm)
+    mm[(mm <= 0) | (mm > 65535)] = 0
+    return mm.astype(np.uint16)
+
+
+def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """bgr8 visualisation (inverse depth, near = bright; invalid black): RViz's Image display has no colormap."""
+    d = np.nan_to_num(depth.astype(np.float32), nan=0.0)
+    inv = np.where(d > 0, 1.0 / np.maximum(d, 1e-3), 0.0)
+    lo, hi = 1.0 / max_depth, 1.0 / max(min_depth, 1e-3)
+    u8 = (np.clip((inv - lo) / (hi - lo), 0, 1) ** 0.5 * 255).astype(np.uint8)
+    out = cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)
+    out[~(d > 0)] = 0
+    return out

@@ -1,0 +1,110 @@
+"""The model manifest (models/<name>/manifest.json): read, validate, verify files by sha256.
+
+Written by fsmde_train.export; the node refuses anything it does not understand, naming the file and field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_VERSIONS = (1,)
+BACKEND_FILES = {"torch": "torch_program", "onnxruntime": "onnx", "tensorrt": "onnx"}
+
+
+class ManifestError(ValueError):
+    """A manifest or model file that cannot be used; the message names the file and what was expected."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    root: Path
+    name: str
+    version: int
+    height: int
+    width: int
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    min_depth: float
+    max_depth: float
+    canonical_focal_px: float
+    files: dict
+    raw: dict
+
+    def file_path(self, kind: str) -> Path:
+        if kind not in self.files:
+            raise ManifestError(f"{self.root / 'manifest.json'}: no '{kind}' file listed (has {sorted(self.files)})")
+        return (self.root / self.files[kind]["path"]).resolve()
+
+    def verified_file(self, kind: str) -> Path:
+        """Path of a model file after checking it exists and matches its sha256 (never load unverified bytes)."""
+        path = self.file_path(kind)
+        if not path.is_file():
+            raise ManifestError(f"model file {path} listed in {self.root / 'manifest.json'} is missing")
+        digest = sha256_file(path)
+        expected = self.files[kind].get("sha256")
+        if digest != expected:
+            raise ManifestError(f"model file {path}: sha256 {digest} does not match the manifest's {expected}")
+        return path
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _get(d: dict, path: str, typ, where: Path):
+    cur = d
+    for key in path.split("."):
+        if not isinstance(cur, dict) or key not in cur:
+            raise ManifestError(f"{where}: missing field '{path}'")
+        cur = cur[key]
+    if typ is float and isinstance(cur, int) and not isinstance(cur, bool):
+        cur = float(cur)
+    if not isinstance(cur, typ) or isinstance(cur, bool) and typ is not bool:
+        raise ManifestError(f"{where}: field '{path}' should be {typ.__name__}, got {type(cur).__name__} {cur!r}")
+    return cur
+
+
+def load_manifest(model_dir) -> ModelManifest:
+    """Load and validate ``<model_dir>/manifest.json`` (``model_dir`` may also be the manifest file)."""
+    p = Path(model_dir).expanduser().resolve()
+    mf = p if p.suffix == ".json" else p / "manifest.json"
+    if not mf.exists():
+        raise ManifestError(f"model manifest {mf} does not exist (model folder: {mf.parent})")
+    try:
+        d = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ManifestError(f"model manifest {mf} is not valid JSON: {e}") from e
+    if not isinstance(d, dict) or d.get("format") != "fsmde-model":
+        raise ManifestError(f"{mf}: not an fsmde model manifest (expected \"format\": \"fsmde-model\")")
+    version = _get(d, "format_version", int, mf)
+    if version not in SUPPORTED_VERSIONS:
+        raise ManifestError(f"{mf}: format_version {version} is not supported (this node reads {SUPPORTED_VERSIONS})")
+    h, w = _get(d, "input.height", int, mf), _get(d, "input.width", int, mf)
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise ManifestError(f"{mf}: input size {h}x{w} must be positive multiples of 32")
+    if _get(d, "input.channel_order", str, mf) != "RGB" or _get(d, "input.layout", str, mf) != "NCHW":
+        raise ManifestError(f"{mf}: expected RGB NCHW input, got {d['input'].get('channel_order')} "
+                            f"{d['input'].get('layout')}")
+    mean, std = _get(d, "input.mean", list, mf), _get(d, "input.std", list, mf)
+    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
+        raise ManifestError(f"{mf}: input.mean/std must be 3 numbers each, std > 0")
+    if _get(d, "output.units", str, mf) != "m":
+        raise ManifestError(f"{mf}: output.units must be 'm', got {d['output']['units']!r}")
+    lo, hi = _get(d, "output.min_depth", float, mf), _get(d, "output.max_depth", float, mf)
+    f = _get(d, "canonical_focal_px", float, mf)
+    if not (0 < lo < hi) or f <= 0:
+        raise ManifestError(f"{mf}: need 0 < min_depth < max_depth and canonical_focal_px > 0")
+    files = _get(d, "files", dict, mf)
+    for kind, entry in files.items():
+        if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
+            raise ManifestError(f"{mf}: files.{kind} needs 'path' and 'sha256'")
+    return ModelManifest(root=mf.parent, name=_get(d, "name", str, mf), version=version, height=h, width=w,
+                         scale=_get(d, "input.scale", float, mf), mean=tuple(mean), std=tuple(std), min_depth=lo,
+                         max_depth=hi, canonical_focal_px=f, files=files, raw=d)

@@ -1,0 +1,133 @@
+"""Every node parameter, declared once (name, default, description, constraints) and validated into one
+frozen ``NodeConfig``. The README's parameter table and config/surround_depth.yaml are checked against
+``PARAMS`` by the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: object
+    description: str
+    read_only: bool = True  # changes need a restart (model, topics, QoS)
+    choices: tuple = ()
+    min: float | None = None
+    max: float | None = None
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("model_path", "", "model folder holding manifest.json; empty = the installed demo model"),
+    Param("backend", "auto", "inference backend; auto picks tensorrt > onnxruntime > torch by availability",
+          choices=("auto", "tensorrt", "onnxruntime", "torch")),
+    Param("device", "auto", "auto = cuda when available, else cpu", choices=("auto", "cpu", "cuda")),
+    Param("threads", 0, "CPU threads for inference (0 = library default)", min=0, max=256),
+    Param("engine_cache_dir", "~/.cache/fsmde_ros/engines", "TensorRT engine cache folder"),
+    Param("cameras", list(CAMERAS), "camera names, in the rig file's ring order; one batch slot each"),
+    Param("rig_file", "", "rig YAML (topics, frames, fallback extrinsics); empty = installed config/nuscenes_rig.yaml"),
+    Param("image_transport", "compressed", "subscribe to sensor_msgs/Image (raw) or CompressedImage "
+          "(<image_topic>/compressed)", choices=("raw", "compressed")),
+    Param("qos_reliability", "reliable", "reliability of all synced subscriptions (best_effort = sensor data)",
+          choices=("reliable", "best_effort")),
+    Param("qos_depth", 5, "history depth of all synced subscriptions", min=1, max=1000),
+    Param("sync_queue_size", 10, "ApproximateTimeSynchronizer queue size per input", min=1, max=1000),
+    Param("sync_slop", 0.06, "max spread of stamps within one set, seconds (nuScenes cameras span ~40 ms)",
+          min=0.0, max=10.0),
+    Param("base_frame", "base_link", "frame of the fused cloud"),
+    Param("use_tf", True, "camera extrinsics from tf2 when available (else / on failure: the rig file)"),
+    Param("publish_depth_16uc1", False, "also publish <cam>/depth/image_16uc1 (millimetres, 0 invalid)",
+          read_only=False),
+    Param("publish_colorized", True, "also publish <cam>/depth/colorized (bgr8) for RViz", read_only=False),
+    Param("cloud_enabled", True, "publish the fused XYZRGB cloud on 'points'", read_only=False),
+    Param("cloud_stride", 2, "back-project every n-th pixel of the depth maps", read_only=False, min=1, max=64),
+    Param("cloud_min_range", 1.0, "drop cloud points nearer than this (m)", read_only=False, min=0.0, max=1000.0),
+    Param("cloud_max_range", 60.0, "drop cloud points farther than this (m)", read_only=False, min=0.0, max=1000.0),
+    Param("cloud_voxel_size", 0.0, "voxel grid size for the cloud (m); 0 = off", read_only=False, min=0.0, max=10.0),
+    Param("diagnostics_period", 1.0, "seconds between /diagnostics messages", min=0.05, max=60.0),
+    Param("log_period", 10.0, "seconds between periodic rate/latency log lines (0 = off)", min=0.0, max=3600.0),
+    Param("stale_input_timeout", 2.0, "warn about inputs silent for this long while others arrive (s)",
+          min=0.1, max=600.0),
+)
+PARAM_BY_NAME = {p.name: p for p in PARAMS}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    model_path: str
+    backend: str
+    device: str
+    threads: int
+    engine_cache_dir: str
+    cameras: tuple[str, ...]
+    rig_file: str
+    image_transport: str
+    qos_reliability: str
+    qos_depth: int
+    sync_queue_size: int
+    sync_slop: float
+    base_frame: str
+    use_tf: bool
+    publish_depth_16uc1: bool
+    publish_colorized: bool
+    cloud_enabled: bool
+    cloud_stride: int
+    cloud_min_range: float
+    cloud_max_range: float
+    cloud_voxel_size: float
+    diagnostics_period: float
+    log_period: float
+    stale_input_timeout: float
+
+
+def check_value(name: str, value) -> str | None:
+    """Why ``value`` is not acceptable for parameter ``name`` (None when it is)."""
+    p = PARAM_BY_NAME.get(name)
+    if p is None:
+        return f"unknown parameter '{name}'"
+    d = p.default
+    if isinstance(d, bool):
+        if not isinstance(value, bool):
+            return f"{name} must be a bool, got {value!r}"
+    elif isinstance(d, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer, got {value!r}"
+    elif isinstance(d, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number, got {value!r}"
+    elif isinstance(d, list):
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+            return f"{name} must be a non-empty list of names, got {value!r}"
+    elif isinstance(d, str) and not isinstance(value, str):
+        return f"{name} must be a string, got {value!r}"
+    if p.choices and value not in p.choices:
+        return f"{name} must be one of {list(p.choices)}, got {value!r}"
+    if p.min is not None and value < p.min:
+        return f"{name} must be >= {p.min}, got {value!r}"
+    if p.max is not None and value > p.max:
+        return f"{name} must be <= {p.max}, got {value!r}"
+    return None
+
+
+def make_config(values: dict) -> NodeConfig:
+    """Validate a full set of parameter values into a NodeConfig; raises ValueError listing every problem."""
+    problems = [msg for n, v in values.items() if (msg := check_value(n, v))]
+    missing = [f.name for f in fields(NodeConfig) if f.name not in values]
+    if missing:
+        problems.append(f"missing parameters {missing}")
+    if not problems and values["cloud_min_range"] >= values["cloud_max_range"]:
+        problems.append(f"cloud_min_range ({values['cloud_min_range']}) must be < cloud_max_range "
+                        f"({values['cloud_max_range']})")
+    if not problems and len(set(values["cameras"])) != len(values["cameras"]):
+        problems.append(f"cameras has duplicates: {values['cameras']}")
+    if problems:
+        raise ValueError("invalid parameters: " + "; ".join(problems))
+    v = dict(values)
+    v["cameras"] = tuple(v["cameras"])
+    for f in fields(NodeConfig):
+        if f.type == "float":
+            v[f.name] = float(v[f.name])
+    return NodeConfig(**{f.name: v[f.name] for f in fields(NodeConfig)})

@@ -1,0 +1,50 @@
+"""Test isolation for DDS (own domain, localhost only, logs in tmp) and shared fixtures: a tiny random-weights
+student exported through the real exporter, and a tiny synthetic world with its bag."""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+
+import pytest
+
+_TMP = tempfile.mkdtemp(prefix="fsmde_test_")
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randrange(1, 200)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_LOG_DIR", os.path.join(_TMP, "ros_log"))
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(_TMP, "inductor"))
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+
+MODEL_HW = (96, 160)  # tiny model input (H, W), multiples of 32
+WORLD = dict(scenes=1, duration=1.0, width=320, height=180, seed=11, version="v1.0-synth")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from fsmde_train.export import export_model
+    from fsmde_train.networks import StudentConfig, build_student
+
+    torch.manual_seed(0)
+    net = build_student(StudentConfig(base_width=8, decoder_width=16, n_bins=16, blocks=(1, 1, 1, 1))).eval()
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    export_model(net, out, name="tiny", input_hw=MODEL_HW, canonical_focal_px=100.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    from fsmde_train.synth import SynthConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("world")
+    generate_dataset(SynthConfig(out=str(root), **WORLD), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bag(world, tmp_path_factory):
+    from fsmde_train.convert import convert
+
+    (rep,) = convert(world, WORLD["version"], tmp_path_factory.mktemp("bags"), ["scene-0001"])
+    return rep.bag

@@ -1,0 +1,99 @@
+"""Write ``models/<name>/``: student.onnx, student.pt2 (torch.export program) and manifest.json.
+
+The manifest is the contract with the node (fsmde_ros/core/manifest.py validates it; a test keeps the two
+in agreement). Normalisation, resolution, units, depth range, the canonical focal length and the sha256
+of every file travel with the weights, so the node never guesses them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..networks.student import DepthOnly, SurroundDepthStudent
+
+MANIFEST_VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
+    torch.onnx.export(module, (example,), str(path), input_names=["image"], output_names=["depth"],
+                      dynamic_axes={"image": {0: "n"}, "depth": {0: "n"}}, opset_version=opset, dynamo=False)
+
+
+def export_program(module: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    n = torch.export.Dim("n", min=1, max=64)
+    ep = torch.export.export(module, (example,), dynamic_shapes={"image": {0: n}})
+    torch.export.save(ep, str(path))
+
+
+def onnx_parity(module: torch.nn.Module, onnx_path: Path, example: torch.Tensor) -> float:
+    """Max |depth_torch - depth_onnxruntime| in metres on ``example``."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = module(example).numpy()
+    got = sess.run(["depth"], {"image": example.numpy()})[0]
+    return float(np.abs(ref - got).max())
+
+
+def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tuple[int, int],
+                 canonical_focal_px: float, cameras=(), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 training: dict | None = None, metrics: dict | None = None, seed: int = 0) -> dict:
+    """Export ``net`` for images of ``input_hw`` (H, W); returns the manifest written beside the files."""
+    h, w = input_hw
+    if h % 32 or w % 32:
+        raise ValueError(f"input size must be multiples of 32, got {h}x{w}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module = DepthOnly(net).eval()
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, 3, h, w, generator=gen)
+    onnx_path, prog_path = out / "student.onnx", out / "student.pt2"
+    export_onnx(module, example, onnx_path)
+    export_program(module, example, prog_path)
+    parity = onnx_parity(module, onnx_path, torch.randn(6, 3, h, w, generator=gen))
+    cfg = net.cfg
+    manifest = {
+        "format": "fsmde-model",
+        "format_version": MANIFEST_VERSION,
+        "name": name,
+        "architecture": {"type": "SurroundDepthStudent", "config": {**cfg.__dict__, "blocks": list(cfg.blocks)}},
+        "input": {"height": h, "width": w, "channel_order": "RGB", "layout": "NCHW", "dtype": "float32",
+                  "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std), "dynamic_batch": True},
+        "output": {"name": "depth", "units": "m", "layout": "N1HW", "min_depth": cfg.min_depth,
+                   "max_depth": cfg.max_depth},
+        "canonical_focal_px": float(canonical_focal_px),
+        "n_bins": cfg.n_bins,
+        "cameras": list(cameras),
+        "files": {
+            "onnx": {"path": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": 17},
+            "torch_program": {"path": prog_path.name, "sha256": sha256_file(prog_path),
+                              "torch": torch.__version__.split("+")[0]},
+        },
+        "parity": {"onnx_vs_torch_max_abs_m": parity},
+        "training": training or {},
+        "metrics": metrics or {},
+    }
+    _atomic_json(out / "manifest.json", manifest)
+    return manifest

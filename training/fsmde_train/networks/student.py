@@ -1,0 +1,126 @@
+"""The lightweight student: a ResNet-style encoder, a U-Net decoder and a metric depth-bins head.
+
+Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to [B * N_cam, 3, H, W]):
+
+- input  ``image``  float32 [B, 3, H, W], normalised with the manifest's mean/std; H, W multiples of 32
+- ``centers``  [B, K]        metric bin centres in metres, increasing, in (min_depth, max_depth)   (per image)
+- ``logits``   [B, K, H/2, W/2]  per-pixel bin logits; ``probs`` their softmax over K
+- ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
+
+The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
+the middle of each cumulative interval, so centres are ordered and stay inside the depth range.
+No torchvision: the encoder is defined here, width selectable (``base_width``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    base_width: int = 32  # channels of the first stage; stages use 1, 2, 4, 8, 8 x base_width
+    blocks: tuple[int, ...] = (1, 2, 2, 2)  # residual blocks in the stride 4, 8, 16, 32 stages
+    n_bins: int = 64
+    min_depth: float = 0.5
+    max_depth: float = 100.0
+    decoder_width: int = 64
+
+
+def _conv_bn(cin, cout, stride=1, k=3):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class _Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = _conv_bn(cin, cout, stride)
+        self.c2 = nn.Sequential(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Identity() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x):
+        return F.relu(self.c2(self.c1(x)) + self.skip(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, w: int, blocks):
+        super().__init__()
+        self.stem = _conv_bn(3, w, stride=2)  # /2
+        chans = [w, 2 * w, 4 * w, 8 * w, 8 * w]
+        self.stages = nn.ModuleList()
+        cin = w
+        for i, n in enumerate(blocks):
+            layers = [_Block(cin, chans[i + 1], 2)] + [_Block(chans[i + 1], chans[i + 1], 1) for _ in range(n - 1)]
+            self.stages.append(nn.Sequential(*layers))
+            cin = chans[i + 1]
+        self.channels = chans
+
+    def forward(self, x):
+        feats = [self.stem(x)]
+        for s in self.stages:
+            feats.append(s(feats[-1]))
+        return feats  # strides 2, 4, 8, 16, 32
+
+
+class Decoder(nn.Module):
+    def __init__(self, enc_channels, width):
+        super().__init__()
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in enc_channels])
+        self.fuse = nn.ModuleList([_conv_bn(width, width) for _ in enc_channels[:-1]])
+
+    def forward(self, feats):
+        x = self.lateral[-1](feats[-1])
+        for i in range(len(feats) - 2, -1, -1):
+            x = F.interpolate(x, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
+            x = self.fuse[i](x + self.lateral[i](feats[i]))
+        return x  # stride 2
+
+
+class SurroundDepthStudent(nn.Module):
+    def __init__(self, cfg: StudentConfig = StudentConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.base_width, cfg.blocks)
+        self.decoder = Decoder(self.encoder.channels, cfg.decoder_width)
+        bott = self.encoder.channels[-1]
+        self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
+        self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
+                                       nn.Conv2d(cfg.decoder_width, cfg.n_bins, 1))
+
+    def bin_centers(self, bottleneck: torch.Tensor) -> torch.Tensor:
+        widths = torch.softmax(self.bin_mlp(bottleneck.mean((2, 3))), dim=1)
+        widths = widths * (self.cfg.max_depth - self.cfg.min_depth)
+        edges = self.cfg.min_depth + torch.cumsum(widths, dim=1)
+        return edges - widths / 2
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(image)
+        centers = self.bin_centers(feats[-1])
+        logits = self.prob_head(self.decoder(feats))
+        probs = torch.softmax(logits, dim=1)
+        depth_half = (probs * centers[:, :, None, None]).sum(1, keepdim=True)
+        depth = F.interpolate(depth_half, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return {"depth": depth, "centers": centers, "logits": logits, "probs": probs}
+
+
+class DepthOnly(nn.Module):
+    """What is exported for inference: image [N, 3, H, W] -> depth [N, 1, H, W] (metres)."""
+
+    def __init__(self, net: SurroundDepthStudent):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        return self.net(image)["depth"]
+
+
+def build_student(cfg: StudentConfig | dict | None = None) -> SurroundDepthStudent:
+    """The one builder: from a StudentConfig or its dict (as stored in checkpoints and manifests)."""
+    if isinstance(cfg, dict):
+        cfg = StudentConfig(**{k: tuple(v) if k == "blocks" else v for k, v in cfg.items()})
+    return SurroundDepthStudent(cfg or StudentConfig())
