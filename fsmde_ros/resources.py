@@ -13,7 +13,7 @@ def share_dir() -> Path:
 
         try:
             return Path(get_package_share_directory("fsmde_ros"))
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (pip-only install)
             pass
     except ImportError:
         pass

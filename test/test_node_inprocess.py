@@ -1,0 +1,169 @@
+"""The node in-process with real rclpy: parameter overrides, outputs, runtime parameter checks, bad input."""
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from fsmde_ros.core.rig import load_rig
+from fsmde_ros.params import CAMERAS
+from fsmde_ros.resources import default_rig_file
+from fsmde_ros.surround_depth_node import SurroundDepthNode
+
+W, H = 320, 180
+
+
+@pytest.fixture
+def ros():
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def make_node(ctx, model, **params):
+    overrides = [Parameter("model_path", value=str(model)), Parameter("image_transport", value="raw"),
+                 Parameter("log_period", value=0.0), Parameter("diagnostics_period", value=0.2)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return SurroundDepthNode(context=ctx, parameter_overrides=overrides)
+
+
+class Harness:
+    """Publishes camera sets and collects the node's outputs on one executor with the node."""
+
+    def __init__(self, ctx, node):
+        self.node = node
+        self.io = rclpy.create_node("harness", context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(node)
+        self.ex.add_node(self.io)
+        self.img_pubs = {c: self.io.create_publisher(Image, f"{c}/image_rect", 5) for c in CAMERAS}
+        self.info_pubs = {c: self.io.create_publisher(CameraInfo, f"{c}/camera_info", 5) for c in CAMERAS}
+        self.depth, self.infos, self.clouds, self.diags = {c: [] for c in CAMERAS}, {c: [] for c in CAMERAS}, [], []
+        for c in CAMERAS:
+            self.io.create_subscription(Image, f"{c}/depth/image", lambda m, c=c: self.depth[c].append(m), 5)
+            self.io.create_subscription(CameraInfo, f"{c}/depth/camera_info", lambda m, c=c: self.infos[c].append(m), 5)
+        self.io.create_subscription(PointCloud2, "points", self.clouds.append, 5)
+        self.io.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
+        rig = load_rig(default_rig_file())
+        self.K = {}
+        for cam in rig.cameras:
+            K = np.array([[1266.4 * W / 1600, 0, 816.3 * W / 1600], [0, 1266.4 * H / 900, 491.5 * H / 900], [0, 0, 1]])
+            self.K[cam.name] = K
+
+    def spin(self, seconds, until=lambda: False):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            self.ex.spin_once(timeout_sec=0.02)
+
+    def publish_set(self, t_ns, override=None, offsets_ms=(25, 33, 40, 0, 10, 17)):
+        rng = np.random.default_rng(t_ns % 1000)
+        for c, off in zip(CAMERAS, offsets_ms):
+            st = t_ns + off * 1_000_000
+            img = Image(height=H, width=W, encoding="rgb8", step=W * 3)
+            img.header.stamp.sec, img.header.stamp.nanosec = st // 10**9, st % 10**9
+            img.header.frame_id = c
+            img.data = rng.integers(0, 255, H * W * 3, dtype=np.uint8).tobytes()
+            info = CameraInfo(header=img.header, width=W, height=H)
+            info.k = self.K[c].reshape(-1).tolist()
+            if override:
+                override(c, img, info)
+            self.img_pubs[c].publish(img)
+            self.info_pubs[c].publish(info)
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.destroy_node()
+        self.io.destroy_node()
+
+
+def test_one_set_in_six_depth_images_and_a_cloud_out(ros, tiny_model):
+    h = Harness(ros, make_node(ros, tiny_model, cloud_stride=4, cloud_max_range=500.0))
+    try:
+        h.spin(1.0)  # discovery
+        t = 1_700_000_000_000_000_000
+        h.publish_set(t)
+        h.spin(20.0, until=lambda: h.clouds and all(h.depth[c] for c in CAMERAS))
+        assert h.clouds, "no cloud published"
+        for c, off in zip(CAMERAS, (25, 33, 40, 0, 10, 17)):
+            d = h.depth[c][0]
+            assert d.encoding == "32FC1" and (d.height, d.width) == (96, 160) and d.step == 160 * 4
+            assert d.header.frame_id == c
+            assert d.header.stamp.sec * 10**9 + d.header.stamp.nanosec == t + off * 1_000_000
+            arr = np.frombuffer(bytes(d.data), np.float32)
+            assert np.isfinite(arr).any()
+            info = h.infos[c][0]
+            assert (info.width, info.height) == (160, 96)
+            np.testing.assert_allclose(info.k[0], h.K[c][0, 0] * 160 / W, rtol=1e-6)
+        cloud = h.clouds[0]
+        assert cloud.header.frame_id == "base_link" and cloud.point_step == 16
+        assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"] and cloud.width > 100
+        def latest():
+            return {kv.key: kv.value for kv in h.diags[-1].status[0].values} if h.diags else {}
+
+        h.spin(3.0, until=lambda: "latency infer p50/p95 (ms)" in latest())
+        vals = latest()
+        assert vals["backend"].startswith("onnxruntime on cpu") and "latency infer p50/p95 (ms)" in vals
+    finally:
+        h.close()
+
+
+def test_runtime_parameter_changes_are_checked(ros, tiny_model):
+    node = make_node(ros, tiny_model)
+    try:
+        r = node.set_parameters([Parameter("cloud_stride", value=0)])[0]
+        assert not r.successful and "cloud_stride must be >= 1" in r.reason
+        r = node.set_parameters([Parameter("cloud_min_range", value=100.0)])[0]
+        assert not r.successful and "cloud_max_range" in r.reason
+        r = node.set_parameters([Parameter("backend", value="torch")])[0]
+        assert not r.successful, "read-only parameters need a restart"
+        assert node.set_parameters([Parameter("cloud_voxel_size", value=0.2)])[0].successful
+        assert node.cfg.cloud_voxel_size == 0.2 and node.pipeline.cloud_cfg.voxel_size == 0.2
+    finally:
+        node.destroy_node()
+
+
+def test_torch_backend_and_explicit_unavailable_backends(ros, tiny_model):
+    node = make_node(ros, tiny_model, backend="torch")
+    assert node.backend.name == "torch"
+    node.destroy_node()
+    for backend, device in (("tensorrt", "auto"), ("torch", "cuda")):
+        with pytest.raises(RuntimeError, match="configure failed"):
+            make_node(ros, tiny_model, backend=backend, device=device)
+
+
+def test_bad_views_are_skipped_and_the_rest_served(ros, tiny_model, capfd):
+    h = Harness(ros, make_node(ros, tiny_model, cloud_enabled=False))
+
+    def corrupt(c, img, info):
+        if c == "CAM_BACK":
+            img.data = bytes(10)  # wrong length
+        if c == "CAM_FRONT_LEFT":
+            info.k = [0.0] * 9  # zero focal length
+
+    try:
+        h.spin(1.0)
+        h.publish_set(1_700_000_001_000_000_000, override=corrupt)
+        h.spin(20.0, until=lambda: all(h.depth[c] for c in CAMERAS if c not in ("CAM_BACK", "CAM_FRONT_LEFT")))
+        h.spin(0.3)
+        assert not h.depth["CAM_BACK"] and not h.depth["CAM_FRONT_LEFT"]
+        assert all(h.depth[c] for c in CAMERAS if c not in ("CAM_BACK", "CAM_FRONT_LEFT"))
+        err = capfd.readouterr().err
+        assert "CAM_BACK/image_rect: data has 10 bytes, expected step*height" in err
+        assert "CAM_FRONT_LEFT/camera_info: unusable CameraInfo (focal lengths must be positive" in err
+        # and the node keeps serving the next healthy set
+        h.publish_set(1_700_000_002_000_000_000)
+        h.spin(20.0, until=lambda: len(h.depth["CAM_BACK"]) == 1)
+        assert len(h.depth["CAM_BACK"]) == 1 and len(h.depth["CAM_FRONT"]) == 2
+    finally:
+        h.close()
+
+
+def test_missing_model_is_a_clear_error(ros, tmp_path, capfd):
+    with pytest.raises(RuntimeError):
+        make_node(ros, tmp_path / "no_model")
+    assert "model manifest" in capfd.readouterr().err
