@@ -47,4 +47,11 @@ def bag(world, tmp_path_factory):
     from fsmde_train.convert import convert
 
     (rep,) = convert(world, WORLD["version"], tmp_path_factory.mktemp("bags"), ["scene-0001"])
-    return rep.bag
+    from pathlib import Path
+
+    return Path(rep.bag)
+
+
+@pytest.fixture(scope="session")
+def world_cfg():
+    return dict(WORLD)

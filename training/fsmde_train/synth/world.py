@@ -70,14 +70,27 @@ class World:
     def ego_pose_global(self, t: float) -> np.ndarray:
         return self.T_global_local @ self.ego_pose_local(t)
 
-    def save(self, path) -> None:
-        """Store the primitives (for oracle checks of clouds against the true surfaces)."""
+    def save(self, path, **extra) -> None:
+        """Store the primitives (for oracle checks of clouds against the true surfaces); ``extra`` arrays too."""
         np.savez_compressed(
-            path, boxes=self.boxes, box_vel=self.box_vel, box_mat=self.box_mat, box_color=self.box_color,
+            path, **extra, boxes=self.boxes, box_vel=self.box_vel, box_mat=self.box_mat, box_color=self.box_color,
             cyls=self.cyls, cyl_mat=self.cyl_mat, cyl_color=self.cyl_color, spheres=self.spheres,
             sph_mat=self.sph_mat, sph_color=self.sph_color, T_global_local=self.T_global_local,
             scalars=np.array([self.road_half_width, self.lane_width, self.n_lanes, self.ego_speed,
                               self.ego_lane_y, *self.ego_wiggle, self.seed]), sun_dir=self.sun_dir)
+
+
+def load_world(path) -> tuple[World, dict]:
+    """Inverse of World.save: the world and any extra arrays stored with it (e.g. ``t0_us``)."""
+    with np.load(path) as z:
+        d = {k: z[k] for k in z.files}
+    sc = d.pop("scalars")
+    keys = ("boxes", "box_vel", "box_mat", "box_color", "cyls", "cyl_mat", "cyl_color", "spheres", "sph_mat",
+            "sph_color", "T_global_local", "sun_dir")
+    w = World(**{k: d.pop(k) for k in keys}, road_half_width=float(sc[0]), lane_width=float(sc[1]),
+              n_lanes=int(sc[2]), ego_speed=float(sc[3]), ego_lane_y=float(sc[4]),
+              ego_wiggle=(float(sc[5]), float(sc[6])), seed=int(sc[7]))
+    return w, d
 
 
 class _Builder:

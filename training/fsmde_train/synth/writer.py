@@ -7,7 +7,8 @@ Layout under ``dataroot``::
     sweeps/<CHANNEL>/...                  the other frames (cameras 12 Hz, LIDAR_TOP 20 Hz)
     maps/<token>.png                      a blank map mask (the devkit opens it at load time)
     depth/<samples|sweeps>/<CHANNEL>/<stem>.npz   dense GT for every camera sample_data (see below)
-    synth/worlds/<scene>.npz              the scene's primitives (for geometric oracle checks)
+    synth/worlds/<scene>.npz              the scene's primitives (for geometric oracle checks): load_world();
+                                          scene time t = (timestamp_us - t0_us) / 1e6
     synth/meta.json                       generator settings and the depth convention
 
 Dense depth: ``np.load(path)["depth"]``, float32 [H, W], metres of z-depth along the camera's optical axis
@@ -168,7 +169,7 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
                 a["next"], b["prev"] = b["token"], a["token"]
             tables["sample_data"].extend(recs)
         (root / "synth" / "worlds").mkdir(parents=True, exist_ok=True)
-        world.save(root / "synth" / "worlds" / f"{scene_name}.npz")
+        world.save(root / "synth" / "worlds" / f"{scene_name}.npz", t0_us=np.int64(t0_us))
     bar.close()
 
     mask_rel = f"maps/{map_token}.png"
