@@ -36,5 +36,12 @@ setup(
     description="Full surround monocular depth estimation node for ROS 2",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "surround_depth_node = fsmde_ros.surround_depth_node:main",
+        "surround_depth_lifecycle_node = fsmde_ros.lifecycle_node:main",
+        "fsmde-play = fsmde_ros.tools.bag_player:main",
+        "fsmde-record = fsmde_ros.tools.recorder:main",
+        "fsmde-offline = fsmde_ros.tools.offline:main",
+        "fsmde-demo = fsmde_ros.tools.demo:main",
+    ]},
 )

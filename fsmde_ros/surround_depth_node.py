@@ -21,15 +21,15 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 from .backends import BackendUnavailable, make_backend
 from .core import cloud as cloudlib
-from .core.codecs import (ImageError, colorize_depth, decode_compressed, decode_raw, depth_to_16uc1, depth_to_32fc1,
-                          jpeg_reduction)
-from .core.geometry import check_intrinsics, scale_intrinsics
+from .core.codecs import colorize_depth, depth_to_16uc1, depth_to_32fc1
+from .core.geometry import pose_matrix
 from .core.manifest import ManifestError, load_manifest
 from .core.pipeline import CloudConfig, SurroundPipeline, View
 from .core.preprocess import Preprocessor
 from .core.rig import load_rig
 from .core.stats import NodeStats
 from .core.throttle import Throttle
+from .core.views import ViewBuilder
 from .params import PARAMS, check_value, make_config
 from .resources import default_model_dir, default_rig_file
 
@@ -77,7 +77,6 @@ class SurroundDepthLogic:
         self._pending = None
         self._last_set_ns = None
         self._extrinsics_cache: dict[str, np.ndarray] = {}
-        self._src_hw: dict[int, tuple[int, int]] = {}
 
     # ---- logging helpers -------------------------------------------------------------------------------
     def _warn(self, key, msg):
@@ -161,6 +160,8 @@ class SurroundDepthLogic:
                            for cam in self.cams]
         self.info_topics = [cam.camera_info_topic for cam in self.cams]
         self.stats = NodeStats(self.img_topics + self.info_topics)
+        self.views = ViewBuilder([cam.name for cam in self.cams], self.img_topics, self.info_topics,
+                                 (self.manifest.height, self.manifest.width), self._extrinsics, self._warn)
         filters = [Subscriber(self, img_type, t, qos_profile=qos) for t in self.img_topics]
         filters += [Subscriber(self, CameraInfo, t, qos_profile=qos) for t in self.info_topics]
         for f, t in zip(filters, self.img_topics + self.info_topics):
@@ -250,28 +251,13 @@ class SurroundDepthLogic:
                 self._error("process", f"processing a set failed: {type(e).__name__}: {e}")
 
     # ---- one set ---------------------------------------------------------------------------------------
-    def _decode(self, i, msg):
-        topic = self.img_topics[i]
-        try:
-            if isinstance(msg, CompressedImage):
-                red = jpeg_reduction(self._src_hw.get(i), (self.manifest.height, self.manifest.width))
-                rgb = decode_compressed(msg.format, msg.data, red)
-                return rgb, red
-            return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data), 1
-        except ImageError as e:
-            self.stats.bad_views += 1
-            self._warn(("img", i), f"{topic}: {e}; skipping this view, the other cameras are still served")
-            return None, 1
-
-    def _extrinsics(self, frame_id: str, cam) -> np.ndarray | None:
+    def _extrinsics(self, frame_id: str, i: int) -> np.ndarray | None:
         if frame_id in self._extrinsics_cache:
             return self._extrinsics_cache[frame_id]
         T = None
         if self.tf_buffer is not None:
             try:
                 tf = self.tf_buffer.lookup_transform(self.cfg.base_frame, frame_id, rclpy.time.Time())
-                from .core.geometry import pose_matrix
-
                 r, t = tf.transform.rotation, tf.transform.translation
                 T = pose_matrix([t.x, t.y, t.z], [r.w, r.x, r.y, r.z])
             except Exception as e:  # noqa: BLE001 - tf2 raises several exception types
@@ -279,8 +265,8 @@ class SurroundDepthLogic:
         if T is None:
             rc = self.rig.by_frame(frame_id)
             if rc is None:
-                self._warn(("frame", frame_id), f"{cam.image_topic}: frame_id '{frame_id}' is unknown to TF and to the "
-                           f"rig file; its points are left out of the cloud")
+                self._warn(("frame", frame_id), f"{self.img_topics[i]}: frame_id '{frame_id}' is unknown to TF and "
+                           f"to the rig file; its points are left out of the cloud")
                 return None
             T = rc.T_base_camera
         self._extrinsics_cache[frame_id] = T
@@ -290,33 +276,8 @@ class SurroundDepthLogic:
         n = len(self.cams)
         imgs, infos = msgs[:n], msgs[n:]
         t0 = time.perf_counter()
-        views = []
-        for i, (im, info, cam) in enumerate(zip(imgs, infos, self.cams)):
-            rgb, red = self._decode(i, im)
-            K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
-            src_wh = (int(info.width), int(info.height))
-            if rgb is not None:
-                h, w = rgb.shape[0] * red, rgb.shape[1] * red
-                self._src_hw[i] = (h, w)
-                why = check_intrinsics(K, *src_wh) if src_wh[0] > 0 and src_wh[1] > 0 else "width/height are 0"
-                if why:
-                    self._warn(("K", i), f"{self.info_topics[i]}: unusable CameraInfo ({why}); skipping this view")
-                    self.stats.bad_views += 1
-                    rgb = None
-                elif (w, h) != src_wh and abs(w / h - src_wh[0] / src_wh[1]) > 0.01:
-                    self._warn(("size", i), f"{self.img_topics[i]}: image {w}x{h} does not match CameraInfo "
-                                            f"{src_wh[0]}x{src_wh[1]} (aspect differs); skipping this view")
-                    self.stats.bad_views += 1
-                    rgb = None
-                elif (w, h) != src_wh:
-                    self._warn(("scale", i), f"{self.img_topics[i]}: image {w}x{h} vs CameraInfo {src_wh[0]}x"
-                                             f"{src_wh[1]}: scaling K to the image")
-                    K, src_wh = scale_intrinsics(K, src_wh, (w, h)), (w, h)
-            frame = im.header.frame_id
-            T = self._extrinsics(frame, cam) if frame else None
-            if not frame:
-                self._warn(("noframe", i), f"{self.img_topics[i]}: empty frame_id; no cloud points for this view")
-            views.append(View(cam.name, rgb, K, src_wh, T))
+        views = self.views.build(imgs, infos)
+        self.stats.bad_views = self.views.bad_views
         t1 = time.perf_counter()
         if all(v.rgb is None for v in views):
             self._warn("allbad", "no usable view in this set; nothing published")

@@ -167,3 +167,34 @@ def test_missing_model_is_a_clear_error(ros, tmp_path, capfd):
     with pytest.raises(RuntimeError):
         make_node(ros, tmp_path / "no_model")
     assert "model manifest" in capfd.readouterr().err
+
+
+def test_lifecycle_variant_configures_then_activates(ros, tiny_model):
+    from fsmde_ros.lifecycle_node import SurroundDepthLifecycleNode
+
+    node = SurroundDepthLifecycleNode(context=ros, parameter_overrides=[
+        Parameter("model_path", value=str(tiny_model)), Parameter("image_transport", value="raw")])
+    try:
+        assert node.backend is None and not node._subs, "nothing loaded before configure"
+        node.trigger_configure()
+        assert node.backend is not None and not node._subs, "configure loads the model, no subscriptions yet"
+        node.trigger_activate()
+        assert len(node._subs) == 12 and node._running
+        node.trigger_deactivate()
+        assert not node._subs and not node._running
+        node.trigger_cleanup()
+        assert node.backend is None
+        assert node._state_machine.current_state[1] == "unconfigured"
+    finally:
+        node.destroy_node()
+
+
+def test_lifecycle_configure_fails_cleanly_without_a_model(ros, tmp_path):
+    from fsmde_ros.lifecycle_node import SurroundDepthLifecycleNode
+
+    node = SurroundDepthLifecycleNode(context=ros, parameter_overrides=[Parameter("model_path", value=str(tmp_path))])
+    try:
+        node.trigger_configure()
+        assert node.backend is None and node._state_machine.current_state[1] == "unconfigured"
+    finally:
+        node.destroy_node()

@@ -1,0 +1,70 @@
+"""Messages of one synchronised set -> pipeline Views, with every input check the node promises.
+
+Works on any objects with the sensor_msgs field names (rclpy messages in the node, rosbags messages in the
+offline tool), so both paths share one implementation. Problems go to ``warn(key, text)``; a bad view is
+kept as ``rgb=None`` so the healthy cameras are still served.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .codecs import ImageError, decode_compressed, decode_raw, jpeg_reduction
+from .geometry import check_intrinsics, scale_intrinsics
+from .pipeline import View
+
+
+def is_compressed(msg) -> bool:
+    return hasattr(msg, "format") and not hasattr(msg, "encoding")
+
+
+class ViewBuilder:
+    def __init__(self, names, img_topics, info_topics, model_hw: tuple[int, int],
+                 extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None]):
+        self.names, self.img_topics, self.info_topics = list(names), list(img_topics), list(info_topics)
+        self.model_hw, self.extrinsics, self.warn = model_hw, extrinsics, warn
+        self.src_hw: dict[int, tuple[int, int]] = {}  # last full-resolution size per camera (JPEG reduction)
+        self.bad_views = 0
+
+    def _bad(self, key, text):
+        self.bad_views += 1
+        self.warn(key, text)
+
+    def decode(self, i, msg):
+        try:
+            if is_compressed(msg):
+                red = jpeg_reduction(self.src_hw.get(i), self.model_hw)
+                return decode_compressed(msg.format, msg.data, red), red
+            return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data), 1
+        except ImageError as e:
+            self._bad(("img", i), f"{self.img_topics[i]}: {e}; skipping this view, the other cameras are still served")
+            return None, 1
+
+    def build(self, imgs, infos) -> list[View]:
+        views = []
+        for i, (im, info) in enumerate(zip(imgs, infos)):
+            rgb, red = self.decode(i, im)
+            K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+            src_wh = (int(info.width), int(info.height))
+            if rgb is not None:
+                h, w = rgb.shape[0] * red, rgb.shape[1] * red
+                self.src_hw[i] = (h, w)
+                why = check_intrinsics(K, *src_wh) if src_wh[0] > 0 and src_wh[1] > 0 else "width/height are 0"
+                if why:
+                    self._bad(("K", i), f"{self.info_topics[i]}: unusable CameraInfo ({why}); skipping this view")
+                    rgb = None
+                elif (w, h) != src_wh and abs(w / h - src_wh[0] / src_wh[1]) > 0.01:
+                    self._bad(("size", i), f"{self.img_topics[i]}: image {w}x{h} does not match CameraInfo "
+                                           f"{src_wh[0]}x{src_wh[1]} (aspect differs); skipping this view")
+                    rgb = None
+                elif (w, h) != src_wh:
+                    self.warn(("scale", i), f"{self.img_topics[i]}: image {w}x{h} vs CameraInfo {src_wh[0]}x"
+                                            f"{src_wh[1]}: scaling K to the image")
+                    K, src_wh = scale_intrinsics(K, src_wh, (w, h)), (w, h)
+            frame = im.header.frame_id
+            if not frame:
+                self.warn(("noframe", i), f"{self.img_topics[i]}: empty frame_id; no cloud points for this view")
+            T = self.extrinsics(frame, i) if frame else None
+            views.append(View(self.names[i], rgb, K, src_wh, T))
+        return views
