@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test test-fast clean distclean
+.PHONY: setup demo test weights clean distclean
 
 setup: $(STAMP)
 
@@ -23,7 +23,13 @@ $(STAMP): requirements.txt constraints.txt training/pyproject.toml setup.py
 	touch $@
 
 demo: setup
-	$(PY) -m fsmde_train.demo --out $(OUT)/demo
+	$(PY) -m fsmde_ros.tools.demo --out $(OUT)/demo
+
+# Re-make the shipped demo model (models/fsmde_student): train/val worlds, then the student (CPU, ~25 min).
+weights: setup
+	test -d data/weights/train || $(VENV)/bin/fsmde-synth --out data/weights/train --scenes 6 --duration 6 --width 320 --height 180 --seed 100 --quiet
+	test -d data/weights/val || $(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/demo_dense.yaml --set data.root=../data/weights/train data.val_root=../data/weights/val export_dir=../models/fsmde_student out_dir=../$(OUT)/runs/demo_dense
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider training/tests test

@@ -64,3 +64,11 @@ def test_launch_description_runs_where_launch_ros_exists():
     ld = launch_module().generate_launch_description()
     assert isinstance(ld, LaunchDescription)
     assert {a.name for a in ld.get_launch_arguments()} == {a[0] for a in launch_module().ARGUMENTS}
+
+
+def test_readme_documents_every_parameter_and_output_topic():
+    text = (ROOT / "README.md").read_text()
+    for p in PARAMS:
+        assert f"| `{p.name}` |" in text, p.name
+    for topic in ("CAM_*/depth/image`", "CAM_*/depth/camera_info", "`points`", "/diagnostics"):
+        assert topic in text

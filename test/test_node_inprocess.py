@@ -198,3 +198,22 @@ def test_lifecycle_configure_fails_cleanly_without_a_model(ros, tmp_path):
         assert node.backend is None and node._state_machine.current_state[1] == "unconfigured"
     finally:
         node.destroy_node()
+
+
+def test_duplicate_and_backwards_stamps_are_reported_and_served(ros, tiny_model, capfd):
+    h = Harness(ros, make_node(ros, tiny_model, cloud_enabled=False))
+    try:
+        h.spin(1.0)
+        t = 1_700_000_010_000_000_000
+        h.publish_set(t)
+        h.spin(20.0, until=lambda: len(h.depth["CAM_FRONT"]) == 1)
+        h.publish_set(t)  # the same stamps again
+        h.spin(1.5)
+        assert len(h.depth["CAM_FRONT"]) == 1, "a duplicate set is not published twice"
+        h.publish_set(t - 30 * 10**9)  # a bag loop: 30 s back
+        h.spin(20.0, until=lambda: len(h.depth["CAM_FRONT"]) == 2)
+        assert len(h.depth["CAM_FRONT"]) == 2, "after a jump back the node keeps serving"
+        err = capfd.readouterr().err
+        assert "duplicate set stamp" in err and "stamps went backwards by 30.00 s" in err
+    finally:
+        h.close()

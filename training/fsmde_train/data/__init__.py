@@ -1,0 +1,4 @@
+"""Datasets over nuScenes-format roots (the real nuScenes or the synthetic world), through the real devkit."""
+from .surround import BATCH_KEYS, SurroundDataset, SurroundSample
+
+__all__ = ["BATCH_KEYS", "SurroundDataset", "SurroundSample"]
