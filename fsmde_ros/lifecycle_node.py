@@ -10,6 +10,7 @@ from __future__ import annotations
 import rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
+from .spin import spin_until_shutdown
 from .surround_depth_node import SurroundDepthLogic
 
 
@@ -42,16 +43,8 @@ class SurroundDepthLifecycleNode(SurroundDepthLogic, LifecycleNode):
 
 def main(args=None):
     rclpy.init(args=args)
-    node = SurroundDepthLifecycleNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(SurroundDepthLifecycleNode())
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -32,6 +32,7 @@ from .core.throttle import Throttle
 from .core.views import ViewBuilder
 from .params import PARAMS, check_value, make_config
 from .resources import default_model_dir, default_rig_file
+from .spin import spin_until_shutdown
 
 try:  # every ROS install has message_filters; pip-only installs use the in-package twin
     from message_filters import ApproximateTimeSynchronizer, Subscriber
@@ -397,15 +398,8 @@ def main(args=None):
         print(e)
         rclpy.try_shutdown()
         return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(node)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

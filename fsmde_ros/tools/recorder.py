@@ -14,6 +14,7 @@ from rclpy.node import Node
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from ..spin import spin_until_shutdown
 from .bag_player import message_class
 
 DEFAULT_CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
@@ -67,16 +68,12 @@ def main(argv=None):
     a, ros_args = ap.parse_known_args(argv)
     rclpy.init(args=ros_args)
     rec = Recorder(a.out, output_topics(namespace=a.namespace))
-    try:
-        rclpy.spin(rec)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
+
+    def finish():
         rec.close()
         print(f"recorded {sum(rec.counts.values())} messages to {a.out}", flush=True)
-        rec.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+    return spin_until_shutdown(rec, finish)
 
 
 if __name__ == "__main__":

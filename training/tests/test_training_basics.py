@@ -1,0 +1,77 @@
+"""Dataset batch contract, losses, metrics, and a short training run that checkpoints and resumes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fsmde_train.data import BATCH_KEYS, SurroundDataset
+from fsmde_train.engine.checkpoint import load_checkpoint
+from fsmde_train.engine.config import load_config
+from fsmde_train.engine.trainer import train
+from fsmde_train.eval.metrics import depth_metrics
+from fsmde_train.losses import silog_loss
+from fsmde_train.networks import StudentConfig, build_student
+
+from .conftest import TINY
+
+
+def test_dataset_keys_shapes_and_focal_normalisation(tiny_world, nusc):
+    ds = SurroundDataset(tiny_world, TINY["version"], input_hw=(64, 96), canonical_focal_px=70.0, sweeps=True,
+                         progress=False, nusc=nusc)
+    assert len(ds) == TINY["scenes"] * TINY["duration"] * 12, "every 12 Hz camera set"
+    b = ds[0]
+    assert set(b) == set(BATCH_KEYS)
+    assert b["image"].shape == (6, 3, 64, 96) and b["depth"].shape == (6, 1, 64, 96) and b["K"].shape == (6, 3, 3)
+    fs = b["focal_scale"]
+    assert fs[3] < 0.75 * fs[0], "CAM_BACK's wide lens has a shorter focal length"
+    m = b["depth"] > 0
+    torch.testing.assert_close(b["depth_canon"][m], (b["depth"] / fs[:, None, None, None])[m])
+    assert (b["depth"][:, :, -2:] > 0).all(), "dense GT on the ground rows"
+
+
+def test_silog_is_scale_invariant_in_its_variance_term_and_masks():
+    gt = torch.rand(2, 1, 8, 8) * 50 + 1
+    assert silog_loss(gt, gt).item() == pytest.approx(0, abs=1e-2)
+    assert silog_loss(gt * 2, gt, lam=1.0).item() == pytest.approx(0, abs=1e-2)
+    assert silog_loss(gt * 2, gt, lam=0.85).item() > 1
+    empty = torch.zeros_like(gt)
+    assert silog_loss(gt, empty).item() == 0
+
+
+def test_metrics_known_values():
+    gt = np.array([10.0, 20.0, 0.0, 100.0])
+    r = depth_metrics(np.array([11.0, 18.0, 5.0, 5.0]), gt, "nuscenes")
+    assert r["abs_rel"] == pytest.approx((0.1 + 0.1) / 2)
+    assert r["d1"] == 1.0
+    gt3 = np.array([10.0, 20.0, 40.0])
+    assert depth_metrics(gt3 * 2, gt3, median_scale=True)["abs_rel"] == pytest.approx(0, abs=1e-9)
+
+
+def test_student_shapes_and_ordered_centres():
+    net = build_student(StudentConfig(base_width=8, decoder_width=16, n_bins=16, blocks=(1, 1, 1, 1)))
+    out = net(torch.randn(2, 3, 64, 96))
+    assert out["depth"].shape == (2, 1, 64, 96) and out["probs"].shape == (2, 16, 32, 48)
+    c = out["centers"]
+    assert (c[:, 1:] > c[:, :-1]).all() and (c > 0.5).all() and (c < 100).all()
+
+
+def test_short_training_checkpoints_and_resumes(tiny_world, tmp_path):
+    over = {"out_dir": str(tmp_path / "run"), "data": {"root": str(tiny_world), "input_hw": [64, 96]},
+            "optim": {"steps": 4}, "checkpoint_every": 2, "log_every": 1}
+    cfg = load_config("configs/synthetic_tiny.yaml" if __import__("os").path.exists("configs/synthetic_tiny.yaml")
+                      else None, over)
+    r1 = train(cfg, progress=False)
+    assert r1["steps"] == 4 and all(np.isfinite(h["loss"]) for h in r1["history"])
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ck["step"] == 4
+    cfg2 = load_config(None, {**over, "model": cfg.model.__dict__ | {"blocks": list(cfg.model.blocks)},
+                              "optim": {"steps": 6}})
+    r2 = train(cfg2, progress=False)
+    assert r2["steps"] == 6 and [h["step"] for h in r2["history"]][-2:] == [5, 6]
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["steps"] == 6
+
+
+def test_unknown_config_keys_are_errors():
+    with pytest.raises(ValueError, match="unknown config key 'optim.stepz'"):
+        load_config(None, {"optim": {"stepz": 3}})
