@@ -32,7 +32,7 @@ def _sample_nearest(d: np.ndarray, h: int, w: int) -> np.ndarray:
     return d[v[:, None], u[None, :]]
 
 
-def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=4) -> dict:
+def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
