@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test weights clean distclean
+.PHONY: setup demo test bench weights clean distclean
 
 setup: $(STAMP)
 
@@ -20,6 +20,7 @@ $(STAMP): requirements.txt constraints.txt training/pyproject.toml setup.py
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt $(PIP_QUIET)
 	$(PY) -m pip install -q --no-deps -e training -e . $(PIP_QUIET)
 	$(PY) -c "import torch, rclpy, nuscenes, rosbags, cv2; assert torch.__version__.startswith('2.13.0')"
+	cd / && $(abspath $(PY)) -c "import fsmde_ros.backends, fsmde_train.synth"  # installed, not just on the cwd
 	touch $@
 
 demo: setup
@@ -33,6 +34,10 @@ weights: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider training/tests test
+
+# Speed tables (CPU here; BENCHMARKS.md has the full runs and the GPU ones): well under 10 minutes.
+bench: setup
+	$(PY) bench/run_all.py --quick
 
 clean:
 	rm -rf $(OUT) .pytest_cache build install log

@@ -43,7 +43,13 @@ class SurroundDepthLifecycleNode(SurroundDepthLogic, LifecycleNode):
 
 def main(args=None):
     rclpy.init(args=args)
-    return spin_until_shutdown(SurroundDepthLifecycleNode())
+    try:
+        node = SurroundDepthLifecycleNode()
+    except ValueError as e:  # invalid parameters, already logged
+        print(e)
+        rclpy.try_shutdown()
+        return 1
+    return spin_until_shutdown(node)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ PARAMS: tuple[Param, ...] = (
     Param("log_period", 10.0, "seconds between periodic rate/latency log lines (0 = off)", min=0.0, max=3600.0),
     Param("stale_input_timeout", 2.0, "warn about inputs silent for this long while others arrive (s)",
           min=0.1, max=600.0),
+    Param("partial_set_timeout", 1.0, "when no complete set for this long while some cameras are live, serve "
+          "partial sets of the live cameras (s; 0 = strict, only complete sets)", min=0.0, max=60.0),
+    Param("max_future_stamp", 10.0, "drop sets stamped more than this ahead of the node clock (s; 0 = off)",
+          read_only=False, min=0.0, max=1e6),
 )
 PARAM_BY_NAME = {p.name: p for p in PARAMS}
 
@@ -81,6 +85,8 @@ class NodeConfig:
     diagnostics_period: float
     log_period: float
     stale_input_timeout: float
+    partial_set_timeout: float
+    max_future_stamp: float
 
 
 def check_value(name: str, value) -> str | None:

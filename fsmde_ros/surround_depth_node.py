@@ -6,7 +6,6 @@ stale sets queue up (a replaced set counts as a drop).
 """
 from __future__ import annotations
 
-import array
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 from .backends import BackendUnavailable, make_backend
 from .core import cloud as cloudlib
-from .core.codecs import colorize_depth, depth_to_16uc1, depth_to_32fc1
+from .core.codecs import colorize_depth, depth_to_16uc1, depth_to_32fc1, to_bytes_array
 from .core.geometry import pose_matrix
 from .core.manifest import ManifestError, load_manifest
 from .core.pipeline import CloudConfig, SurroundPipeline, View
@@ -45,13 +44,6 @@ except ImportError:  # pragma: no cover
     tf2_ros = None
 
 
-def to_bytes_array(arr: np.ndarray) -> array.array:
-    """Message ``data`` without rclpy's per-element path (FACTS.md: 0.3 ms instead of 434 ms for 4 MB)."""
-    out = array.array("B")
-    out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
-    return out
-
-
 def stamp_ns(header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
@@ -66,7 +58,11 @@ class SurroundDepthLogic:
                                                                f"[{p.min}, {p.max}]" if p.min is not None else ""))
             self.declare_parameter(p.name, p.default, desc)
         values = {p.name: self.get_parameter(p.name).value for p in PARAMS}
-        self.cfg = make_config(values)
+        try:
+            self.cfg = make_config(values)
+        except ValueError as e:
+            self.get_logger().error(str(e))
+            raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.throttle = Throttle(5.0)
         self.pipeline = None
@@ -80,8 +76,8 @@ class SurroundDepthLogic:
         self._extrinsics_cache: dict[str, np.ndarray] = {}
 
     # ---- logging helpers -------------------------------------------------------------------------------
-    def _warn(self, key, msg):
-        n = self.throttle(key)
+    def _warn(self, key, msg, period=None):
+        n = self.throttle(key, period)
         if n is not None:
             self.get_logger().warning(msg + (f" ({n} similar suppressed)" if n else ""))
 
@@ -165,8 +161,9 @@ class SurroundDepthLogic:
                                  (self.manifest.height, self.manifest.width), self._extrinsics, self._warn)
         filters = [Subscriber(self, img_type, t, qos_profile=qos) for t in self.img_topics]
         filters += [Subscriber(self, CameraInfo, t, qos_profile=qos) for t in self.info_topics]
-        for f, t in zip(filters, self.img_topics + self.info_topics):
-            f.registerCallback(self._count_input, t)
+        self._latest: list = [None] * len(filters)  # newest message per input (partial sets)
+        for i, (f, t) in enumerate(zip(filters, self.img_topics + self.info_topics)):
+            f.registerCallback(self._count_input, t, i)
         self.sync = ApproximateTimeSynchronizer(filters, c.sync_queue_size, c.sync_slop)
         self.sync.registerCallback(self._on_set)
         self._subs = filters
@@ -182,6 +179,11 @@ class SurroundDepthLogic:
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(c.diagnostics_period, self._publish_diagnostics)
         self.log_timer = self.create_timer(c.log_period, self._log_stats) if c.log_period > 0 else None
+        self._last_complete = self._stream_since = time.monotonic()
+        self._last_input = -1e9
+        self._last_partial_ns = None
+        self.partial_timer = (self.create_timer(min(0.1, c.partial_set_timeout / 2), self._partial_set)
+                              if c.partial_set_timeout > 0 else None)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="fsmde_infer", daemon=True)
         self._worker.start()
@@ -206,7 +208,8 @@ class SurroundDepthLogic:
         for p in (getattr(self, "cloud_pub", None), getattr(self, "diag_pub", None)):
             if p is not None:
                 self.destroy_publisher(p)
-        for t in (getattr(self, "diag_timer", None), getattr(self, "log_timer", None)):
+        for t in (getattr(self, "diag_timer", None), getattr(self, "log_timer", None),
+                  getattr(self, "partial_timer", None)):
             if t is not None:
                 self.destroy_timer(t)
 
@@ -214,12 +217,29 @@ class SurroundDepthLogic:
         self.pipeline = self.backend = None
 
     # ---- callbacks -------------------------------------------------------------------------------------
-    def _count_input(self, msg, topic):
+    def _count_input(self, msg, topic, index):
+        now = time.monotonic()
+        if now - self._last_input > self.cfg.partial_set_timeout:  # input (re)starts after a silence
+            self._stream_since = now
+        self._last_input = now
         self.stats.inputs[topic].tick()
+        self._latest[index] = msg
+        queues = getattr(self.sync, "queues", None)  # message_filters and the fallback both keep dicts per input
+        if queues:
+            self.stats.queue_max = max(self.stats.queue_max, max(len(q) for q in queues))
 
     def _on_set(self, *msgs):
         """Called by the synchronizer (executor thread): keep only the newest complete set."""
         st = stamp_ns(msgs[0].header)
+        now = self.get_clock().now().nanoseconds
+        ahead = (st - now) * 1e-9
+        if now > 0 and self.cfg.max_future_stamp > 0 and ahead > self.cfg.max_future_stamp:
+            # a broken sensor clock: serving it would hand consumers stamps TF cannot resolve
+            self.stats.future_sets += 1
+            self._warn("future", f"{self.img_topics[0]}: set stamped {ahead:.1f} s ahead of the node clock "
+                                 f"(max_future_stamp {self.cfg.max_future_stamp:g} s): dropped, check the sensor "
+                                 f"clock ({self.stats.future_sets} so far)")
+            return
         if self._last_set_ns is not None:
             if st == self._last_set_ns:
                 self._warn("dup", f"duplicate set stamp {st * 1e-9:.3f} s on {self.img_topics[0]}: ignored")
@@ -229,10 +249,50 @@ class SurroundDepthLogic:
                                    f"{self.img_topics[0]} (bag loop or restart?): resetting")
                 self._extrinsics_cache.clear()
         self._last_set_ns = st
+        self._last_complete = time.monotonic()
+        self._submit(msgs)
+
+    def _partial_set(self):
+        """Timer: while complete sets stop (a camera died) but others are live, serve the live cameras.
+
+        A camera is live when its image and CameraInfo both arrived within ``partial_set_timeout``; the set is
+        the live cameras' newest images within ``sync_slop`` of the newest one, each with its CameraInfo of the
+        same stamp. Absent cameras publish nothing; the rest is the normal path.
+        """
+        c, n = self.cfg, len(self.cams)
+        if time.monotonic() - max(self._last_complete, self._stream_since) < c.partial_set_timeout:
+            return  # complete sets are flowing, or input (re)started too recently to call a camera dead
+        ages = [self.stats.inputs[t].last_age() for t in self.img_topics + self.info_topics]
+        live = [i for i in range(n) if all(a is not None and a < c.partial_set_timeout for a in (ages[i], ages[n + i]))]
+        if not live or len(live) == n:
+            return  # nothing to serve, or everything live but not matching: the synchronizer's job
+        newest = max(stamp_ns(self._latest[i].header) for i in live)
+        if self._last_partial_ns is not None and newest <= self._last_partial_ns:
+            return
+        slop = int(c.sync_slop * 1e9)
+        imgs, infos = [None] * n, [None] * n
+        for i in live:
+            im, info = self._latest[i], self._latest[n + i]
+            if newest - stamp_ns(im.header) <= slop and stamp_ns(info.header) == stamp_ns(im.header):
+                imgs[i], infos[i] = im, info
+        if not any(imgs):
+            return
+        self._last_partial_ns = newest
+        self.stats.partial_sets += 1
+        missing = [self.cams[i].name for i in range(n) if imgs[i] is None]
+        self._warn("partial", f"no complete set for > {c.partial_set_timeout:g} s: serving partial sets without "
+                              f"{missing} ({self.stats.partial_sets} so far)")
+        self._submit(tuple(imgs) + tuple(infos))
+
+    def _submit(self, msgs):
+        """Put a set in the one-slot mailbox (replacing an unprocessed one: a drop)."""
         self.stats.sets_in.tick()
         with self._cv:
             if self._pending is not None:
                 self.stats.drops += 1
+                self._warn("drop", f"input sets arrive faster than inference: {self.stats.drops} sets dropped so "
+                                   f"far (the newest set is always the one processed; rates in /diagnostics)",
+                           period=60.0)  # a steady overload is a state, not news every 5 s
             self._pending = (msgs, time.perf_counter())
             self._cv.notify()
 
@@ -315,7 +375,7 @@ class SurroundDepthLogic:
                 pubs["color"].publish(self._image(hdr, colorize_depth(d, self.manifest.min_depth,
                                                                       self.manifest.max_depth), "bgr8", w * 3))
         if res.cloud is not None:
-            hdr = imgs[0].header
+            hdr = next(m for m in imgs if m is not None).header
             msg = PointCloud2()
             msg.header.stamp = hdr.stamp
             msg.header.frame_id = c.base_frame
@@ -339,26 +399,34 @@ class SurroundDepthLogic:
         vals = [("backend", self.backend.describe() if self.backend else "none"),
                 ("input set rate (Hz)", f"{s.sets_in.rate():.2f}"), ("output set rate (Hz)", f"{s.sets_out.rate():.2f}"),
                 ("dropped sets", str(s.drops)), ("bad views", str(s.bad_views)), ("errors", str(s.errors)),
-                ("sync queue depths", str(self.sync.queues and [len(q) for q in self.sync.queues]))]
+                ("future-stamped sets dropped", str(s.future_sets)), ("partial sets", str(s.partial_sets)),
+                ("sync queue depths", str(self.sync.queues and [len(q) for q in self.sync.queues])),
+                ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size))]
         for stage, (p50, p95) in s.latency_summary().items():
             vals.append((f"latency {stage} p50/p95 (ms)", f"{p50:.1f}/{p95:.1f}"))
-        silent = []
-        any_recent = any((m.last_age() or 1e9) < self.cfg.stale_input_timeout for m in s.inputs.values())
+        silent, ages = [], {}
         for t, m in s.inputs.items():
             vals.append((f"rate {t} (Hz)", f"{m.rate():.2f}"))
-            age = m.last_age()
-            if any_recent and (age is None or age > self.cfg.stale_input_timeout):
-                silent.append(t)
+            ages[t] = m.last_age()
+        timeout = self.cfg.stale_input_timeout
+        heard = [a for a in ages.values() if a is not None]
+        if not heard:
+            return DiagnosticStatus.WARN, "no input yet", vals
+        if min(heard) > timeout:
+            return (DiagnosticStatus.WARN, f"all {len(ages)} inputs silent for {min(heard):.1f} s "
+                    f"(> stale_input_timeout {timeout:g} s): nothing to publish", vals)
+        silent = [t for t, a in ages.items() if a is None or a > timeout]
         if silent:
-            return DiagnosticStatus.WARN, f"no messages for > {self.cfg.stale_input_timeout:g} s on {silent}", vals
-        if not any_recent:
-            return DiagnosticStatus.WARN, "no input", vals
+            fallback = (f"serving partial sets of the other cameras after {self.cfg.partial_set_timeout:g} s"
+                        if self.cfg.partial_set_timeout > 0 else "nothing published until they return")
+            return (DiagnosticStatus.WARN, f"no messages for > {timeout:g} s on {silent}: no complete sets, "
+                    f"{fallback}", vals)
         return DiagnosticStatus.OK, "running", vals
 
     def _publish_diagnostics(self):
         level, message, vals = self._status()
-        if level != DiagnosticStatus.OK and message != "no input":
-            self._warn("silent", message)
+        if level != DiagnosticStatus.OK and message != "no input yet":
+            self._warn(("silent", message.split(" ")[0]), message)
         st = DiagnosticStatus(level=level, name=f"{self.get_name()}: surround depth", message=message,
                               hardware_id=self.backend.describe() if self.backend else "none",
                               values=[KeyValue(key=k, value=v) for k, v in vals])
@@ -394,7 +462,7 @@ def main(args=None):
     rclpy.init(args=args)
     try:
         node = SurroundDepthNode()
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         print(e)
         rclpy.try_shutdown()
         return 1

@@ -55,3 +55,16 @@ def bag(world, tmp_path_factory):
 @pytest.fixture(scope="session")
 def world_cfg():
     return dict(WORLD)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List the fault cases this run covered (and how each ended), as issue 6 asks of `make test`."""
+    rows = []
+    for outcome in ("passed", "failed", "skipped"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if "test_fault_suite.py::test_" in rep.nodeid and "[" in rep.nodeid and rep.when in ("call", "setup"):
+                rows.append((rep.nodeid.split("[", 1)[1].rstrip("]"), outcome))
+    if rows:
+        terminalreporter.write_sep("-", f"fault suite: {len(rows)} cases")
+        for cid, outcome in rows:
+            terminalreporter.write_line(f"  {outcome:7s} {cid}")

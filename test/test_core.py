@@ -167,3 +167,16 @@ def test_throttle_counts_suppressed_lines():
     assert th("a") == 0 and th("a") is None and th("b") == 0
     now[0] = 6.0
     assert th("a") == 1
+
+
+def test_compressed_size_reads_headers_without_decoding():
+    from fsmde_ros.core.codecs import compressed_size
+
+    img = np.zeros((900, 1600, 3), np.uint8)
+    for ext in (".jpg", ".png"):
+        assert compressed_size(cv2.imencode(ext, img)[1].tobytes()) == (900, 1600)
+    prog = cv2.imencode(".jpg", img[:45, :77], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert compressed_size(prog) == (45, 77)
+    assert compressed_size(b"not an image") is None and compressed_size(b"") is None
+    # a reduced decode rounds up, so the header (not decoded size x factor) gives the source size
+    assert decode_compressed("jpeg", cv2.imencode(".jpg", img)[1].tobytes(), 8).shape[:2] == (113, 200)

@@ -4,17 +4,11 @@ import time
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from fsmde_ros.core.rig import load_rig
 from fsmde_ros.params import CAMERAS
-from fsmde_ros.resources import default_rig_file
-from fsmde_ros.surround_depth_node import SurroundDepthNode
 
-W, H = 320, 180
+from node_harness import W, Harness, make_node  # noqa: E402
 
 
 @pytest.fixture
@@ -23,62 +17,6 @@ def ros():
     rclpy.init(context=ctx)
     yield ctx
     rclpy.shutdown(context=ctx)
-
-
-def make_node(ctx, model, **params):
-    overrides = [Parameter("model_path", value=str(model)), Parameter("image_transport", value="raw"),
-                 Parameter("log_period", value=0.0), Parameter("diagnostics_period", value=0.2)]
-    overrides += [Parameter(k, value=v) for k, v in params.items()]
-    return SurroundDepthNode(context=ctx, parameter_overrides=overrides)
-
-
-class Harness:
-    """Publishes camera sets and collects the node's outputs on one executor with the node."""
-
-    def __init__(self, ctx, node):
-        self.node = node
-        self.io = rclpy.create_node("harness", context=ctx)
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.ex.add_node(node)
-        self.ex.add_node(self.io)
-        self.img_pubs = {c: self.io.create_publisher(Image, f"{c}/image_rect", 5) for c in CAMERAS}
-        self.info_pubs = {c: self.io.create_publisher(CameraInfo, f"{c}/camera_info", 5) for c in CAMERAS}
-        self.depth, self.infos, self.clouds, self.diags = {c: [] for c in CAMERAS}, {c: [] for c in CAMERAS}, [], []
-        for c in CAMERAS:
-            self.io.create_subscription(Image, f"{c}/depth/image", lambda m, c=c: self.depth[c].append(m), 5)
-            self.io.create_subscription(CameraInfo, f"{c}/depth/camera_info", lambda m, c=c: self.infos[c].append(m), 5)
-        self.io.create_subscription(PointCloud2, "points", self.clouds.append, 5)
-        self.io.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
-        rig = load_rig(default_rig_file())
-        self.K = {}
-        for cam in rig.cameras:
-            K = np.array([[1266.4 * W / 1600, 0, 816.3 * W / 1600], [0, 1266.4 * H / 900, 491.5 * H / 900], [0, 0, 1]])
-            self.K[cam.name] = K
-
-    def spin(self, seconds, until=lambda: False):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            self.ex.spin_once(timeout_sec=0.02)
-
-    def publish_set(self, t_ns, override=None, offsets_ms=(25, 33, 40, 0, 10, 17)):
-        rng = np.random.default_rng(t_ns % 1000)
-        for c, off in zip(CAMERAS, offsets_ms):
-            st = t_ns + off * 1_000_000
-            img = Image(height=H, width=W, encoding="rgb8", step=W * 3)
-            img.header.stamp.sec, img.header.stamp.nanosec = st // 10**9, st % 10**9
-            img.header.frame_id = c
-            img.data = rng.integers(0, 255, H * W * 3, dtype=np.uint8).tobytes()
-            info = CameraInfo(header=img.header, width=W, height=H)
-            info.k = self.K[c].reshape(-1).tolist()
-            if override:
-                override(c, img, info)
-            self.img_pubs[c].publish(img)
-            self.info_pubs[c].publish(info)
-
-    def close(self):
-        self.ex.shutdown()
-        self.node.destroy_node()
-        self.io.destroy_node()
 
 
 def test_one_set_in_six_depth_images_and_a_cloud_out(ros, tiny_model):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from nuscenes.nuscenes import NuScenes
 
+from fsmde_ros.backends.base import Backend
 from fsmde_ros.core.geometry import scale_intrinsics, transform
 from fsmde_ros.core.manifest import load_manifest
 from fsmde_ros.core.pipeline import CloudConfig, SurroundPipeline, View
@@ -24,7 +25,7 @@ from fsmde_train.synth.tracer import render_camera, trace_rays
 from fsmde_train.synth.world import load_world
 
 
-class OracleBackend:
+class OracleBackend(Backend):
     """Returns exact depth (divided by the focal factor the pipeline multiplies back)."""
     name, device, precision = "oracle", "cpu", "fp32"
 

@@ -47,7 +47,7 @@ def make_backend(manifest: ModelManifest, backend: str = "auto", device: str = "
             return OnnxRuntimeBackend(manifest, device=dev, threads=threads)
         from .torch_backend import TorchBackend
 
-        return TorchBackend(manifest, device=dev, threads=threads)
+        return TorchBackend(manifest, device=dev, threads=threads, log=log)
 
     if backend != "auto":
         return build(backend), f"backend '{backend}' requested"

@@ -19,6 +19,11 @@ class Backend(abc.ABC):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         ...
 
+    def input_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Where the preprocessor writes the batch; GPU backends return page-locked memory, so the batch goes
+        to the device in one DMA copy with no staging copy."""
+        return np.empty(shape, np.float32)
+
     def warmup(self, batch_size: int, height: int, width: int, iterations: int = 1) -> None:
         """Run once outside the measured path (allocations, kernel selection, lazy init)."""
         x = np.zeros((batch_size, 3, height, width), np.float32)

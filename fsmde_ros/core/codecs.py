@@ -4,6 +4,8 @@ Every failure raises ``ImageError`` with a message that says what was received a
 """
 from __future__ import annotations
 
+import array
+
 import cv2
 import numpy as np
 
@@ -43,6 +45,34 @@ def jpeg_reduction(src_hw: tuple[int, int] | None, target_hw: tuple[int, int]) -
         if src_hw[0] // r >= target_hw[0] and src_hw[1] // r >= target_hw[1]:
             f = r
     return f
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_size(data) -> tuple[int, int] | None:
+    """(height, width) from a JPEG SOF or PNG IHDR header without decoding; None when not found.
+
+    Reduced-size JPEG decoding rounds up (900 px / 8 -> 113 rows), so the source size must come from the header.
+    """
+    b = bytes(data[:65536]) if not isinstance(data, (bytes, bytearray)) else data[:65536]
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24:
+        return int.from_bytes(b[20:24], "big"), int.from_bytes(b[16:20], "big")
+    if b[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        seg = int.from_bytes(b[i + 2:i + 4], "big")
+        if marker in _SOF:
+            return int.from_bytes(b[i + 5:i + 7], "big"), int.from_bytes(b[i + 7:i + 9], "big")
+        i += 2 + seg
+    return None
 
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -88,4 +118,11 @@ def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.
     u8 = (np.clip((inv - lo) / (hi - lo), 0, 1) ** 0.5 * 255).astype(np.uint8)
     out = cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)
     out[~(d > 0)] = 0
+    return out
+
+
+def to_bytes_array(arr: np.ndarray) -> array.array:
+    """Message ``data`` without rclpy's per-element path (FACTS.md: 0.3 ms instead of 434 ms for 4 MB)."""
+    out = array.array("B")
+    out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return out

@@ -36,7 +36,11 @@ class ModelManifest:
     def file_path(self, kind: str) -> Path:
         if kind not in self.files:
             raise ManifestError(f"{self.root / 'manifest.json'}: no '{kind}' file listed (has {sorted(self.files)})")
-        return (self.root / self.files[kind]["path"]).resolve()
+        path = (self.root / self.files[kind]["path"]).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ManifestError(f"{self.root / 'manifest.json'}: files.{kind}.path {self.files[kind]['path']!r} "
+                                f"points outside the model folder; refusing to load it")
+        return path
 
     def verified_file(self, kind: str) -> Path:
         """Path of a model file after checking it exists and matches its sha256 (never load unverified bytes)."""

@@ -57,7 +57,7 @@ class SurroundPipeline:
         # A view that failed to decode still takes its slot (zeros), so the batch shape stays fixed (TensorRT).
         blank = np.zeros((self.pre.h, self.pre.w, 3), np.uint8)
         if self._buf is None or self._buf.shape[0] != n:
-            self._buf = np.empty((n, 3, self.pre.h, self.pre.w), np.float32)
+            self._buf = self.backend.input_buffer((n, 3, self.pre.h, self.pre.w))
         batch = self.pre.batch([s if s is not None else blank for s in small], out=self._buf)
         t1 = time.perf_counter()
         pred = self.backend.infer(batch)

@@ -44,6 +44,9 @@ class NodeStats:
         self.drops = 0  # complete sets replaced before the worker took them (never queued behind the model)
         self.bad_views = 0
         self.errors = 0
+        self.queue_max = 0  # high-water mark of the synchronizer's per-input queues
+        self.partial_sets = 0  # sets served without the silent cameras
+        self.future_sets = 0  # sets stamped too far ahead of the node clock (dropped)
 
     def add_latency(self, timings: dict[str, float]) -> None:
         with self.lock:

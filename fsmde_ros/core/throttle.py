@@ -10,11 +10,11 @@ class Throttle:
         self._last: dict[object, float] = {}
         self.suppressed: dict[object, int] = {}
 
-    def __call__(self, key) -> int | None:
+    def __call__(self, key, period: float | None = None) -> int | None:
         """None while ``key`` is throttled; else the number of lines suppressed since its last one."""
         now = self.clock()
         last = self._last.get(key)
-        if last is not None and now - last < self.period:
+        if last is not None and now - last < (self.period if period is None else period):
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
             return None
         self._last[key] = now

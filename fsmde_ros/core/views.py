@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .codecs import ImageError, decode_compressed, decode_raw, jpeg_reduction
+from .codecs import ImageError, compressed_size, decode_compressed, decode_raw, jpeg_reduction
 from .geometry import check_intrinsics, scale_intrinsics
 from .pipeline import View
 
@@ -24,7 +24,7 @@ class ViewBuilder:
                  extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None]):
         self.names, self.img_topics, self.info_topics = list(names), list(img_topics), list(info_topics)
         self.model_hw, self.extrinsics, self.warn = model_hw, extrinsics, warn
-        self.src_hw: dict[int, tuple[int, int]] = {}  # last full-resolution size per camera (JPEG reduction)
+        self.src_hw: dict[int, tuple[int, int]] = {}  # last source size per camera (to report size changes)
         self.bad_views = 0
 
     def _bad(self, key, text):
@@ -32,23 +32,35 @@ class ViewBuilder:
         self.warn(key, text)
 
     def decode(self, i, msg):
+        """-> (RGB image or None, source (height, width)); compressed images are decoded reduced when the
+        model input is much smaller (libjpeg DCT scaling, one decode per image)."""
         try:
             if is_compressed(msg):
-                red = jpeg_reduction(self.src_hw.get(i), self.model_hw)
-                return decode_compressed(msg.format, msg.data, red), red
-            return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data), 1
+                src = compressed_size(msg.data)
+                red = jpeg_reduction(src, self.model_hw)
+                rgb = decode_compressed(msg.format, msg.data, red)
+                return rgb, (src or rgb.shape[:2])
+            rgb = decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+            return rgb, rgb.shape[:2]
         except ImageError as e:
             self._bad(("img", i), f"{self.img_topics[i]}: {e}; skipping this view, the other cameras are still served")
-            return None, 1
+            return None, None
 
     def build(self, imgs, infos) -> list[View]:
         views = []
         for i, (im, info) in enumerate(zip(imgs, infos)):
-            rgb, red = self.decode(i, im)
+            if im is None or info is None:  # a camera absent from a partial set
+                views.append(View(self.names[i], None, np.eye(3), (0, 0), None))
+                continue
+            rgb, hw = self.decode(i, im)
             K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
             src_wh = (int(info.width), int(info.height))
             if rgb is not None:
-                h, w = rgb.shape[0] * red, rgb.shape[1] * red
+                h, w = hw
+                prev = self.src_hw.get(i)
+                if prev is not None and prev != (h, w):
+                    self.warn(("resize", i), f"{self.img_topics[i]}: image size changed from {prev[1]}x{prev[0]} "
+                                             f"to {w}x{h}; following it (K from this set's CameraInfo)")
                 self.src_hw[i] = (h, w)
                 why = check_intrinsics(K, *src_wh) if src_wh[0] > 0 and src_wh[1] > 0 else "width/height are 0"
                 if why:

@@ -63,7 +63,7 @@ def test_short_training_checkpoints_and_resumes(tiny_world, tmp_path):
                       else None, over)
     r1 = train(cfg, progress=False)
     assert r1["steps"] == 4 and all(np.isfinite(h["loss"]) for h in r1["history"])
-    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    ck = load_checkpoint(tmp_path / "run")
     assert ck["step"] == 4
     cfg2 = load_config(None, {**over, "model": cfg.model.__dict__ | {"blocks": list(cfg.model.blocks)},
                               "optim": {"steps": 6}})

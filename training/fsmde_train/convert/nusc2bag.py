@@ -29,6 +29,7 @@ import numpy as np
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from ..files import jpeg_ok
 from .messages import MessageFactory
 
 CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT")
@@ -133,10 +134,6 @@ def scene_sample_data(nusc, scene: dict, channels) -> list[dict]:
     return out
 
 
-def _jpeg_ok(data: bytes) -> bool:
-    return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
-
-
 class _Skip(Exception):
     pass
 
@@ -145,7 +142,7 @@ def _read_camera(path: Path, decode: bool):
     if not path.is_file():
         raise _Skip(f"missing file {path}")
     data = path.read_bytes()
-    if not _jpeg_ok(data):
+    if not jpeg_ok(data):
         raise _Skip(f"not a complete JPEG (SOI/EOI markers missing, {len(data)} bytes): {path}")
     rgb = None
     if decode:

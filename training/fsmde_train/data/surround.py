@@ -21,6 +21,7 @@ value stays an exact measurement.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .. import CAMERAS
+from ..files import BadFile, read_rgb
 from ..geometry import pose_from_record
 from ..synth.writer import dense_depth_path
 
@@ -81,15 +83,27 @@ class SurroundDataset(Dataset):
         unknown = names - {s["name"] for s in self.nusc.scene}
         if unknown:
             raise ValueError(f"unknown scenes {sorted(unknown)} in {self.root}")
-        self.samples = self._index(names, sweeps)
+        samples = self._index(names, sweeps)
         self.dense = dense
-        n, c = len(self.samples), len(CAMERAS)
+        n, c = len(samples), len(CAMERAS)
         self.images = np.empty((n, c, self.h, self.w, 3), np.uint8)
         self.depths = np.empty((n, c, self.h, self.w), np.float32)
         self.K = np.empty((n, c, 3, 3), np.float32)
         self.T = np.empty((n, c, 4, 4), np.float32)
-        for i, s in enumerate(tqdm(self.samples, desc=f"loading {self.root.name}", disable=not progress)):
-            self._load(i, s)
+        self.samples, self.skipped = [], []  # skipped: {"tokens", "reason"} of sets with a bad file
+        for s in tqdm(samples, desc=f"loading {self.root.name}", disable=not progress):
+            try:
+                self._load(len(self.samples), s)
+                self.samples.append(s)
+            except (BadFile, OSError, ValueError, zipfile.BadZipFile, KeyError) as e:
+                self.skipped.append({"tokens": s.tokens, "reason": f"{type(e).__name__}: {e}"})
+        k = len(self.samples)
+        self.images, self.depths, self.K, self.T = self.images[:k], self.depths[:k], self.K[:k], self.T[:k]
+        if self.skipped:
+            print(f"warning: {self.root}: skipped {len(self.skipped)} of {n} camera sets with bad files "
+                  f"(first: {self.skipped[0]['reason']}); the other {k} are used")
+        if k == 0:
+            raise ValueError(f"{self.root}: no usable camera set in scenes {sorted(names)}")
 
     def _index(self, names, sweeps):
         out = []
@@ -120,14 +134,14 @@ class SurroundDataset(Dataset):
             sd = self.nusc.get("sample_data", tok)
             cs = self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
             src = (sd["width"], sd["height"])
-            img = cv2.imread(str(self.root / sd["filename"]))
-            if img is None:
-                raise FileNotFoundError(f"cannot read image {self.root / sd['filename']}")
-            self.images[i, j] = cv2.resize(img[:, :, ::-1], (self.w, self.h), interpolation=cv2.INTER_AREA)
+            img = read_rgb(self.root / sd["filename"])
+            self.images[i, j] = cv2.resize(img, (self.w, self.h), interpolation=cv2.INTER_AREA)
             dpath = dense_depth_path(self.root, sd["filename"])
             if self.dense and dpath.exists():
                 with np.load(dpath) as z:
                     d = z["depth"]
+                if d.shape != (src[1], src[0]):
+                    raise BadFile(f"dense depth {dpath} is {d.shape}, expected {(src[1], src[0])}")
             elif s.lidar_token is not None:
                 d = lidar_depth_map(self.nusc, s.lidar_token, tok, *src)
             else:

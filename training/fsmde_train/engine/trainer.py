@@ -1,9 +1,11 @@
 """The training loop (single process; DDP arrives with the training issue): AdamW, warm-up + cosine,
-gradient clipping, NaN guard, atomic checkpoints with resume, progress bar, optional export at the end."""
+gradient clipping, NaN/inf guard, checksummed atomic checkpoints with exact resume, progress bar, optional
+export at the end."""
 from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .. import CAMERAS
-from ..data import SurroundDataset
+from ..data import StepBatchSampler, SurroundDataset
 from ..eval.metrics import average, depth_metrics
 from ..losses import silog_loss
 from ..networks import build_student
@@ -24,11 +26,6 @@ from .config import TrainConfig, config_to_dict
 def _flat(batch):
     """[B, N, ...] -> [B * N, ...] for every tensor."""
     return {k: v.flatten(0, 1) for k, v in batch.items()}
-
-
-def _infinite(loader):
-    while True:
-        yield from loader
 
 
 def lr_at(step: int, cfg) -> float:
@@ -54,7 +51,30 @@ def evaluate(net, ds: SurroundDataset, protocol="nuscenes") -> dict:
     return {"mean": mean, "per_camera": cams}
 
 
+def rng_state() -> dict:
+    """Every RNG the step touches, as tensors/numbers (checkpoints load with weights_only=True)."""
+    st = np.random.get_state()
+    py = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(st[1].astype(np.int64)),
+            "numpy_pos": int(st[2]), "numpy_gauss": [int(st[3]), float(st[4])],
+            "python": [py[0], list(py[1]), py[2]]}
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(("MT19937", s["numpy_keys"].numpy().astype(np.uint32), s["numpy_pos"],
+                         s["numpy_gauss"][0], s["numpy_gauss"][1]))
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+
+
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Train (or resume) the run in ``cfg.out_dir``; returns steps, skipped steps, history and validation.
+
+    Resume restores weights, optimizer moments, step (the LR schedule is a pure function of it), history and
+    every RNG; batches are a pure function of (seed, step), so a killed and resumed run takes the same
+    optimizer steps on the same batches as an uninterrupted one.
+    """
+    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     if cfg.threads > 0:
@@ -66,49 +86,57 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                          progress)
     val = (SurroundDataset(d.val_root, d.version, d.val_scenes, d.input_hw, d.canonical_focal_px, False, d.dense,
                            progress) if d.val_root else None)
-    loader = DataLoader(ds, batch_size=cfg.optim.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(cfg.seed))
     net = build_student(cfg.model)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    step, history = 0, []
-    ckpt_path = out / "last.pt"
-    state = load_checkpoint(ckpt_path)
+    step, skipped, history = 0, 0, []
+    state = load_checkpoint(out)
     if state is not None:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
-        step, history = state["step"], json.loads(state["history"])
-        torch.set_rng_state(state["rng"])
-        print(f"resumed from {ckpt_path} at step {step}")
+        step, skipped, history = state["step"], state.get("skipped", 0), json.loads(state["history"])
+        set_rng_state(state["rng"])
+        print(f"resumed from {out} at step {step}")
 
     def checkpoint():
-        save_checkpoint(ckpt_path, {"model": net.state_dict(), "optim": opt.state_dict(), "step": step,
-                                    "history": json.dumps(history), "rng": torch.get_rng_state(),
-                                    "config": json.dumps(config_to_dict(cfg))})
+        save_checkpoint(out, {"model": net.state_dict(), "optim": opt.state_dict(), "step": step,
+                              "skipped": skipped, "history": json.dumps(history), "rng": rng_state(),
+                              "config": json.dumps(config_to_dict(cfg))}, step)
 
+    sampler = StepBatchSampler(len(ds), cfg.optim.batch_size, cfg.seed, step, cfg.optim.steps)
+    loader = DataLoader(ds, batch_sampler=sampler)
     net.train()
-    it = _infinite(loader)
+    it = iter(loader)
     bar = tqdm(total=cfg.optim.steps, initial=step, desc="fsmde-train", disable=not progress)
-    t0, skipped = time.time(), 0
+    t0 = time.time()
     while step < cfg.optim.steps:
         b = _flat(next(it))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.optim)
+        buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
         out_ = net(b["image"])
         loss = silog_loss(out_["depth"], b["depth_canon"], min_depth=cfg.model.min_depth,
                           max_depth=cfg.model.max_depth)
-        if not torch.isfinite(loss):
-            skipped += 1
-            print(f"warning: non-finite loss at step {step}; step skipped")
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            continue
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-        opt.step()
+        why = None
+        if not torch.isfinite(loss):
+            why = f"non-finite loss {loss.item()}"
+        else:
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
+            if not torch.isfinite(gnorm):
+                why = f"non-finite gradient norm {gnorm.item()}"
+        if why:  # weights, BN statistics and optimizer moments stay as they were
+            skipped += 1
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for t, saved in zip(net.buffers(), buffers):
+                    t.copy_(saved)
+            print(f"warning: {why} at step {step}; step skipped, weights untouched ({skipped} skipped so far)")
+        else:
+            opt.step()
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.optim.steps:
+        if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
             history.append({"step": step, "loss": loss.item(), "lr": lr_at(step - 1, cfg.optim),
                             "time_s": time.time() - t0})
             bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -4,7 +4,7 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 
 - input  ``image``  float32 [B, 3, H, W], normalised with the manifest's mean/std; H, W multiples of 32
 - ``centers``  [B, K]        metric bin centres in metres, increasing, in (min_depth, max_depth)   (per image)
-- ``logits``   [B, K, H/2, W/2]  per-pixel bin logits; ``probs`` their softmax over K
+- ``logits``   [B, K, H/s, W/s]  per-pixel bin logits (s = ``output_stride``, 2 or 4); ``probs`` their softmax
 - ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
 
 The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
@@ -28,6 +28,7 @@ class StudentConfig:
     min_depth: float = 0.5
     max_depth: float = 100.0
     decoder_width: int = 64
+    output_stride: int = 2  # resolution of the bin logits/probabilities: 2 or 4 (4 halves the FLOPs; BENCHMARKS.md)
 
 
 def _conv_bn(cin, cout, stride=1, k=3):
@@ -68,17 +69,24 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, enc_channels, width):
+    """FPN-style top-down path from stride 32 to ``output_stride`` (encoder features finer than it are unused)."""
+
+    def __init__(self, enc_channels, width, output_stride: int = 2):
         super().__init__()
-        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in enc_channels])
-        self.fuse = nn.ModuleList([_conv_bn(width, width) for _ in enc_channels[:-1]])
+        if output_stride not in (2, 4):
+            raise ValueError(f"output_stride must be 2 or 4, got {output_stride}")
+        self.first = {2: 0, 4: 1}[output_stride]  # index of the finest feature used (strides 2, 4, 8, ...)
+        used = enc_channels[self.first:]
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in used])
+        self.fuse = nn.ModuleList([_conv_bn(width, width) for _ in used[:-1]])
 
     def forward(self, feats):
+        feats = feats[self.first:]
         x = self.lateral[-1](feats[-1])
         for i in range(len(feats) - 2, -1, -1):
             x = F.interpolate(x, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
             x = self.fuse[i](x + self.lateral[i](feats[i]))
-        return x  # stride 2
+        return x  # stride output_stride
 
 
 class SurroundDepthStudent(nn.Module):
@@ -86,7 +94,7 @@ class SurroundDepthStudent(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.base_width, cfg.blocks)
-        self.decoder = Decoder(self.encoder.channels, cfg.decoder_width)
+        self.decoder = Decoder(self.encoder.channels, cfg.decoder_width, cfg.output_stride)
         bott = self.encoder.channels[-1]
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
         self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),

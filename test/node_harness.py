@@ -1,0 +1,121 @@
+"""An in-process node with real rclpy and a harness node that publishes camera sets and collects outputs.
+
+Both live on one executor (no threads of our own besides the node's inference worker), so a test decides
+exactly when callbacks run.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from fsmde_ros.params import CAMERAS
+from fsmde_ros.surround_depth_node import SurroundDepthNode
+
+W, H = 320, 180
+OFFSETS_MS = (25, 33, 40, 0, 10, 17)  # nuScenes-like capture offsets within a set
+
+
+def make_node(ctx, model, **params):
+    overrides = [Parameter("model_path", value=str(model)), Parameter("image_transport", value="raw"),
+                 Parameter("log_period", value=0.0), Parameter("diagnostics_period", value=0.2)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return SurroundDepthNode(context=ctx, parameter_overrides=overrides)
+
+
+def intrinsics(width=W, height=H) -> np.ndarray:
+    """CAM_FRONT-like K scaled from nuScenes' 1600x900."""
+    return np.array([[1266.4 * width / 1600, 0, 816.3 * width / 1600],
+                     [0, 1266.4 * height / 900, 491.5 * height / 900], [0, 0, 1]])
+
+
+def stamp(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+class Harness:
+    """Publishes camera sets (raw, or JPEG with ``compressed=True``) and collects depth, clouds, diagnostics."""
+
+    def __init__(self, ctx, node, compressed: bool = False):
+        self.node, self.compressed = node, compressed
+        self.io = rclpy.create_node("harness", context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(node)
+        self.ex.add_node(self.io)
+        typ, suffix = (CompressedImage, "/compressed") if compressed else (Image, "")
+        self.img_pubs = {c: self.io.create_publisher(typ, f"{c}/image_rect{suffix}", 50) for c in CAMERAS}
+        self.info_pubs = {c: self.io.create_publisher(CameraInfo, f"{c}/camera_info", 50) for c in CAMERAS}
+        self.depth, self.infos, self.clouds, self.diags = {c: [] for c in CAMERAS}, {c: [] for c in CAMERAS}, [], []
+        for c in CAMERAS:
+            self.io.create_subscription(Image, f"{c}/depth/image", lambda m, c=c: self.depth[c].append(m), 50)
+            self.io.create_subscription(CameraInfo, f"{c}/depth/camera_info", lambda m, c=c: self.infos[c].append(m), 50)
+        self.io.create_subscription(PointCloud2, "points", self.clouds.append, 50)
+        self.io.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 50)
+        self.K = {c: intrinsics() for c in CAMERAS}
+        self._jpeg_cache: dict[int, bytes] = {}
+
+    def spin(self, seconds, until=lambda: False) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if until():
+                return True
+            self.ex.spin_once(timeout_sec=0.02)
+        return until()
+
+    def _jpeg(self, seed: int) -> bytes:
+        import cv2
+
+        if seed not in self._jpeg_cache:
+            rng = np.random.default_rng(seed)
+            img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+            self._jpeg_cache[seed] = cv2.imencode(".jpg", img)[1].tobytes()
+        return self._jpeg_cache[seed]
+
+    def messages(self, t_ns: int, cam: str, off_ms: int):
+        st = t_ns + off_ms * 1_000_000
+        if self.compressed:
+            img = CompressedImage(format="rgb8; jpeg compressed bgr8")
+            img.data = self._jpeg(t_ns % 7)
+        else:
+            img = Image(height=H, width=W, encoding="rgb8", step=W * 3)
+            img.data = np.random.default_rng(t_ns % 1000).integers(0, 255, H * W * 3, dtype=np.uint8).tobytes()
+        img.header.stamp.sec, img.header.stamp.nanosec = st // 10**9, st % 10**9
+        img.header.frame_id = cam
+        info = CameraInfo(header=img.header, width=W, height=H)
+        info.k = self.K[cam].reshape(-1).tolist()
+        return img, info
+
+    def publish_set(self, t_ns, override=None, skip=(), offsets_ms=OFFSETS_MS):
+        """One set stamped ``t_ns`` (+ per-camera offsets); ``override(cam, img, info)`` may corrupt messages and
+        return "skip_img"/"skip_info"/"skip" to leave them out; ``skip`` leaves whole cameras out."""
+        for c, off in zip(CAMERAS, offsets_ms):
+            if c in skip:
+                continue
+            img, info = self.messages(t_ns, c, off)
+            what = override(c, img, info) if override else None
+            if what not in ("skip", "skip_img"):
+                self.img_pubs[c].publish(img)
+            if what not in ("skip", "skip_info"):
+                self.info_pubs[c].publish(info)
+
+    def served(self, t_ns, cams=CAMERAS, offsets_ms=OFFSETS_MS) -> bool:
+        """Whether depth for the set stamped ``t_ns`` came out for every camera in ``cams``."""
+        off = dict(zip(CAMERAS, offsets_ms))
+        return all(any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c]) for c in cams)
+
+    def served_cams(self, t_ns, offsets_ms=OFFSETS_MS) -> set[str]:
+        off = dict(zip(CAMERAS, offsets_ms))
+        return {c for c in CAMERAS if any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c])}
+
+    def latest_diag(self) -> dict:
+        return {kv.key: kv.value for kv in self.diags[-1].status[0].values} if self.diags else {}
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.destroy_node()
+        self.io.destroy_node()

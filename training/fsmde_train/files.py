@@ -1,0 +1,31 @@
+"""Checked reads of dataset files shared by the converter and the dataset: a bad file raises ``BadFile`` naming
+the path and what was expected, so callers can skip that sample and report it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class BadFile(ValueError):
+    pass
+
+
+def jpeg_ok(data: bytes) -> bool:
+    """Both JPEG markers present (libjpeg decodes a truncated file into grey rows with only a warning)."""
+    return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+
+
+def read_rgb(path) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of a JPEG/PNG file."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadFile(f"image {p} is missing")
+    data = p.read_bytes()
+    if p.suffix.lower() in (".jpg", ".jpeg") and not jpeg_ok(data):
+        raise BadFile(f"image {p} is a corrupt or truncated JPEG ({len(data)} bytes)")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise BadFile(f"image {p} could not be decoded")
+    return img[:, :, ::-1]
