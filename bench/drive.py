@@ -93,6 +93,9 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
                 obs["diags"].append((time.time() - t_start, {kv.key: kv.value for kv in s.values}, s.message))
 
     io.create_subscription(PointCloud2, "points", on_cloud, 10)
+    for c in CAMERAS:  # every output subscribed (as RViz with all displays on): the node builds them all
+        for topic in (f"{c}/depth/image", f"{c}/depth/colorized"):
+            io.create_subscription(Image, topic, lambda m: None, 2)
     io.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     ex = SingleThreadedExecutor()
     ex.add_node(io)

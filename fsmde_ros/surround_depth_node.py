@@ -6,8 +6,10 @@ stale sets queue up (a replaced set counts as a drop).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +139,11 @@ class SurroundDepthLogic:
             self.backend = None
             return False
         self.pre = Preprocessor(self.manifest)
+        # decode and resize of the views run in parallel (libjpeg/OpenCV release the GIL)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(self.cams), os.cpu_count() or 1)),
+                                        thread_name_prefix="fsmde_views")
         self.pipeline = SurroundPipeline(self.backend, self.pre, self.manifest.min_depth, self.manifest.max_depth,
-                                         self._cloud_cfg())
+                                         self._cloud_cfg(), map_fn=self._pool.map)
         self.tf_buffer = None
         if c.use_tf and tf2_ros is not None:
             self.tf_buffer = tf2_ros.Buffer()
@@ -158,7 +163,8 @@ class SurroundDepthLogic:
         self.info_topics = [cam.camera_info_topic for cam in self.cams]
         self.stats = NodeStats(self.img_topics + self.info_topics)
         self.views = ViewBuilder([cam.name for cam in self.cams], self.img_topics, self.info_topics,
-                                 (self.manifest.height, self.manifest.width), self._extrinsics, self._warn)
+                                 (self.manifest.height, self.manifest.width), self._extrinsics, self._warn,
+                                 map_fn=self._pool.map)
         filters = [Subscriber(self, img_type, t, qos_profile=qos) for t in self.img_topics]
         filters += [Subscriber(self, CameraInfo, t, qos_profile=qos) for t in self.info_topics]
         self._latest: list = [None] * len(filters)  # newest message per input (partial sets)
@@ -214,6 +220,9 @@ class SurroundDepthLogic:
                 self.destroy_timer(t)
 
     def cleanup(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.pipeline = self.backend = None
 
     # ---- callbacks -------------------------------------------------------------------------------------
@@ -343,7 +352,8 @@ class SurroundDepthLogic:
         if all(v.rgb is None for v in views):
             self._warn("allbad", "no usable view in this set; nothing published")
             return
-        res = self.pipeline.process(views)
+        # lazy outputs: nothing is built for a topic nobody subscribes to (image_transport's convention)
+        res = self.pipeline.process(views, cloud=self.cloud_pub.get_subscription_count() > 0)
         t2 = time.perf_counter()
         self._publish(imgs, res)
         t3 = time.perf_counter()
@@ -360,7 +370,8 @@ class SurroundDepthLogic:
             hdr = imgs[i].header
             pubs = self._pubs[cam.name]
             h, w = d.shape
-            pubs["depth"].publish(self._image(hdr, depth_to_32fc1(d), "32FC1", w * 4))
+            if pubs["depth"].get_subscription_count():
+                pubs["depth"].publish(self._image(hdr, depth_to_32fc1(d), "32FC1", w * 4))
             info = CameraInfo(header=hdr, height=h, width=w, distortion_model="plumb_bob", d=[0.0] * 5)
             K = res.K_depth[i]
             info.k = K.reshape(-1).tolist()
@@ -369,9 +380,9 @@ class SurroundDepthLogic:
             P[:, :3] = K
             info.p = P.reshape(-1).tolist()
             pubs["info"].publish(info)
-            if c.publish_depth_16uc1:
+            if c.publish_depth_16uc1 and pubs["depth16"].get_subscription_count():
                 pubs["depth16"].publish(self._image(hdr, depth_to_16uc1(d), "16UC1", w * 2))
-            if c.publish_colorized:
+            if c.publish_colorized and pubs["color"].get_subscription_count():
                 pubs["color"].publish(self._image(hdr, colorize_depth(d, self.manifest.min_depth,
                                                                       self.manifest.max_depth), "bgr8", w * 3))
         if res.cloud is not None:
@@ -455,6 +466,7 @@ class SurroundDepthNode(SurroundDepthLogic, Node):
     def destroy_node(self):
         if self._running:
             self.deactivate()
+        self.cleanup()
         return Node.destroy_node(self)
 
 

@@ -25,6 +25,8 @@ class OnnxRuntimeBackend(Backend):
         opts = ort.SessionOptions()
         if threads > 0:
             opts.intra_op_num_threads = threads
+        # idle ORT threads would otherwise spin after each run, taking the cores decode/resize need (2-core CPUs)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = manifest.verified_file("onnx")
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         self.input_name = self.session.get_inputs()[0].name

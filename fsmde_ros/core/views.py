@@ -21,9 +21,11 @@ def is_compressed(msg) -> bool:
 
 class ViewBuilder:
     def __init__(self, names, img_topics, info_topics, model_hw: tuple[int, int],
-                 extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None]):
+                 extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None],
+                 map_fn=map):
         self.names, self.img_topics, self.info_topics = list(names), list(img_topics), list(info_topics)
         self.model_hw, self.extrinsics, self.warn = model_hw, extrinsics, warn
+        self.map = map_fn  # e.g. a thread pool's map: libjpeg and OpenCV release the GIL
         self.src_hw: dict[int, tuple[int, int]] = {}  # last source size per camera (to report size changes)
         self.bad_views = 0
 
@@ -48,11 +50,13 @@ class ViewBuilder:
 
     def build(self, imgs, infos) -> list[View]:
         views = []
+        decoded = list(self.map(lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None),
+                                range(len(imgs))))
         for i, (im, info) in enumerate(zip(imgs, infos)):
             if im is None or info is None:  # a camera absent from a partial set
                 views.append(View(self.names[i], None, np.eye(3), (0, 0), None))
                 continue
-            rgb, hw = self.decode(i, im)
+            rgb, hw = decoded[i]
             K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
             src_wh = (int(info.width), int(info.height))
             if rgb is not None:
