@@ -54,7 +54,9 @@ class SurroundPipeline:
         """``cloud``: build the fused cloud (default: ``cloud_cfg.enabled``; the node skips it without subscribers)."""
         t0 = time.perf_counter()
         n = len(views)
-        small = list(self.map(lambda v: self.pre.resize(v.rgb) if v.rgb is not None else None, views))
+        big = sum(v.rgb.size for v in views if v.rgb is not None) > (1 << 21)  # parallel only where it pays
+        small = list((self.map if big else map)(
+            lambda v: self.pre.resize(v.rgb) if v.rgb is not None else None, views))
         # A view that failed to decode still takes its slot (zeros), so the batch shape stays fixed (TensorRT).
         blank = np.zeros((self.pre.h, self.pre.w, 3), np.uint8)
         if self._buf is None or self._buf.shape[0] != n:

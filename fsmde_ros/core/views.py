@@ -19,6 +19,11 @@ def is_compressed(msg) -> bool:
     return hasattr(msg, "format") and not hasattr(msg, "encoding")
 
 
+# Below this much image data per set, thread hand-offs (and the GIL, shared with the executor's threads) cost
+# more than parallel decoding saves: measured 33 ms vs ~3 ms for six 320x180 JPEGs in a composed process.
+PARALLEL_MIN_BYTES = 1 << 20
+
+
 class ViewBuilder:
     def __init__(self, names, img_topics, info_topics, model_hw: tuple[int, int],
                  extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None],
@@ -50,8 +55,9 @@ class ViewBuilder:
 
     def build(self, imgs, infos) -> list[View]:
         views = []
-        decoded = list(self.map(lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None),
-                                range(len(imgs))))
+        big = sum(len(m.data) for m in imgs if m is not None) > PARALLEL_MIN_BYTES
+        decoded = list((self.map if big else map)(
+            lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None), range(len(imgs))))
         for i, (im, info) in enumerate(zip(imgs, infos)):
             if im is None or info is None:  # a camera absent from a partial set
                 views.append(View(self.names[i], None, np.eye(3), (0, 0), None))
