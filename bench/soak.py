@@ -4,8 +4,9 @@
 Publishes JPEG frames of a synthetic nuScenes-format world in a loop (bench/drive.py) and watches the node from
 outside: RSS (/proc), sync queue high-water mark, drops and errors (/diagnostics), end-to-end latency (cloud
 received minus set publish time). Targets (issue 6): RSS growth < 5 % after warm-up, queues bounded by the sync
-queue size, no latency creep (p50 of the last third <= 1.25 x p50 of the first third after warm-up, +10 ms
-slack), serving without errors. Exit status 0 when every target is met, 1 otherwise; --json writes the figures.
+queue size, no latency creep (p50 of the last third <= 1.25 x p50 of the first third after warm-up + one
+inference p95: the newest-set policy makes a set wait 0..1 inference, so phase alone moves p50 that much),
+serving without errors. Exit status 0 when every target is met, 1 otherwise; --json writes the figures.
 
     python bench/soak.py                     # 10 min, the shipped demo model, a generated 480x270 world
     python bench/soak.py --duration 60       # the CI variant (test/test_soak.py)
@@ -56,10 +57,14 @@ def report(a, warmup, obs, out) -> int:
                rss_growth_pct=growth, rss_mib_max=float(max(r for _, r in samples)),
                latency_ms_p50_first_third=p50(first), latency_ms_p50_last_third=p50(last))
     published = fig["sets_published"]
+    fig["creep_slack_ms"] = fig["node_stages_ms"].get("infer", (10.0, 10.0))[1]
     fig["targets"] = {
         "rss_growth_below_5pct": bool(growth < 5.0),
         "queues_bounded": bool(0 <= fig["queue_depth_max"] <= fig["queue_bound"]),
-        "no_latency_creep": bool(fig["latency_ms_p50_last_third"] <= 1.25 * fig["latency_ms_p50_first_third"] + 10),
+        # slack of one inference (p95): with the newest-set policy a set waits 0..1 inference for the worker,
+        # so the phase between input and worker alone can move p50 by that much between windows
+        "no_latency_creep": bool(fig["latency_ms_p50_last_third"]
+                                 <= 1.25 * fig["latency_ms_p50_first_third"] + fig["creep_slack_ms"]),
         "serving": bool(fig["sets_out"] > 0.1 * published and fig["errors"] == 0),
     }
     infer = fig["node_stages_ms"].get("infer", (float("nan"),) * 2)

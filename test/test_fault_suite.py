@@ -293,24 +293,25 @@ def _(h, capfd):
     assert "went backwards" not in log_of(capfd), "a dropped future set must not become the stamp reference"
 
 
-@stream_case("frame_id_empty", "raw", "depth served; log 'empty frame_id; no cloud points for this view'")
-def _(h, capfd):
+def expect_frame_served_without_cloud_points(h, capfd, frame_id, line):
+    """CAM_BACK stamped with ``frame_id``: its depth is still published, a cloud still comes, ``line`` is logged."""
     t = next_t()
     h.clouds.clear()
-    h.publish_set(t, override=lambda c, img, info: setattr(img.header, "frame_id", "") if c == "CAM_BACK" else None)
+    h.publish_set(t, override=lambda c, img, info: setattr(img.header, "frame_id", frame_id) if c == "CAM_BACK" else None)
     assert h.spin(15, until=lambda: h.served(t) and h.clouds)
-    assert "CAM_BACK/image_rect: empty frame_id; no cloud points for this view" in log_of(capfd)
+    assert line in log_of(capfd)
     expect_healthy_set(h)
+
+
+@stream_case("frame_id_empty", "raw", "depth served; log 'empty frame_id; no cloud points for this view'")
+def _(h, capfd):
+    expect_frame_served_without_cloud_points(h, capfd, "", "CAM_BACK/image_rect: empty frame_id; no cloud points "
+                                                           "for this view")
 
 
 @stream_case("frame_id_unknown", "raw", "depth served; log 'unknown to TF and to the rig file'; cloud without it")
 def _(h, capfd):
-    t = next_t()
-    h.clouds.clear()
-    h.publish_set(t, override=lambda c, img, info: setattr(img.header, "frame_id", "cam_x") if c == "CAM_BACK" else None)
-    assert h.spin(15, until=lambda: h.served(t) and h.clouds)
-    assert "frame_id 'cam_x' is unknown to TF and to the rig file" in log_of(capfd)
-    expect_healthy_set(h)
+    expect_frame_served_without_cloud_points(h, capfd, "cam_x", "frame_id 'cam_x' is unknown to TF and to the rig file")
 
 
 @stream_case("burst_faster_than_inference", "raw", "newest set processed, older replaced; drops counted and logged")
