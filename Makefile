@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights clean distclean
+.PHONY: setup demo test bench weights ablation clean distclean
 
 setup: $(STAMP)
 
@@ -26,11 +26,22 @@ $(STAMP): requirements.txt constraints.txt training/pyproject.toml setup.py
 demo: setup
 	$(PY) -m fsmde_ros.tools.demo --out $(OUT)/demo
 
-# Re-make the shipped demo model (models/fsmde_student): train/val worlds, then the student (CPU, ~25 min).
-weights: setup
+# Re-make the shipped demo model (models/fsmde_student): train/val worlds, then the student with the full method
+# (sparse LiDAR GT + CI-KD + VR-KD from the stand-in teacher; training/RESULTS.md). CPU: ~20 min worlds + ~10 min.
+WORLDS := data/weights/train data/weights/val
+$(WORLDS): | setup
 	test -d data/weights/train || $(VENV)/bin/fsmde-synth --out data/weights/train --scenes 6 --duration 6 --width 320 --height 180 --seed 100 --quiet
 	test -d data/weights/val || $(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/demo_dense.yaml --set data.root=../data/weights/train data.val_root=../data/weights/val export_dir=../models/fsmde_student out_dir=../$(OUT)/runs/demo_dense
+
+weights: setup $(WORLDS)
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd.yaml
+
+# The ablation of training/RESULTS.md: four runs, same budget and seeds (the last one is `make weights`), then
+# fsmde-eval on the held-out world. CPU: ~45 min.
+ABLATION := sparse_only plain_kd ci_kd ci_vr_kd
+ablation: setup $(WORLDS)
+	cd training && for row in $(ABLATION); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/synthetic_method.yaml configs/ablation/$$row.yaml; done
+	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(addprefix runs/ablation/,$(ABLATION)) --names "sparse GT only" "+ plain KD" "+ CI-KD" "+ CI-KD + VR-KD" --data-root ../data/weights/val --sweeps --out results/ablation
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider training/tests test

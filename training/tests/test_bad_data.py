@@ -27,7 +27,7 @@ def broken_world(tiny_world, nusc, tmp_path):
 
 def test_bad_files_skip_their_set_and_are_reported(broken_world, nusc, capsys):
     root, bad = broken_world
-    ds = SurroundDataset(root, TINY["version"], input_hw=(32, 64), sweeps=False, dense=False, progress=False)
+    ds = SurroundDataset(root, TINY["version"], input_hw=(32, 64), sweeps=False, gt="lidar", progress=False)
     n_keyframes = len(nusc.sample)
     assert len(ds) == n_keyframes - 3 and len(ds.skipped) == 3, "exactly the three broken sets are left out"
     reasons = {s["tokens"][CAMERAS.index("CAM_FRONT")]: s["reason"] for s in ds.skipped}
@@ -42,7 +42,7 @@ def test_bad_files_skip_their_set_and_are_reported(broken_world, nusc, capsys):
 
 def test_dense_gt_is_used_where_the_lidar_file_is_bad(broken_world):
     root, _ = broken_world
-    ds = SurroundDataset(root, TINY["version"], input_hw=(32, 64), sweeps=False, dense=True, progress=False)
+    ds = SurroundDataset(root, TINY["version"], input_hw=(32, 64), sweeps=False, gt="dense", progress=False)
     assert len(ds.skipped) == 2, "with dense GT the LiDAR sweep is not read; only the two image faults remain"
 
 

@@ -18,7 +18,7 @@ from .conftest import TINY
 
 def test_dataset_keys_shapes_and_focal_normalisation(tiny_world, nusc):
     ds = SurroundDataset(tiny_world, TINY["version"], input_hw=(64, 96), canonical_focal_px=70.0, sweeps=True,
-                         progress=False, nusc=nusc)
+                         gt="dense", progress=False, nusc=nusc)
     assert len(ds) == TINY["scenes"] * TINY["duration"] * 12, "every 12 Hz camera set"
     b = ds[0]
     assert set(b) == set(BATCH_KEYS)
@@ -28,6 +28,7 @@ def test_dataset_keys_shapes_and_focal_normalisation(tiny_world, nusc):
     m = b["depth"] > 0
     torch.testing.assert_close(b["depth_canon"][m], (b["depth"] / fs[:, None, None, None])[m])
     assert (b["depth"][:, :, -2:] > 0).all(), "dense GT on the ground rows"
+    assert torch.equal(b["depth"], b["depth_dense"]) and b["index"].item() == 0
 
 
 def test_silog_is_scale_invariant_in_its_variance_term_and_masks():

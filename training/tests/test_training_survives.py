@@ -73,14 +73,16 @@ def tiny_over(world, out, steps, **extra):
 
 
 def test_nan_loss_skips_the_step_and_leaves_weights(tiny_world, tmp_path, monkeypatch, capsys):
-    real, calls = trainer_mod.silog_loss, []
+    from fsmde_train.losses import objective
+
+    real, calls = objective.silog_loss, []
 
     def flaky(*a, **k):
         calls.append(1)
         loss = real(*a, **k)
         return loss * float("nan") if len(calls) == 4 else loss
 
-    monkeypatch.setattr(trainer_mod, "silog_loss", flaky)
+    monkeypatch.setattr(objective, "silog_loss", flaky)
     r = trainer_mod.train(load_config(None, tiny_over(tiny_world, tmp_path / "run", 4, checkpoint_every=1)),
                           progress=False)
     assert r["steps"] == 4 and r["skipped_steps"] == 1

@@ -8,13 +8,21 @@ order of ``fsmde_train.CAMERAS``; H, W = the model input size):
 key                shape / dtype           meaning
 =================  ======================  ================================================================
 ``image``          [B, N, 3, H, W] f32     RGB normalised with the manifest's mean/std
-``depth``          [B, N, 1, H, W] f32     GT z-depth in metres at the camera's real focal length, 0 = none
-                                           (dense for the synthetic world, projected LIDAR_TOP otherwise)
+``depth``          [B, N, 1, H, W] f32     supervision GT z-depth in metres at the camera's real focal length,
+                                           0 = none: projected LIDAR_TOP (``gt="lidar"``, sparse) or the
+                                           synthetic world's dense depth (``gt="dense"``)
 ``depth_canon``    [B, N, 1, H, W] f32     ``depth * f_canonical / f_actual``: what the network predicts
+``depth_dense``    [B, N, 1, H, W] f32     dense GT where the dataset has it (synthetic world), else zeros;
+                                           for evaluation and the synthetic stand-in teacher, never a loss
+``index``          [B] i64                 sample index (seeds per-sample randomness, e.g. the stand-in teacher)
 ``K``              [B, N, 3, 3] f32        intrinsics at H x W
 ``focal_scale``    [B, N] f32              f_actual / f_canonical (multiply predictions by it for metres)
 ``T_ego_cam``      [B, N, 4, 4] f32        camera -> ego extrinsics
 =================  ======================  ================================================================
+
+Sparse GT: the LIDAR_TOP sweep nearest in time to each camera set (the key frame's own sweep for key frames),
+projected with the devkit's pose chain (ego motion between the LiDAR and camera timestamps included);
+``lidar_sweeps=n`` aggregates the n nearest sweeps (static scene assumption: moving objects smear).
 
 Resizing keeps K consistent (pixel-centre convention); depth maps are resized by nearest neighbour so every
 value stays an exact measurement.
@@ -36,7 +44,8 @@ from ..files import BadFile, read_rgb
 from ..geometry import pose_from_record
 from ..synth.writer import dense_depth_path
 
-BATCH_KEYS = ("image", "depth", "depth_canon", "K", "focal_scale", "T_ego_cam")
+BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "index")
+GT_KINDS = ("lidar", "dense")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -51,12 +60,23 @@ def scale_K(K: np.ndarray, src_wh, dst_wh) -> np.ndarray:
     return K2
 
 
-def lidar_depth_map(nusc, lidar_token: str, cam_token: str, width: int, height: int) -> np.ndarray:
-    """Sparse z-depth [H, W] (source resolution) from LIDAR_TOP projected with the devkit's pose chain."""
-    pts, depth, _ = nusc.explorer.map_pointcloud_to_image(lidar_token, cam_token)
-    out = np.zeros((height, width), np.float32)
-    u = np.clip(np.round(pts[0]).astype(int), 0, width - 1)
-    v = np.clip(np.round(pts[1]).astype(int), 0, height - 1)
+def lidar_depth_map(nusc, lidar_tokens, cam_token: str, width: int, height: int, out_wh=None) -> np.ndarray:
+    """Sparse z-depth from LIDAR_TOP sweep(s) projected with the devkit's pose chain.
+
+    ``width``/``height``: the camera image size; ``out_wh``: the map size (default the image size). Points are
+    placed at the target resolution directly (a sparse map must not be resampled: most points would be lost).
+    """
+    ow, oh = out_wh or (width, height)
+    if isinstance(lidar_tokens, str):
+        lidar_tokens = [lidar_tokens]
+    us, vs, ds = [], [], []
+    for tok in lidar_tokens:
+        pts, depth, _ = nusc.explorer.map_pointcloud_to_image(tok, cam_token)
+        us.append(pts[0]), vs.append(pts[1]), ds.append(depth)
+    u, v, depth = np.concatenate(us), np.concatenate(vs), np.concatenate(ds)
+    out = np.zeros((oh, ow), np.float32)
+    u = np.clip(np.round((u + 0.5) * ow / width - 0.5).astype(int), 0, ow - 1)  # pixel centres at integers
+    v = np.clip(np.round((v + 0.5) * oh / height - 0.5).astype(int), 0, oh - 1)
     order = np.argsort(-depth)  # nearer points written last win
     out[v[order], u[order]] = depth[order]
     return out
@@ -66,13 +86,15 @@ def lidar_depth_map(nusc, lidar_token: str, cam_token: str, width: int, height: 
 class SurroundSample:
     tokens: list[str]  # camera sample_data tokens, ring order
     lidar_token: str | None  # key frame LIDAR_TOP, None for camera sweeps
+    scene: str = ""
 
 
 class SurroundDataset(Dataset):
     """Camera sets of the given scenes, preprocessed to ``input_hw`` and held in memory (uint8 / float16)."""
 
     def __init__(self, dataroot, version: str, scenes=None, input_hw=(128, 224), canonical_focal_px=177.3,
-                 sweeps: bool = False, dense: bool = True, progress: bool = True, nusc=None):
+                 sweeps: bool = False, gt: str = "lidar", lidar_sweeps: int = 1, progress: bool = True, nusc=None,
+                 depth_dtype=np.float32, cache_dir=None):
         from nuscenes.nuscenes import NuScenes
 
         self.root = Path(dataroot)
@@ -83,11 +105,24 @@ class SurroundDataset(Dataset):
         unknown = names - {s["name"] for s in self.nusc.scene}
         if unknown:
             raise ValueError(f"unknown scenes {sorted(unknown)} in {self.root}")
+        if gt not in GT_KINDS:
+            raise ValueError(f"gt must be one of {GT_KINDS}, got {gt!r}")
+        if lidar_sweeps < 1:
+            raise ValueError(f"lidar_sweeps must be >= 1, got {lidar_sweeps}")
+        self.gt, self.lidar_sweeps = gt, lidar_sweeps
+        self.scenes = sorted(names)
         samples = self._index(names, sweeps)
-        self.dense = dense
+        self._lidar = self._lidar_index(names)
+        cache = self._cache_path(cache_dir, samples, depth_dtype)
+        if cache is not None and cache.exists():
+            self._read_cache(cache, samples)
+            if progress:
+                print(f"loaded {len(self.samples)} camera sets of {self.root} from the cache {cache}")
+            return
         n, c = len(samples), len(CAMERAS)
         self.images = np.empty((n, c, self.h, self.w, 3), np.uint8)
-        self.depths = np.empty((n, c, self.h, self.w), np.float32)
+        self.depths = np.empty((n, c, self.h, self.w), depth_dtype)
+        self.dense_depths = np.zeros((n, c, self.h, self.w), depth_dtype)
         self.K = np.empty((n, c, 3, 3), np.float32)
         self.T = np.empty((n, c, 4, 4), np.float32)
         self.samples, self.skipped = [], []  # skipped: {"tokens", "reason"} of sets with a bad file
@@ -99,11 +134,48 @@ class SurroundDataset(Dataset):
                 self.skipped.append({"tokens": s.tokens, "reason": f"{type(e).__name__}: {e}"})
         k = len(self.samples)
         self.images, self.depths, self.K, self.T = self.images[:k], self.depths[:k], self.K[:k], self.T[:k]
+        self.dense_depths = self.dense_depths[:k]
         if self.skipped:
             print(f"warning: {self.root}: skipped {len(self.skipped)} of {n} camera sets with bad files "
                   f"(first: {self.skipped[0]['reason']}); the other {k} are used")
         if k == 0:
             raise ValueError(f"{self.root}: no usable camera set in scenes {sorted(names)}")
+        if cache is not None:
+            self._write_cache(cache)
+
+    # The preprocessed arrays, keyed by everything that shapes them (a rerun with the same data skips decoding).
+    def _cache_path(self, cache_dir, samples, depth_dtype):
+        if not cache_dir:
+            return None
+        import hashlib
+        import json
+
+        key = json.dumps({"v": 1, "root": str(self.root.resolve()), "tokens": [s.tokens for s in samples],
+                          "hw": [self.h, self.w], "gt": self.gt, "lidar_sweeps": self.lidar_sweeps,
+                          "dtype": np.dtype(depth_dtype).name, "mtime": (self.root / "synth").exists() and
+                          (self.root / "synth" / "meta.json").stat().st_mtime})
+        return Path(cache_dir) / f"surround_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+
+    def _write_cache(self, path: Path):
+        import json
+        import os
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        kept = [s.tokens for s in self.samples]
+        np.savez(tmp, images=self.images, depths=self.depths, dense=self.dense_depths, K=self.K, T=self.T,
+                 kept=np.array(json.dumps(kept)), skipped=np.array(json.dumps(self.skipped)))
+        os.replace(tmp, path)
+
+    def _read_cache(self, path: Path, samples):
+        import json
+
+        with np.load(path, allow_pickle=False) as z:
+            self.images, self.depths, self.dense_depths = z["images"], z["depths"], z["dense"]
+            self.K, self.T = z["K"], z["T"]
+            kept = {tuple(t) for t in json.loads(str(z["kept"]))}
+            self.skipped = json.loads(str(z["skipped"]))
+        self.samples = [s for s in samples if tuple(s.tokens) in kept]
 
     def _index(self, names, sweeps):
         out = []
@@ -113,7 +185,8 @@ class SurroundDataset(Dataset):
             tok = scene["first_sample_token"]
             while tok:
                 sample = self.nusc.get("sample", tok)
-                out.append(SurroundSample([sample["data"][c] for c in CAMERAS], sample["data"].get("LIDAR_TOP")))
+                out.append(SurroundSample([sample["data"][c] for c in CAMERAS], sample["data"].get("LIDAR_TOP"),
+                                          scene["name"]))
                 if sweeps:  # follow each camera's chain to the next key frame, pairing the k-th sweeps
                     chains = []
                     for c in CAMERAS:
@@ -125,11 +198,47 @@ class SurroundDataset(Dataset):
                             chain.append(sd["token"])
                         chains.append(chain)
                     for k in range(min(map(len, chains))):
-                        out.append(SurroundSample([ch[k] for ch in chains], None))
+                        out.append(SurroundSample([ch[k] for ch in chains], None, scene["name"]))
                 tok = sample["next"]
         return out
 
+    def _lidar_index(self, names) -> dict[str, tuple[np.ndarray, list[str]]]:
+        """Per scene: LIDAR_TOP sample_data timestamps (sorted) and tokens, key frames and sweeps."""
+        out = {}
+        for scene in self.nusc.scene:
+            if scene["name"] not in names:
+                continue
+            first = self.nusc.get("sample", scene["first_sample_token"])
+            tok = first["data"].get("LIDAR_TOP")
+            if tok is None:
+                continue
+            sd = self.nusc.get("sample_data", tok)
+            while sd["prev"]:
+                sd = self.nusc.get("sample_data", sd["prev"])
+            stamps, toks = [], []
+            while True:
+                stamps.append(sd["timestamp"]), toks.append(sd["token"])
+                if not sd["next"]:
+                    break
+                sd = self.nusc.get("sample_data", sd["next"])
+            out[scene["name"]] = (np.array(stamps, np.int64), toks)
+        return out
+
+    def lidar_tokens_for(self, s: SurroundSample) -> list[str]:
+        """The ``lidar_sweeps`` LIDAR_TOP sweeps nearest in time to the set's CAM_FRONT (key frame's own first)."""
+        if s.scene not in self._lidar:
+            return [s.lidar_token] if s.lidar_token else []
+        stamps, toks = self._lidar[s.scene]
+        t = self.nusc.get("sample_data", s.tokens[0])["timestamp"]
+        nearest = np.argsort(np.abs(stamps - t), kind="stable")[:self.lidar_sweeps]
+        chosen = [toks[k] for k in nearest]
+        if s.lidar_token and s.lidar_token in chosen:
+            chosen.remove(s.lidar_token)
+            chosen = [s.lidar_token] + chosen
+        return chosen
+
     def _load(self, i, s: SurroundSample):
+        lidar = self.lidar_tokens_for(s) if self.gt == "lidar" else []
         for j, tok in enumerate(s.tokens):
             sd = self.nusc.get("sample_data", tok)
             cs = self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
@@ -137,16 +246,21 @@ class SurroundDataset(Dataset):
             img = read_rgb(self.root / sd["filename"])
             self.images[i, j] = cv2.resize(img, (self.w, self.h), interpolation=cv2.INTER_AREA)
             dpath = dense_depth_path(self.root, sd["filename"])
-            if self.dense and dpath.exists():
+            dense = None
+            if dpath.exists():
                 with np.load(dpath) as z:
-                    d = z["depth"]
-                if d.shape != (src[1], src[0]):
-                    raise BadFile(f"dense depth {dpath} is {d.shape}, expected {(src[1], src[0])}")
-            elif s.lidar_token is not None:
-                d = lidar_depth_map(self.nusc, s.lidar_token, tok, *src)
+                    dense = z["depth"]
+                if dense.shape != (src[1], src[0]):
+                    raise BadFile(f"dense depth {dpath} is {dense.shape}, expected {(src[1], src[0])}")
+                # float16 storage (training sets) tops out at 65504 m: far grazing ground saturates, never inf
+                self.dense_depths[i, j] = np.minimum(self._resize_depth(dense), np.finfo(self.dense_depths.dtype).max)
+            if self.gt == "dense":
+                if dense is None:
+                    raise BadFile(f"gt='dense' but {dpath} does not exist (only the synthetic world has dense GT)")
+                self.depths[i, j] = self.dense_depths[i, j]
             else:
-                d = np.zeros((src[1], src[0]), np.float32)
-            self.depths[i, j] = self._resize_depth(d)
+                self.depths[i, j] = (lidar_depth_map(self.nusc, lidar, tok, *src, out_wh=(self.w, self.h))
+                                     if lidar else 0.0)
             self.K[i, j] = scale_K(np.array(cs["camera_intrinsic"]), src, (self.w, self.h))
             self.T[i, j] = pose_from_record(cs)
 
@@ -166,6 +280,8 @@ class SurroundDataset(Dataset):
         fs = (K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon
         depth = self.depths[i][:, None].astype(np.float32)
         return {
+            "index": torch.tensor(i, dtype=torch.int64),
+            "depth_dense": torch.from_numpy(self.dense_depths[i][:, None].astype(np.float32)),
             "image": torch.from_numpy(img.transpose(0, 3, 1, 2).copy()),
             "depth": torch.from_numpy(depth),
             "depth_canon": torch.from_numpy(depth / fs[:, None, None, None]),

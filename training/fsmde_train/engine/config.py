@@ -7,20 +7,27 @@ from pathlib import Path
 
 import yaml
 
+from ..losses.objective import LossConfig
 from ..networks.student import StudentConfig
+from ..networks.teacher import TeacherConfig
 
 
 @dataclass
 class DataConfig:
     root: str = "data/synth"
     version: str = "v1.0-synth"
-    train_scenes: list[str] | None = None  # None = every scene of root
-    val_root: str | None = None  # held-out scenes (another root), None = no validation
-    val_scenes: list[str] | None = None
+    # scenes: None = every scene of the root; a list of names; a split file (one name per line, relative paths
+    # from the config file's folder); or "nuscenes:<split>" for the devkit's official splits (e.g. nuscenes:train)
+    train_scenes: list[str] | str | None = None
+    val_root: str | None = None  # held-out scenes (may be the same root as ``root``), None = no validation
+    val_scenes: list[str] | str | None = None
     input_hw: tuple[int, int] = (128, 224)
     canonical_focal_px: float = 177.3  # CAM_FRONT's fx scaled to 224 px width
-    sweeps: bool = True  # use the 12 Hz camera sets too (synthetic world: dense GT on every frame)
-    dense: bool = True  # dense GT where the dataset has it, else projected LiDAR
+    sweeps: bool = True  # use the 12 Hz camera sets too (sparse GT from the nearest LiDAR sweep)
+    gt: str = "lidar"  # supervision: "lidar" (sparse, projected LIDAR_TOP; real data) or "dense" (synthetic only)
+    lidar_sweeps: int = 1  # LiDAR sweeps aggregated per camera set (nearest in time, ego motion compensated)
+    eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
+    cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
 
 
 @dataclass
@@ -39,11 +46,17 @@ class TrainConfig:
     out_dir: str = "runs/fsmde_student"
     seed: int = 0
     threads: int = 0
+    device: str = "auto"  # auto (cuda:LOCAL_RANK when present, else cpu) | cpu | cuda
+    amp: bool = True  # mixed precision on CUDA (bf16, or fp16 with a GradScaler where bf16 is missing); never on CPU
     model: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     checkpoint_every: int = 200
     log_every: int = 20
+    image_every: int = 250  # TensorBoard depth images (0 = never)
+    tensorboard: bool = True  # scalars + images under <out_dir>/tb
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
 
@@ -67,10 +80,10 @@ def _merge(obj, overrides: dict, path=""):
 
 
 def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
+    """Defaults, then each YAML file of ``path`` (one path or a list, applied in order), then ``overrides``."""
     cfg = TrainConfig()
-    if path:
-        text = Path(path).read_text()
-        _merge(cfg, yaml.safe_load(text) or {})
+    for p in ([] if not path else [path] if isinstance(path, (str, Path)) else path):
+        _merge(cfg, yaml.safe_load(Path(p).read_text()) or {})
     if overrides:
         _merge(cfg, overrides)
     return cfg
@@ -78,3 +91,28 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
 
 def config_to_dict(cfg: TrainConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+TRAINING_DIR = Path(__file__).resolve().parents[2]
+
+
+def resolve_scenes(spec, base_dir: str | Path = TRAINING_DIR) -> list[str] | None:
+    """``DataConfig.*_scenes`` -> scene names (None = all): a list, a split file (relative to the working directory
+    or to ``base_dir``, the training/ folder), or ``nuscenes:<split>``."""
+    if spec is None or isinstance(spec, (list, tuple)):
+        return list(spec) if spec is not None else None
+    if spec.startswith("nuscenes:"):
+        from nuscenes.utils.splits import create_splits_scenes
+
+        splits = create_splits_scenes()
+        name = spec.split(":", 1)[1]
+        if name not in splits:
+            raise ValueError(f"unknown nuScenes split {name!r} (known: {sorted(splits)})")
+        return list(splits[name])
+    path = Path(spec)
+    if not path.is_absolute() and not path.exists():
+        path = Path(base_dir) / path
+    if not path.exists():
+        raise ValueError(f"split file {spec!r} not found (a list of scene names, a file, or nuscenes:<split>)")
+    names = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+    return [n for n in names if n]

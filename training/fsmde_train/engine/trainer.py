@@ -1,6 +1,12 @@
-"""The training loop (single process; DDP arrives with the training issue): AdamW, warm-up + cosine,
-gradient clipping, NaN/inf guard, checksummed atomic checkpoints with exact resume, progress bar, optional
-export at the end."""
+"""fsmde-train: the training loop. torchrun/DDP (world size 1 on CPU included), AMP on CUDA, warm-up + cosine
+AdamW, gradient clipping, NaN/inf guard, checksummed atomic checkpoints with exact resume, TensorBoard,
+progress bar, validation and export at the end.
+
+Batches are ``[B, N_cam, ...]`` (data/surround.py documents the keys) and are flattened to ``[B * N_cam, ...]``
+for the networks; ``optim.batch_size`` is the *global* number of camera sets per step, split evenly over ranks,
+so world size 1 and 2 take the same optimizer steps on the same sets (up to BatchNorm statistics, which are
+per rank: SyncBatchNorm is CUDA-only).
+"""
 from __future__ import annotations
 
 import json
@@ -16,16 +22,22 @@ from tqdm import tqdm
 
 from .. import CAMERAS
 from ..data import StepBatchSampler, SurroundDataset
-from ..eval.metrics import average, depth_metrics
-from ..losses import silog_loss
-from ..networks import build_student
+from ..eval.protocol import evaluate, torch_predictor
+from ..losses.objective import Objective
+from ..networks import build_student, build_teacher
+from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, config_to_dict
+from .config import TRAINING_DIR, TrainConfig, config_to_dict, resolve_scenes
+from .tb import TBLogger
 
 
-def _flat(batch):
-    """[B, N, ...] -> [B * N, ...] for every tensor."""
-    return {k: v.flatten(0, 1) for k, v in batch.items()}
+def _flat(batch, device):
+    """[B, N, ...] -> [B * N, ...] for every tensor; ``index`` is repeated per view; adds ``n_cam``."""
+    n = batch["image"].shape[1]
+    out = {k: v.flatten(0, 1).to(device) for k, v in batch.items() if k != "index"}
+    out["index"] = batch["index"].repeat_interleave(n)
+    out["n_cam"] = n
+    return out
 
 
 def lr_at(step: int, cfg) -> float:
@@ -33,22 +45,6 @@ def lr_at(step: int, cfg) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-@torch.no_grad()
-def evaluate(net, ds: SurroundDataset, protocol="nuscenes") -> dict:
-    """Scale-aware metrics per camera, then the mean over cameras (nuScenes convention)."""
-    net.eval()
-    per_cam = {c: [] for c in CAMERAS}
-    for i in range(len(ds)):
-        b = ds[i]
-        pred = net(b["image"])["depth"][:, 0] * b["focal_scale"][:, None, None]
-        for j, c in enumerate(CAMERAS):
-            per_cam[c].append(depth_metrics(pred[j].numpy(), b["depth"][j, 0].numpy(), protocol))
-    cams = {c: average(rows) for c, rows in per_cam.items()}
-    mean = {k: float(np.mean([cams[c][k] for c in CAMERAS if cams[c]])) for k in next(iter(cams.values()))}
-    net.train()
-    return {"mean": mean, "per_camera": cams}
 
 
 def rng_state() -> dict:
@@ -67,98 +63,186 @@ def set_rng_state(s: dict) -> None:
     random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
+def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tuple[SurroundDataset, SurroundDataset | None]:
+    d = cfg.data
+    ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
+                         d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
+                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir)
+    val = None
+    if d.val_root:
+        val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
+                              d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir)
+    return ds, val
+
+
+def _amp(cfg: TrainConfig, dev: torch.device):
+    """(autocast context factory, GradScaler or None): bf16 where supported, else fp16 with loss scaling."""
+    if not (cfg.amp and dev.type == "cuda"):
+        return (lambda: torch.autocast("cpu", enabled=False)), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def train(cfg: TrainConfig, progress: bool = True, base_dir=TRAINING_DIR) -> dict:
     """Train (or resume) the run in ``cfg.out_dir``; returns steps, skipped steps, history and validation.
 
     Resume restores weights, optimizer moments, step (the LR schedule is a pure function of it), history and
     every RNG; batches are a pure function of (seed, step), so a killed and resumed run takes the same
     optimizer steps on the same batches as an uninterrupted one.
     """
+    dd = D.setup(cfg.device)
+    try:
+        return _train(cfg, dd, progress and dd.main, base_dir)
+    finally:
+        D.teardown(dd)
+
+
+def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    if cfg.optim.batch_size % dd.world:
+        raise ValueError(f"optim.batch_size {cfg.optim.batch_size} must be a multiple of the world size {dd.world}")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    d = cfg.data
-    ds = SurroundDataset(d.root, d.version, d.train_scenes, d.input_hw, d.canonical_focal_px, d.sweeps, d.dense,
-                         progress)
-    val = (SurroundDataset(d.val_root, d.version, d.val_scenes, d.input_hw, d.canonical_focal_px, False, d.dense,
-                           progress) if d.val_root else None)
-    net = build_student(cfg.model)
+    ds, val = make_datasets(cfg, progress, base_dir)
+    net = build_student(cfg.model).to(dd.device)
+    teacher = build_teacher(cfg.teacher) if cfg.loss.needs_teacher else None
+    if teacher is not None:
+        teacher = teacher.to(dd.device)
+    objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(CAMERAS))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    autocast, scaler = _amp(cfg, dd.device)
     step, skipped, history = 0, 0, []
     state = load_checkpoint(out)
     if state is not None:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         step, skipped, history = state["step"], state.get("skipped", 0), json.loads(state["history"])
         set_rng_state(state["rng"])
-        print(f"resumed from {out} at step {step}")
+        if dd.main:
+            print(f"resumed from {out} at step {step}")
+    model = net
+    if dd.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[dd.local_rank] if dd.device.type == "cuda" else None)
 
     def checkpoint():
-        save_checkpoint(out, {"model": net.state_dict(), "optim": opt.state_dict(), "step": step,
-                              "skipped": skipped, "history": json.dumps(history), "rng": rng_state(),
-                              "config": json.dumps(config_to_dict(cfg))}, step)
+        if dd.main:
+            st = {"model": net.state_dict(), "optim": opt.state_dict(), "step": step, "skipped": skipped,
+                  "history": json.dumps(history), "rng": rng_state(), "config": json.dumps(config_to_dict(cfg))}
+            if scaler is not None:
+                st["scaler"] = scaler.state_dict()
+            save_checkpoint(out, st, step)
+        D.barrier(dd)
 
-    sampler = StepBatchSampler(len(ds), cfg.optim.batch_size, cfg.seed, step, cfg.optim.steps)
+    per_rank = cfg.optim.batch_size // dd.world
+    sampler = StepBatchSampler(len(ds), per_rank, cfg.seed, step, cfg.optim.steps, dd.rank, dd.world)
     loader = DataLoader(ds, batch_sampler=sampler)
-    net.train()
+    tb = TBLogger(out / "tb", cfg.tensorboard and dd.main)
+    model.train()
     it = iter(loader)
     bar = tqdm(total=cfg.optim.steps, initial=step, desc="fsmde-train", disable=not progress)
-    t0 = time.time()
+    t0, step0 = time.time(), step
     while step < cfg.optim.steps:
-        b = _flat(next(it))
+        b = _flat(next(it), dd.device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.optim)
         buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
-        out_ = net(b["image"])
-        loss = silog_loss(out_["depth"], b["depth_canon"], min_depth=cfg.model.min_depth,
-                          max_depth=cfg.model.max_depth)
+        with autocast():
+            t_out = teacher(b["image"], b) if teacher is not None else None
+            s_out = model(b["image"])
+        s_out = {k: v.float() for k, v in s_out.items()}
+        loss, terms = objective(s_out, b, t_out)
         opt.zero_grad(set_to_none=True)
-        why = None
-        if not torch.isfinite(loss):
-            why = f"non-finite loss {loss.item()}"
-        else:
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-            if not torch.isfinite(gnorm):
-                why = f"non-finite gradient norm {gnorm.item()}"
+        # Always backward (DDP needs every rank in the all-reduce); a non-finite loss on any rank makes the
+        # reduced gradient non-finite on all ranks, so every rank skips the same step.
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if scaler is not None:
+            scaler.unscale_(opt)
+        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
+        why = (f"non-finite loss {loss.item()}" if not torch.isfinite(loss) else
+               f"non-finite gradient norm {gnorm.item()}" if not torch.isfinite(gnorm) else None)
         if why:  # weights, BN statistics and optimizer moments stay as they were
             skipped += 1
             opt.zero_grad(set_to_none=True)
             with torch.no_grad():
                 for t, saved in zip(net.buffers(), buffers):
                     t.copy_(saved)
+            if scaler is not None:
+                scaler.update()  # lowers the loss scale after an overflow
             print(f"warning: {why} at step {step}; step skipped, weights untouched ({skipped} skipped so far)")
+        elif scaler is not None:
+            scaler.step(opt)
+            scaler.update()
         else:
             opt.step()
         step += 1
         bar.update(1)
         if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
-            history.append({"step": step, "loss": loss.item(), "lr": lr_at(step - 1, cfg.optim),
-                            "time_s": time.time() - t0})
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            vals = {k: D.mean_over_ranks(v.float(), dd).item() for k, v in {"loss": loss.detach(), **terms}.items()}
+            history.append({"step": step, **vals, "lr": lr_at(step - 1, cfg.optim), "time_s": time.time() - t0})
+            bar.set_postfix(loss=f"{vals['loss']:.3f}")
+            tb.scalars(step, {f"train/{k}": v for k, v in vals.items()} |
+                       {"train/lr": lr_at(step - 1, cfg.optim), "train/grad_norm": gnorm.item(),
+                        "train/steps_per_s": (step - step0) / max(1e-9, time.time() - t0)})
+        if cfg.image_every and step % cfg.image_every == 0:
+            tb.depth_images(step, s_out["depth"], b["depth_dense"] if b["depth_dense"].any() else b["depth_canon"],
+                            b["n_cam"])
         if step % cfg.checkpoint_every == 0 or step == cfg.optim.steps:
             checkpoint()
     bar.close()
-    result = {"steps": step, "skipped_steps": skipped, "history": history}
-    if val is not None:
-        result["val"] = evaluate(net, val)
-        print("val (scale-aware, nuScenes protocol): " +
-              ", ".join(f"{k} {v:.3f}" for k, v in result["val"]["mean"].items()))
-    (out / "result.json").write_text(json.dumps(result, indent=2))
-    if cfg.export_dir:
+    result = {"steps": step, "skipped_steps": skipped, "history": history, "world_size": dd.world,
+              "weights_by_rank": D.gather_floats(sum(float(p.detach().double().sum()) for p in net.parameters()), dd)}
+    if dd.main and val is not None:
+        ev = evaluate(torch_predictor(net, dd.device), val, gt=cfg.data.eval_gt, progress=progress)
+        result["val"] = ev
+        m = ev["nuscenes"]["scale_aware"]["mean"]
+        print("val (scale-aware, nuScenes protocol): " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) +
+              f", cross-view {ev['cross_view']['pred']:.3f}")
+        tb.scalars(step, {f"val/{k}": v for k, v in m.items()} | {"val/cross_view": ev["cross_view"]["pred"]})
+    tb.close()
+    if dd.main:
+        (out / "result.json").write_text(json.dumps(result, indent=2))
+    if dd.main and cfg.export_dir:
         from ..export import export_model
 
-        net.eval()
-        export_model(net, cfg.export_dir, name=cfg.name, input_hw=tuple(d.input_hw),
-                     canonical_focal_px=d.canonical_focal_px, cameras=list(CAMERAS),
-                     training={"config": config_to_dict(cfg), "recipe": "dense-GT SILog (bootstrap weights)"},
-                     metrics=result.get("val", {}).get("mean", {}))
+        net.eval().cpu()
+        export_model(net, cfg.export_dir, name=cfg.name, input_hw=tuple(cfg.data.input_hw),
+                     canonical_focal_px=cfg.data.canonical_focal_px, cameras=list(CAMERAS),
+                     training={"config": config_to_dict(cfg), "recipe": recipe(cfg)},
+                     metrics=result.get("val", {}).get("nuscenes", {}).get("scale_aware", {}).get("mean", {}))
         print(f"exported to {cfg.export_dir}")
+    D.barrier(dd)
     return result
+
+
+def recipe(cfg: TrainConfig) -> str:
+    lc = cfg.loss
+    terms = [f"{k} x{getattr(lc, k)}" for k in ("silog", "bins", "plain_kd", "ci_kd", "vr_kd") if getattr(lc, k)]
+    return f"{cfg.data.gt} GT; " + ", ".join(terms) + f"; teacher {cfg.teacher.kind}"
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``a.b=value`` (value parsed as YAML) -> nested dict."""
+    import yaml
+
+    over: dict = {}
+    for kv in pairs:
+        key, sep, val = kv.partition("=")
+        if not sep:
+            raise ValueError(f"override {kv!r} is not key=value")
+        cur = over
+        parts = key.split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = yaml.safe_load(val)
+    return over
 
 
 def main(argv=None) -> int:
@@ -166,21 +250,18 @@ def main(argv=None) -> int:
 
     from .config import load_config
 
-    ap = argparse.ArgumentParser(prog="fsmde-train", description="train the surround depth student")
-    ap.add_argument("--config", help="YAML overrides of the typed defaults (see configs/)")
+    ap = argparse.ArgumentParser(prog="fsmde-train", description="train the surround depth student "
+                                 "(torchrun --nproc_per_node=N -m fsmde_train.engine.trainer ... for DDP)")
+    ap.add_argument("--config", nargs="*", default=[], help="YAML overrides of the typed defaults, applied in order")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides as dotted.key=yaml_value")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    import yaml
-
-    over: dict = {}
-    for kv in a.set:
-        key, _, val = kv.partition("=")
-        cur = over
-        parts = key.split(".")
-        for p in parts[:-1]:
-            cur = cur.setdefault(p, {})
-        cur[parts[-1]] = yaml.safe_load(val)
-    train(load_config(a.config, over))
+    try:
+        cfg = load_config(a.config, parse_overrides(a.set))
+    except (ValueError, OSError) as e:
+        print(f"fsmde-train: error: {e}")
+        return 2
+    train(cfg, progress=not a.quiet)
     return 0
 
 

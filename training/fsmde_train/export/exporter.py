@@ -46,15 +46,20 @@ def export_program(module: torch.nn.Module, example: torch.Tensor, path: Path) -
     torch.export.save(ep, str(path))
 
 
-def onnx_parity(module: torch.nn.Module, onnx_path: Path, example: torch.Tensor) -> float:
-    """Max |depth_torch - depth_onnxruntime| in metres on ``example``."""
+def parity(module: torch.nn.Module, onnx_path: Path, program_path: Path, example: torch.Tensor) -> dict:
+    """Eager torch vs ONNX Runtime (CPU) and vs the saved torch program on ``example``: max abs error in metres
+    and max error relative to the depth (|a - b| / b)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         ref = module(example).numpy()
+        prog = torch.export.load(str(program_path)).module()(example).numpy()
     got = sess.run(["depth"], {"image": example.numpy()})[0]
-    return float(np.abs(ref - got).max())
+    return {"onnx_vs_torch_max_abs_m": float(np.abs(ref - got).max()),
+            "onnx_vs_torch_max_rel": float((np.abs(ref - got) / np.abs(ref)).max()),
+            "program_vs_torch_max_abs_m": float(np.abs(ref - prog).max()),
+            "program_vs_torch_max_rel": float((np.abs(ref - prog) / np.abs(ref)).max())}
 
 
 def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tuple[int, int],
@@ -72,7 +77,7 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
     onnx_path, prog_path = out / "student.onnx", out / "student.pt2"
     export_onnx(module, example, onnx_path)
     export_program(module, example, prog_path)
-    parity = onnx_parity(module, onnx_path, torch.randn(6, 3, h, w, generator=gen))
+    par = parity(module, onnx_path, prog_path, torch.randn(6, 3, h, w, generator=gen))
     cfg = net.cfg
     manifest = {
         "format": "fsmde-model",
@@ -91,7 +96,7 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
             "torch_program": {"path": prog_path.name, "sha256": sha256_file(prog_path),
                               "torch": torch.__version__.split("+")[0]},
         },
-        "parity": {"onnx_vs_torch_max_abs_m": parity},
+        "parity": par,
         "training": training or {},
         "metrics": metrics or {},
     }

@@ -6,6 +6,7 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 - ``centers``  [B, K]        metric bin centres in metres, increasing, in (min_depth, max_depth)   (per image)
 - ``logits``   [B, K, H/s, W/s]  per-pixel bin logits (s = ``output_stride``, 2 or 4); ``probs`` their softmax
 - ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
+- ``features`` [B, C_dec, H/s, W/s]  decoder features (view-relational KD; not exported)
 
 The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
 the middle of each cumulative interval, so centres are ordered and stay inside the depth range.
@@ -109,11 +110,12 @@ class SurroundDepthStudent(nn.Module):
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(image)
         centers = self.bin_centers(feats[-1])
-        logits = self.prob_head(self.decoder(feats))
+        dec = self.decoder(feats)
+        logits = self.prob_head(dec)
         probs = torch.softmax(logits, dim=1)
         depth_half = (probs * centers[:, :, None, None]).sum(1, keepdim=True)
         depth = F.interpolate(depth_half, size=image.shape[-2:], mode="bilinear", align_corners=False)
-        return {"depth": depth, "centers": centers, "logits": logits, "probs": probs}
+        return {"depth": depth, "centers": centers, "logits": logits, "probs": probs, "features": dec}
 
 
 class DepthOnly(nn.Module):

@@ -1,0 +1,107 @@
+"""fsmde-eval: evaluate a training run or an exported model on held-out scenes; write a markdown report,
+metrics.json and plots. Several --run/--model arguments make a comparison table (the ablation)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .protocol import evaluate, torch_predictor
+from .report import plots, report_markdown, rows_table
+
+
+def run_predictor(run_dir):
+    """The newest checkpoint of a training run, built from the config stored in it."""
+    from ..engine.checkpoint import load_checkpoint
+    from ..networks import build_student
+
+    st = load_checkpoint(run_dir)
+    if st is None:
+        raise ValueError(f"{run_dir}: no loadable checkpoint (ckpt_*.pt + latest.json)")
+    cfg = json.loads(st["config"])
+    net = build_student(cfg["model"])
+    net.load_state_dict(st["model"])
+    return torch_predictor(net), cfg["data"]
+
+
+def model_predictor(model_dir, backend: str = "onnxruntime"):
+    """An exported model folder (manifest.json + student.onnx / student.pt2) through ONNX Runtime or torch."""
+    man = json.loads((Path(model_dir) / "manifest.json").read_text())
+    if backend == "onnxruntime":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(Path(model_dir) / man["files"]["onnx"]["path"]),
+                                    providers=["CPUExecutionProvider"])
+        return (lambda img: torch.from_numpy(sess.run(["depth"], {"image": img.numpy()})[0])), man
+    if backend == "torch":
+        prog = torch.export.load(str(Path(model_dir) / man["files"]["torch_program"]["path"])).module()
+        return (lambda img: prog(img)), man
+    raise ValueError(f"backend must be onnxruntime or torch, got {backend!r}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="fsmde-eval", description=__doc__)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", nargs="+", help="training run folder(s) (their newest checkpoint)")
+    src.add_argument("--model", nargs="+", help="exported model folder(s) (manifest.json)")
+    ap.add_argument("--names", nargs="*", help="row names (default: folder names)")
+    ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"], help="for --model")
+    ap.add_argument("--data-root", required=True, help="nuScenes-format root of the held-out scenes")
+    ap.add_argument("--version", default="v1.0-synth")
+    ap.add_argument("--scenes", help="split file or comma-separated scene names (default: all)")
+    ap.add_argument("--sweeps", action="store_true", help="every camera set (12 Hz), not only the key frames")
+    ap.add_argument("--gt", default="dense", choices=["dense", "lidar"], help="evaluation GT (dense: synthetic)")
+    ap.add_argument("--input-hw", type=int, nargs=2, help="H W (default: the run's config / the manifest)")
+    ap.add_argument("--canonical-focal", type=float, help="default: the run's config / the manifest")
+    ap.add_argument("--out", required=True, help="folder for report.md, metrics.json and plots")
+    a = ap.parse_args(argv)
+    from ..data import SurroundDataset
+    from ..engine.config import resolve_scenes
+
+    try:
+        preds = []
+        for src_dir in a.run or a.model:
+            if a.run:
+                pred, d = run_predictor(src_dir)
+                hw, f = tuple(d["input_hw"]), d["canonical_focal_px"]
+            else:
+                pred, man = model_predictor(src_dir, a.backend)
+                hw, f = (man["input"]["height"], man["input"]["width"]), man["canonical_focal_px"]
+            preds.append((pred, tuple(a.input_hw or hw), a.canonical_focal or f))
+        scenes = None
+        if a.scenes:
+            scenes = resolve_scenes(a.scenes) if Path(a.scenes).exists() else a.scenes.split(",")
+        names = a.names or [Path(p).name for p in (a.run or a.model)]
+        if len(names) != len(preds):
+            raise ValueError(f"{len(names)} --names for {len(preds)} runs/models")
+        rows, datasets = {}, {}
+        for name, (pred, hw, f) in zip(names, preds):
+            if (hw, f) not in datasets:
+                datasets[(hw, f)] = SurroundDataset(a.data_root, a.version, scenes, hw, f, sweeps=a.sweeps,
+                                                    gt="lidar" if a.gt == "lidar" else "dense", progress=False)
+            rows[name] = evaluate(pred, datasets[(hw, f)], gt=a.gt, progress=True)
+    except (ValueError, OSError, KeyError) as e:
+        print(f"fsmde-eval: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(rows, indent=2))
+    md = [report_markdown(ev, f"{name} on {a.data_root}") for name, ev in rows.items()]
+    if len(rows) > 1:
+        md.insert(0, "# Comparison (nuScenes protocol, scale-aware)\n\n" + rows_table(rows) + "\n\n"
+                  "# Comparison (nuScenes protocol, median-scaled)\n\n" + rows_table(rows, scaling="median_scaled")
+                  + "\n")
+    (out / "report.md").write_text("\n\n".join(md))
+    paths = plots(next(iter(rows.values())), out, rows)
+    print(rows_table(rows))
+    print(f"wrote {out / 'report.md'}, {out / 'metrics.json'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Evaluate a depth predictor over a SurroundDataset: per-camera and mean metrics, both protocols, scale-aware
+and median-scaled, error against distance, and cross-view disagreement in the overlaps of adjacent cameras.
+
+``predict(image [N, 3, H, W] float32 torch) -> depth [N, 1, H, W]`` in metres at the *canonical* focal length
+(what the network and the exported model output); predictions are multiplied by ``focal_scale`` here, as the
+node does.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import CAMERAS
+from .metrics import METRIC_NAMES, PROTOCOLS, average, depth_metrics
+
+DISTANCE_BINS = (0, 5, 10, 20, 40, 80, 200)
+
+
+def cross_view_disagreement(depth: np.ndarray, K: np.ndarray, T_ego_cam: np.ndarray, max_depth: float = 80.0):
+    """Mean |d_j(p') - z'| / z' over pixels of view i that project into view j = i + 1 (ring pairs).
+
+    depth [N, H, W] metres (0/NaN = none), K [N, 3, 3], T_ego_cam [N, 4, 4]. Each pixel of view i is lifted with
+    its depth, moved into camera j, projected; where it lands inside j's image in front of the camera, its z'
+    is compared with j's depth at that pixel (nearest). Occlusion is not modelled, so even GT has a floor
+    (reported beside it). Returns (mean over pairs, per-pair list); NaN where a pair has no overlap.
+    """
+    n, h, w = depth.shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    per_pair = []
+    for i in range(n):
+        j = (i + 1) % n
+        d = depth[i].astype(np.float64)
+        m = np.isfinite(d) & (d > 0) & (d < max_depth)
+        if not m.any():
+            per_pair.append(float("nan"))
+            continue
+        x = (u[m] - K[i, 0, 2]) / K[i, 0, 0] * d[m]
+        y = (v[m] - K[i, 1, 2]) / K[i, 1, 1] * d[m]
+        p = np.stack([x, y, d[m], np.ones_like(x)])
+        q = np.linalg.inv(T_ego_cam[j]) @ T_ego_cam[i] @ p
+        z = q[2]
+        front = z > 0.5
+        uj = np.round(K[j, 0, 0] * q[0][front] / z[front] + K[j, 0, 2]).astype(int)
+        vj = np.round(K[j, 1, 1] * q[1][front] / z[front] + K[j, 1, 2]).astype(int)
+        zj = z[front]
+        inside = (uj >= 0) & (uj < w) & (vj >= 0) & (vj < h)
+        dj = depth[j][vj[inside], uj[inside]].astype(np.float64)
+        ok = np.isfinite(dj) & (dj > 0)
+        if not ok.any():
+            per_pair.append(float("nan"))
+            continue
+        zz = zj[inside][ok]
+        per_pair.append(float(np.mean(np.abs(dj[ok] - zz) / zz)))
+    return float(np.nanmean(per_pair)) if np.isfinite(per_pair).any() else float("nan"), per_pair
+
+
+def _by_distance(pred, gt, lo, hi, acc):
+    m = (gt > lo) & (gt < hi) & np.isfinite(pred) & (pred > 0)
+    p, g = np.clip(pred[m], lo, hi), gt[m]
+    idx = np.digitize(g, DISTANCE_BINS) - 1
+    for b in range(len(DISTANCE_BINS) - 1):
+        sel = idx == b
+        if sel.any():
+            acc[b][0] += float(np.sum(np.abs(p[sel] - g[sel]) / g[sel]))
+            acc[b][1] += int(sel.sum())
+
+
+@torch.no_grad()
+def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), progress: bool = False,
+             batch_sets: int = 1) -> dict:
+    """Metrics of ``predict`` on every camera set of ``ds``.
+
+    Returns ``{protocol: {"scale_aware" | "median_scaled": {"mean": {...}, "per_camera": {cam: {...}}}},
+    "cross_view": {"pred", "gt", "per_pair"}, "abs_rel_by_distance": {"bins", "abs_rel", "pixels"}, "n_sets"}``.
+    The mean is over cameras of per-camera means of per-image metrics (nuScenes convention).
+    """
+    key = {"dense": "depth_dense", "lidar": "depth"}[gt]
+    rows = {(p, s, c): [] for p in protocols for s in ("scale_aware", "median_scaled") for c in CAMERAS}
+    dist_acc = [[0.0, 0] for _ in range(len(DISTANCE_BINS) - 1)]
+    cv_pred, cv_gt, cv_pairs = [], [], []
+    for i in tqdm(range(len(ds)), desc="evaluating", disable=not progress):
+        b = ds[i]
+        pred = predict(b["image"]).float()[:, 0] * b["focal_scale"][:, None, None]
+        pred, g = pred.cpu().numpy(), b[key][:, 0].numpy()
+        if not (g > 0).any():
+            raise ValueError(f"evaluation GT '{gt}' is empty for set {i} (the dataset has no {key})")
+        for j, c in enumerate(CAMERAS):
+            for p in protocols:
+                rows[(p, "scale_aware", c)].append(depth_metrics(pred[j], g[j], p))
+                rows[(p, "median_scaled", c)].append(depth_metrics(pred[j], g[j], p, median_scale=True))
+            _by_distance(pred[j], g[j], *PROTOCOLS[protocols[-1]], dist_acc)
+        K, T = b["K"].numpy().astype(np.float64), b["T_ego_cam"].numpy().astype(np.float64)
+        m, pairs = cross_view_disagreement(pred, K, T)
+        cv_pred.append(m), cv_pairs.append(pairs)
+        if gt == "dense":
+            cv_gt.append(cross_view_disagreement(g, K, T)[0])
+    out = {"n_sets": len(ds), "gt": gt}
+    for p in protocols:
+        out[p] = {}
+        for s in ("scale_aware", "median_scaled"):
+            cams = {c: average(rows[(p, s, c)]) for c in CAMERAS}
+            mean = {k: float(np.mean([cams[c][k] for c in CAMERAS if cams[c]])) for k in METRIC_NAMES}
+            out[p][s] = {"mean": mean, "per_camera": cams}
+    out["cross_view"] = {"pred": float(np.nanmean(cv_pred)), "gt": float(np.nanmean(cv_gt)) if cv_gt else None,
+                         "per_pair": [float(x) for x in np.nanmean(np.array(cv_pairs), axis=0)]}
+    out["abs_rel_by_distance"] = {"bins": list(DISTANCE_BINS),
+                                  "abs_rel": [a / n if n else None for a, n in dist_acc],
+                                  "pixels": [n for _, n in dist_acc]}
+    return out
+
+
+def torch_predictor(net, device="cpu"):
+    net.eval()
+
+    def predict(image):
+        return net(image.to(device))["depth"]
+
+    return predict

@@ -1,0 +1,88 @@
+"""Evaluation reports: markdown tables (per camera, ablation rows) and plots (per-camera bars, error vs distance)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import CAMERAS
+from .metrics import METRIC_NAMES
+
+HEAD = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSE log", "d1": "δ<1.25",
+        "d2": "δ<1.25²", "d3": "δ<1.25³"}
+
+
+def _fmt(k, v):
+    return "–" if v is None else f"{v:.3f}" if k in ("abs_rel", "sq_rel", "rmse_log", "d1", "d2", "d3") else f"{v:.2f}"
+
+
+def per_camera_table(ev: dict, protocol="nuscenes", scaling="scale_aware") -> str:
+    r = ev[protocol][scaling]
+    lines = ["| camera | " + " | ".join(HEAD[k] for k in METRIC_NAMES) + " |",
+             "|---|" + "---:|" * len(METRIC_NAMES)]
+    for c in CAMERAS:
+        lines.append(f"| {c} | " + " | ".join(_fmt(k, r["per_camera"][c].get(k)) for k in METRIC_NAMES) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{_fmt(k, r['mean'][k])}**" for k in METRIC_NAMES) + " |")
+    return "\n".join(lines)
+
+
+def rows_table(rows: dict[str, dict], protocol="nuscenes", scaling="scale_aware", cross_view=True) -> str:
+    """One row per named evaluation: mean metrics (+ cross-view disagreement)."""
+    cols = [HEAD[k] for k in METRIC_NAMES] + (["cross-view ↓"] if cross_view else [])
+    lines = ["| run | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, ev in rows.items():
+        m = ev[protocol][scaling]["mean"]
+        cells = [_fmt(k, m[k]) for k in METRIC_NAMES] + ([f"{ev['cross_view']['pred']:.3f}"] if cross_view else [])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(ev: dict, title: str) -> str:
+    parts = [f"# {title}", "", f"{ev['n_sets']} camera sets, GT: {ev['gt']}.", ""]
+    for p, cap in (("nuscenes", "80 m"), ("ddad", "200 m")):
+        for s in ("scale_aware", "median_scaled"):
+            parts += [f"## {p} protocol ({cap}), {s.replace('_', '-')}", "", per_camera_table(ev, p, s), ""]
+    cv = ev["cross_view"]
+    floor = f" (GT itself: {cv['gt']:.3f}, the occlusion/resampling floor)" if cv.get("gt") is not None else ""
+    parts += ["## Cross-view disagreement", "",
+              f"Mean relative depth disagreement where adjacent views overlap: {cv['pred']:.3f}{floor}.", "",
+              "| pair | " + " | ".join(f"{CAMERAS[i]}→{CAMERAS[(i + 1) % 6]}" for i in range(6)) + " |",
+              "|---|" + "---:|" * 6, "| disagreement | " + " | ".join(f"{x:.3f}" for x in cv["per_pair"]) + " |", ""]
+    return "\n".join(parts)
+
+
+def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
+    """per_camera.png (AbsRel per camera, one bar group per row) and error_vs_distance.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = rows or {"model": ev}
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    w = 0.8 / len(rows)
+    for i, (name, r) in enumerate(rows.items()):
+        vals = [r["nuscenes"]["scale_aware"]["per_camera"][c].get("abs_rel", np.nan) for c in CAMERAS]
+        ax.bar(np.arange(6) + i * w, vals, w, label=name)
+    ax.set_xticks(np.arange(6) + 0.4 - w / 2, [c.replace("CAM_", "") for c in CAMERAS], fontsize=8)
+    ax.set_ylabel("AbsRel (scale-aware, 80 m)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths = [out / "per_camera.png"]
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, r in rows.items():
+        d = r["abs_rel_by_distance"]
+        mids = [(a + b) / 2 for a, b in zip(d["bins"], d["bins"][1:])]
+        ax.plot(mids, [np.nan if v is None else v for v in d["abs_rel"]], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("GT distance (m, bin centre)")
+    ax.set_ylabel("AbsRel")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "error_vs_distance.png")
+    fig.savefig(paths[1], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,65 @@
+"""The training objective: weighted sum of the supervised and distillation terms, one place for all of them.
+
+Batch (views flattened to B * N): ``depth_canon`` supervision GT [B*N, 1, H, W] (sparse LiDAR or dense),
+student outputs (``depth``, ``centers``, ``logits``, ``features``), teacher outputs (``rel``, ``features``).
+A weight of 0 switches a term off (and its teacher work is skipped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
+from .relational import depth_encoding, vr_kd_loss
+from .supervised import bin_centre_loss, silog_loss
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    silog: float = 1.0
+    bins: float = 0.1  # bin-centre chamfer (log depth)
+    plain_kd: float = 0.0  # SILog to the GT-aligned teacher depth (the baseline KD)
+    ci_kd: float = 0.0  # cross-interaction KD (KL over the student's bins)
+    vr_kd: float = 0.0  # view-relational KD (adjacent-view relation matrices)
+    ci_tau: float = 0.05
+    ci_space: str = "log"
+    vr_tau: float = 0.1
+    vr_kind: str = "kl"
+    vr_strip: float = 0.2  # border strip width, fraction of the image width
+    vr_grid: tuple[int, int] = (8, 2)  # pooled locations per strip (rows, cols)
+    align_min_points: int = 20
+
+    @property
+    def needs_teacher(self) -> bool:
+        return (self.plain_kd > 0) or (self.ci_kd > 0) or (self.vr_kd > 0)
+
+
+class Objective:
+    def __init__(self, cfg: LossConfig, min_depth: float, max_depth: float, n_cam: int):
+        self.cfg, self.lo, self.hi, self.n_cam = cfg, min_depth, max_depth, n_cam
+
+    def __call__(self, out: dict, batch: dict, teacher: dict | None = None) -> tuple[torch.Tensor, dict]:
+        c, gt = self.cfg, batch["depth_canon"]
+        terms = {}
+        if c.silog:
+            terms["silog"] = silog_loss(out["depth"], gt, min_depth=self.lo, max_depth=self.hi)
+        if c.bins:
+            terms["bins"] = bin_centre_loss(out["centers"], gt, self.lo, self.hi)
+        if c.needs_teacher:
+            if teacher is None:
+                raise ValueError("loss weights plain_kd/ci_kd/vr_kd > 0 need a teacher (teacher.kind)")
+            t_depth, valid = align_to_metric(teacher["rel"], gt, self.lo, self.hi, c.align_min_points)
+            terms["teacher_aligned_frac"] = valid.float().mean()
+            if c.plain_kd:
+                terms["plain_kd"] = plain_kd_loss(out["depth"], t_depth, valid, self.lo, self.hi)
+            if c.ci_kd:
+                terms["ci_kd"], _ = ci_kd_loss(out["logits"], out["centers"], t_depth, valid, c.ci_tau, c.ci_space)
+            if c.vr_kd:
+                tf = teacher.get("features")
+                if tf is None:
+                    tf = depth_encoding(t_depth, out["features"].shape[-2:], self.lo, self.hi)
+                terms["vr_kd"] = vr_kd_loss(out["features"], tf, self.n_cam, c.vr_strip, tuple(c.vr_grid),
+                                            c.vr_tau, c.vr_kind)
+        total = sum(getattr(c, k) * v for k, v in terms.items() if k != "teacher_aligned_frac")
+        return total, {k: v.detach() for k, v in terms.items()}
