@@ -162,3 +162,26 @@ def test_vr_kd_rejects_nothing_silently(kind):
     with pytest.raises(ValueError, match="kind must be"):
         vr_kd_loss(torch.rand(6, 4, 8, 8), torch.rand(6, 4, 8, 8), 6, kind="cosine")
     assert torch.isfinite(vr_kd_loss(torch.zeros(6, 4, 8, 8), torch.rand(6, 4, 8, 8), 6, kind=kind))
+
+
+def test_two_hot_target_preserves_the_teachers_depth_in_expectation():
+    from fsmde_train.losses.distill import two_hot
+
+    g = torch.Generator().manual_seed(5)
+    centers = torch.sort(torch.rand(3, 8, generator=g) * 50 + 1, dim=1).values
+    d = torch.rand(3, 1, 4, 5, generator=g) * 60 + 0.5
+    p = two_hot(d, centers)
+    expect = (p * centers[:, :, None, None]).sum(1, keepdim=True)
+    lo, hi = centers[:, :1, None, None], centers[:, -1:, None, None]
+    torch.testing.assert_close(expect, torch.minimum(torch.maximum(d, lo), hi), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(p.sum(1), torch.ones(3, 4, 5))
+    assert int((p > 0).sum(1).max()) <= 2, "mass on the two neighbouring centres only"
+    # as a CI-KD target it keeps the alignment's invariance: teacher scale/shift change nothing
+    dd = scene_depth().double()
+    gt = sparse(dd)
+    c = torch.sort(torch.rand(4, 16, generator=g).double() * 80 + 1, dim=1).values
+    t1, v1 = align_to_metric(1.0 / dd, gt)
+    t2, v2 = align_to_metric(9.0 / dd + 2.0, gt)
+    logits = torch.randn(4, 16, 8, 12, generator=g).double()
+    torch.testing.assert_close(ci_kd_loss(logits, c, t1, v1, target="two_hot")[1],
+                               ci_kd_loss(logits, c, t2, v2, target="two_hot")[1], rtol=1e-6, atol=1e-8)

@@ -68,17 +68,43 @@ def bin_probabilities(depth: torch.Tensor, centers: torch.Tensor, tau: float = 0
     return torch.softmax(-(d - c[:, :, None, None]).abs() / tau, dim=1)
 
 
+def two_hot(depth: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Expectation-preserving target: the mass of each depth split between its two neighbouring centres so that
+    Σ_k p_k c_k = d exactly (clamped to the outer centres outside their range). depth [B, 1, h, w], centers [B, K]
+    increasing -> [B, K, h, w]. Unlike the softmax target it never quantises the depth to the nearest centre.
+    """
+    B, K = centers.shape
+    d = depth.flatten(1).contiguous()  # [B, N]
+    c = centers.contiguous()
+    hi = torch.searchsorted(c, d).clamp(0, K - 1)
+    lo = (hi - 1).clamp(0, K - 1)
+    c_lo, c_hi = torch.gather(c, 1, lo), torch.gather(c, 1, hi)
+    w_hi = torch.where(hi > lo, ((d - c_lo) / (c_hi - c_lo).clamp_min(1e-6)).clamp(0, 1), torch.ones_like(d))
+    p = torch.zeros(B, K, d.shape[1], dtype=depth.dtype, device=depth.device)
+    p.scatter_add_(1, lo[:, None], (1 - w_hi)[:, None])
+    p.scatter_add_(1, hi[:, None], w_hi[:, None])
+    return p.view(B, K, *depth.shape[-2:])
+
+
 def ci_kd_loss(logits: torch.Tensor, centers: torch.Tensor, teacher_depth: torch.Tensor, valid: torch.Tensor,
-               tau: float = 0.1, space: str = "log") -> tuple[torch.Tensor, torch.Tensor]:
+               tau: float = 0.1, space: str = "log", target: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-interaction KD: KL(p_T || p_S) of per-pixel bin probabilities over the *student's* centres.
 
     The teacher's aligned depth is taken to the logits' resolution (area-averaged in inverse depth); centres are
     detached, so this term trains the probability (classification) head and the shared features while the
-    centres (the metric scale) come from GT through the supervised losses. Returns (loss, target p_T).
+    centres (the metric scale) come from GT through the supervised losses. ``target``: ``"softmax"`` (METHOD.md:
+    softmax(-|d_T - c_k| / tau)) or ``"two_hot"`` (expectation-preserving, see ``two_hot``; RESULTS.md says why).
+    Returns (loss, target p_T).
     """
     h, w = logits.shape[-2:]
     inv = F.adaptive_avg_pool2d(1.0 / teacher_depth, (h, w))
-    target = bin_probabilities(1.0 / inv, centers.detach(), tau, space)
+    if target == "softmax":
+        target_p = bin_probabilities(1.0 / inv, centers.detach(), tau, space)
+    elif target == "two_hot":
+        target_p = two_hot(1.0 / inv, centers.detach())
+    else:
+        raise ValueError(f"target must be 'softmax' or 'two_hot', got {target!r}")
+    target = target_p
     if not bool(valid.any()):
         return logits.sum() * 0.0, target
     logp_s = F.log_softmax(logits[valid].float(), dim=1)

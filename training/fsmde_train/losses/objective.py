@@ -24,6 +24,7 @@ class LossConfig:
     vr_kd: float = 0.0  # view-relational KD (adjacent-view relation matrices)
     ci_tau: float = 0.05
     ci_space: str = "log"
+    ci_target: str = "softmax"  # softmax (METHOD.md's reading) | two_hot (expectation-preserving; RESULTS.md)
     vr_tau: float = 0.1
     vr_kind: str = "kl"
     vr_strip: float = 0.2  # border strip width, fraction of the image width
@@ -54,7 +55,8 @@ class Objective:
             if c.plain_kd:
                 terms["plain_kd"] = plain_kd_loss(out["depth"], t_depth, valid, self.lo, self.hi)
             if c.ci_kd:
-                terms["ci_kd"], _ = ci_kd_loss(out["logits"], out["centers"], t_depth, valid, c.ci_tau, c.ci_space)
+                terms["ci_kd"], _ = ci_kd_loss(out["logits"], out["centers"], t_depth, valid, c.ci_tau, c.ci_space,
+                                             c.ci_target)
             if c.vr_kd:
                 tf = teacher.get("features")
                 if tf is None:
