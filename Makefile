@@ -34,14 +34,15 @@ $(WORLDS): | setup
 	test -d data/weights/val || $(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
 
 weights: setup $(WORLDS)
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd.yaml
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml
+	cd training && ../$(PY) -m fsmde_train.export.cli --run runs/ablation/ci_vr_kd_two_hot --out ../models/fsmde_student
 
-# The ablation of training/RESULTS.md: four runs, same budget and seeds (the last one is `make weights`), then
-# fsmde-eval on the held-out world. CPU: ~45 min.
-ABLATION := sparse_only plain_kd ci_kd ci_vr_kd
+# The ablation of training/RESULTS.md: seven runs, same budget and seeds (ci_vr_kd_two_hot is `make weights`), then
+# fsmde-eval on the held-out world. CPU: ~75 min.
+ABLATION := sparse_only plain_kd ci_kd ci_vr_kd ci_kd_two_hot ci_vr_kd_two_hot dense_gt_reference
 ablation: setup $(WORLDS)
 	cd training && for row in $(ABLATION); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/synthetic_method.yaml configs/ablation/$$row.yaml; done
-	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(addprefix runs/ablation/,$(ABLATION)) --names "sparse GT only" "+ plain KD" "+ CI-KD" "+ CI-KD + VR-KD" --data-root ../data/weights/val --sweeps --out results/ablation
+	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(addprefix runs/ablation/,$(ABLATION)) --names "sparse GT only" "+ plain KD" "+ CI-KD (softmax target)" "+ CI-KD (softmax) + VR-KD" "+ CI-KD (two-hot target)" "+ CI-KD (two-hot) + VR-KD" "dense GT (reference)" --data-root ../data/weights/val --sweeps --out results/ablation
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider training/tests test

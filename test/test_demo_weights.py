@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "training" / "RESULTS.md"
 MODEL = ROOT / "models" / "fsmde_student"
-# "reproduction scene: `fsmde-synth --scenes 1 --duration 4 --width 320 --height 180 --seed 200`, scene-0001,
-#  all 48 camera sets, dense GT, nuScenes protocol, scale-aware: AbsRel 0.0xyz"
+# "reproduction scene: `fsmde-synth --scenes 1 --duration 1 --width 320 --height 180 --seed 200`, scene-0001,
+#  all 12 camera sets, dense GT, nuScenes protocol, scale-aware: AbsRel 0.0xyz"
 PATTERN = re.compile(r"reproduction scene: `fsmde-synth --scenes 1 --duration (\S+) --width (\d+) --height (\d+) "
                      r"--seed (\d+)`, (scene-\d+), all (\d+) camera sets, .*?AbsRel (\d+\.\d+)")
 
