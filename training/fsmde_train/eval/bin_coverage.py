@@ -7,15 +7,11 @@ prints, per run, the fraction of dense-GT pixels more than 10 % (log depth) from
 from __future__ import annotations
 
 import argparse
-import json
-
 import numpy as np
 import torch
 
 from ..data import SurroundDataset
-from ..engine.checkpoint import load_checkpoint
-from ..networks import build_student
-from .cli import run_predictor
+from .cli import load_run
 
 
 def main(argv=None) -> int:
@@ -26,11 +22,8 @@ def main(argv=None) -> int:
     ap.add_argument("--version", default="v1.0-synth")
     a = ap.parse_args(argv)
     for run in a.runs:
-        _, d = run_predictor(run)
-        st = load_checkpoint(run)
-        net = build_student(json.loads(st["config"])["model"])
-        net.load_state_dict(st["model"])
-        net.eval()
+        net, cfg = load_run(run)
+        d = cfg["data"]
         ds = SurroundDataset(a.data_root, a.version, a.scenes, tuple(d["input_hw"]), d["canonical_focal_px"],
                              sweeps=False, gt="dense", progress=False)
         far = []

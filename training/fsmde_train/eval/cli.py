@@ -14,8 +14,8 @@ from .protocol import evaluate, torch_predictor
 from .report import plots, report_markdown, rows_table
 
 
-def run_predictor(run_dir):
-    """The newest checkpoint of a training run, built from the config stored in it."""
+def load_run(run_dir):
+    """(student with the newest checkpoint's weights, eval mode; the run's config dict)."""
     from ..engine.checkpoint import load_checkpoint
     from ..networks import build_student
 
@@ -25,6 +25,12 @@ def run_predictor(run_dir):
     cfg = json.loads(st["config"])
     net = build_student(cfg["model"])
     net.load_state_dict(st["model"])
+    return net.eval(), cfg
+
+
+def run_predictor(run_dir):
+    """The newest checkpoint of a training run, built from the config stored in it."""
+    net, cfg = load_run(run_dir)
     return torch_predictor(net), cfg["data"]
 
 
