@@ -99,15 +99,14 @@ def ci_kd_loss(logits: torch.Tensor, centers: torch.Tensor, teacher_depth: torch
     h, w = logits.shape[-2:]
     inv = F.adaptive_avg_pool2d(1.0 / teacher_depth, (h, w))
     if target == "softmax":
-        target_p = bin_probabilities(1.0 / inv, centers.detach(), tau, space)
+        p_target = bin_probabilities(1.0 / inv, centers.detach(), tau, space)
     elif target == "two_hot":
-        target_p = two_hot(1.0 / inv, centers.detach())
+        p_target = two_hot(1.0 / inv, centers.detach())
     else:
         raise ValueError(f"target must be 'softmax' or 'two_hot', got {target!r}")
-    target = target_p
     if not bool(valid.any()):
-        return logits.sum() * 0.0, target
+        return logits.sum() * 0.0, p_target
     logp_s = F.log_softmax(logits[valid].float(), dim=1)
-    p_t = target[valid].float()
+    p_t = p_target[valid].float()
     kl = (p_t * (torch.log(p_t.clamp_min(1e-12)) - logp_s)).sum(1)  # [b, h, w]
-    return kl.mean(), target
+    return kl.mean(), p_target
