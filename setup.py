@@ -43,5 +43,6 @@ setup(
         "fsmde-record = fsmde_ros.tools.recorder:main",
         "fsmde-offline = fsmde_ros.tools.offline:main",
         "fsmde-demo = fsmde_ros.tools.demo:main",
+        "fsmde-rig = fsmde_ros.tools.rig_tool:main",
     ]},
 )

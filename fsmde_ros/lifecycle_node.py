@@ -7,10 +7,9 @@ the reason logged.
 """
 from __future__ import annotations
 
-import rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
-from .spin import spin_until_shutdown
+from .spin import run_node
 from .surround_depth_node import SurroundDepthLogic
 
 
@@ -42,14 +41,7 @@ class SurroundDepthLifecycleNode(SurroundDepthLogic, LifecycleNode):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    try:
-        node = SurroundDepthLifecycleNode()
-    except ValueError as e:  # invalid parameters, already logged
-        print(e)
-        rclpy.try_shutdown()
-        return 1
-    return spin_until_shutdown(node)
+    return run_node(SurroundDepthLifecycleNode, args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
+from .backends import BACKENDS, DEVICES
+
+
+class ConfigError(ValueError):
+    """Invalid parameter values; the message lists every problem (already logged by the node)."""
 
 
 @dataclass(frozen=True)
@@ -22,13 +26,15 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     Param("model_path", "", "model folder holding manifest.json; empty = the installed demo model"),
-    Param("backend", "auto", "inference backend; auto picks tensorrt > onnxruntime > torch by availability",
-          choices=("auto", "tensorrt", "onnxruntime", "torch")),
-    Param("device", "auto", "auto = cuda when available, else cpu", choices=("auto", "cpu", "cuda")),
+    Param("backend", "auto", "inference backend; auto picks the first that runs here, in the order "
+          f"{list(BACKENDS[1:])}", choices=BACKENDS),
+    Param("device", "auto", "auto = cuda when available, else cpu", choices=DEVICES),
     Param("threads", 0, "CPU threads for inference (0 = library default)", min=0, max=256),
     Param("engine_cache_dir", "~/.cache/fsmde_ros/engines", "TensorRT engine cache folder"),
-    Param("cameras", list(CAMERAS), "camera names, in the rig file's ring order; one batch slot each"),
-    Param("rig_file", "", "rig YAML (topics, frames, fallback extrinsics); empty = installed config/nuscenes_rig.yaml"),
+    Param("cameras", [], "subset of the rig file's cameras to serve, one batch slot each; empty = all of them, "
+          "in the rig file's order"),
+    Param("rig_file", "", "rig YAML: the cameras, their topics, frames and fallback extrinsics; empty = installed "
+          "config/nuscenes_rig.yaml"),
     Param("image_transport", "compressed", "subscribe to sensor_msgs/Image (raw) or CompressedImage "
           "(<image_topic>/compressed)", choices=("raw", "compressed")),
     Param("qos_reliability", "reliable", "reliability of all synced subscriptions (best_effort = sensor data)",
@@ -37,7 +43,7 @@ PARAMS: tuple[Param, ...] = (
     Param("sync_queue_size", 10, "ApproximateTimeSynchronizer queue size per input", min=1, max=1000),
     Param("sync_slop", 0.06, "max spread of stamps within one set, seconds (nuScenes cameras span ~40 ms)",
           min=0.0, max=10.0),
-    Param("base_frame", "base_link", "frame of the fused cloud"),
+    Param("base_frame", "", "frame of the fused cloud; empty = the rig file's base_frame"),
     Param("use_tf", True, "camera extrinsics from tf2 when available (else / on failure: the rig file)"),
     Param("publish_depth_16uc1", False, "also publish <cam>/depth/image_16uc1 (millimetres, 0 invalid)",
           read_only=False),
@@ -105,8 +111,8 @@ def check_value(name: str, value) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{name} must be a number, got {value!r}"
     elif isinstance(d, list):
-        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
-            return f"{name} must be a non-empty list of names, got {value!r}"
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            return f"{name} must be a list of names, got {value!r}"
     elif isinstance(d, str) and not isinstance(value, str):
         return f"{name} must be a string, got {value!r}"
     if p.choices and value not in p.choices:
@@ -130,10 +136,33 @@ def make_config(values: dict) -> NodeConfig:
     if not problems and len(set(values["cameras"])) != len(values["cameras"]):
         problems.append(f"cameras has duplicates: {values['cameras']}")
     if problems:
-        raise ValueError("invalid parameters: " + "; ".join(problems))
+        raise ConfigError("invalid parameters: " + "; ".join(problems))
     v = dict(values)
     v["cameras"] = tuple(v["cameras"])
     for f in fields(NodeConfig):
         if f.type == "float":
             v[f.name] = float(v[f.name])
     return NodeConfig(**{f.name: v[f.name] for f in fields(NodeConfig)})
+
+
+def params_yaml() -> str:
+    """config/surround_depth.yaml as generated from ``PARAMS`` (a test keeps the file equal to it).
+
+    A list parameter left at its empty default is written as a comment: rcl's YAML parser refuses empty arrays."""
+    import json
+
+    lines = ["# Parameters of fsmde_ros/surround_depth (every one the node declares, with its default).",
+             "# Generated from fsmde_ros/params.py: python -m fsmde_ros.params > config/surround_depth.yaml",
+             "# Launch arguments override model_path, backend, device, image_transport, rig_file and use_sim_time.",
+             "/**:", "  ros__parameters:"]
+    for p in PARAMS:
+        if isinstance(p.default, list) and not p.default:
+            lines.append(f"    # {p.name}: [CAM_FRONT, CAM_BACK]  # {p.description}")
+            continue
+        value = json.dumps(p.default) if not isinstance(p.default, bool) else str(p.default).lower()
+        lines.append(f"    {p.name}: {value}  # {p.description}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(params_yaml(), end="")

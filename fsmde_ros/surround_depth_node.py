@@ -12,37 +12,36 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from .backends import BackendUnavailable, make_backend
-from .core import cloud as cloudlib
-from .core.codecs import colorize_depth, depth_to_16uc1, depth_to_32fc1, to_bytes_array
+from .core import health
+from .core.extrinsics import Extrinsics
 from .core.geometry import pose_matrix
-from .core.manifest import ManifestError, load_manifest
-from .core.pipeline import CloudConfig, SurroundPipeline, View
+from .core.manifest import ManifestError, check_model_files, load_manifest
+from .core.messages import cloud_fields, colorized_fields, depth_image_fields, depth_info_fields
+from .core.pipeline import CloudConfig, SurroundPipeline
 from .core.preprocess import Preprocessor
 from .core.rig import load_rig
+from .core.sets import SetAssembler, stamp_offsets
 from .core.stats import NodeStats
 from .core.throttle import Throttle
+from .core.codecs import to_bytes_array
 from .core.views import ViewBuilder
-from .params import PARAMS, check_value, make_config
+from .params import PARAMS, ConfigError, check_value, make_config
 from .resources import default_model_dir, default_rig_file
-from .spin import spin_until_shutdown
+from .spin import run_node
 
-try:  # every ROS install has message_filters; pip-only installs use the in-package twin
-    from message_filters import ApproximateTimeSynchronizer, Subscriber
-except ImportError:  # pragma: no cover - depends on the install
-    from .compat.message_filters import ApproximateTimeSynchronizer, Subscriber
-
-try:
+try:  # every ROS install has tf2_ros; on a pip-only install the rig file gives the extrinsics
     import tf2_ros
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - depends on the install
     tf2_ros = None
 
 
@@ -51,31 +50,49 @@ def stamp_ns(header) -> int:
 
 
 class SurroundDepthLogic:
-    """Shared by the plain and the lifecycle node: configure / activate / deactivate / cleanup."""
+    """Shared by the plain and the lifecycle node: configure / activate / deactivate / cleanup.
+
+    Wiring only: set assembly, partial-set policy and health live in ``core`` (sets.py, health.py), extrinsics
+    in core/extrinsics.py, message layouts in core/messages.py.
+    """
+
+    # defaults, so a node whose construction failed half-way can still be destroyed cleanly
+    _running = False
+    _worker = None
+    _pool = None
+    tf_listener = None
+    tf_buffer = None
+    pipeline = backend = None
 
     def _declare(self):
         for p in PARAMS:
-            desc = ParameterDescriptor(description=p.description, read_only=p.read_only,
-                                       additional_constraints=(f"one of {list(p.choices)}" if p.choices else
-                                                               f"[{p.min}, {p.max}]" if p.min is not None else ""))
-            self.declare_parameter(p.name, p.default, desc)
-        values = {p.name: self.get_parameter(p.name).value for p in PARAMS}
+            constraints = (f"one of {list(p.choices)}" if p.choices else
+                           f"[{p.min}, {p.max}]" if p.min is not None else "")
+            if isinstance(p.default, list):  # typed: an empty list has no type of its own
+                self.declare_parameter(p.name, Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+                    description=p.description, read_only=p.read_only, additional_constraints=constraints))
+            else:  # dynamic typing: our own check gives one clear line for a wrong type (and takes 1 for 1.0)
+                self.declare_parameter(p.name, p.default, ParameterDescriptor(
+                    description=p.description, read_only=p.read_only, additional_constraints=constraints,
+                    dynamic_typing=True))
+        values = {p.name: self._param_value(p.name) for p in PARAMS}
         try:
             self.cfg = make_config(values)
-        except ValueError as e:
+        except ConfigError as e:
             self.get_logger().error(str(e))
             raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.throttle = Throttle(5.0)
-        self.pipeline = None
-        self.backend = None
         self._subs, self._pubs = [], {}
-        self._running = False
-        self._worker = None
         self._cv = threading.Condition()
         self._pending = None
         self._last_set_ns = None
-        self._extrinsics_cache: dict[str, np.ndarray] = {}
+
+    def _param_value(self, name):
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:  # a typed list left at its (empty) default
+            return []
 
     # ---- logging helpers -------------------------------------------------------------------------------
     def _warn(self, key, msg, period=None):
@@ -126,15 +143,18 @@ class SurroundDepthLogic:
             unknown = [n for n in c.cameras if n not in by_name]
             if unknown:
                 raise ValueError(f"cameras {unknown} are not in the rig file {rig_path} (has {list(by_name)})")
-            self.cams = [by_name[n] for n in c.cameras]
+            self.cams = [by_name[n] for n in c.cameras] if c.cameras else list(self.rig.cameras)
+            self.base_frame = c.base_frame or self.rig.base_frame
             model_dir = Path(c.model_path).expanduser() if c.model_path else default_model_dir()
-            log.info(f"model folder: {model_dir.resolve()}  rig file: {rig_path.resolve()}")
+            log.info(f"model folder: {model_dir.resolve()}  rig file: {rig_path.resolve()} "
+                     f"({len(self.cams)} cameras: {[cam.name for cam in self.cams]})")
             self.manifest = load_manifest(model_dir)
+            check_model_files(self.manifest)
             self.backend, why = make_backend(self.manifest, c.backend, c.device, c.threads, len(self.cams),
                                              c.engine_cache_dir, log=log.info)
             log.info(f"backend: {self.backend.describe()} — {why}")
             self.backend.warmup(len(self.cams), self.manifest.height, self.manifest.width)
-        except (ManifestError, BackendUnavailable, FileNotFoundError, ValueError) as e:
+        except (ManifestError, BackendUnavailable, OSError, ValueError) as e:
             log.error(f"configure failed: {e}")
             self.backend = None
             return False
@@ -144,13 +164,24 @@ class SurroundDepthLogic:
                                         thread_name_prefix="fsmde_views")
         self.pipeline = SurroundPipeline(self.backend, self.pre, self.manifest.min_depth, self.manifest.max_depth,
                                          self._cloud_cfg(), map_fn=self._pool.map)
-        self.tf_buffer = None
+        lookup = None
         if c.use_tf and tf2_ros is not None:
-            self.tf_buffer = tf2_ros.Buffer()
-            self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
-        elif c.use_tf:
-            log.info("tf2_ros is not importable: camera extrinsics come from the rig file")
+            if self.tf_listener is None:  # one listener per configured node; cleanup() removes it
+                self.tf_buffer = tf2_ros.Buffer()
+                self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
+            lookup = self._tf_lookup
+            log.info(f"camera extrinsics: TF ({self.base_frame} <- camera frames), looked up per set; "
+                     f"fallback: the rig file {rig_path}")
+        else:
+            why = "use_tf is false" if not c.use_tf else "tf2_ros is not importable"
+            log.info(f"camera extrinsics: the rig file {rig_path} ({why})")
+        self.extrinsics = Extrinsics(self.rig, self.base_frame, lookup, self._warn, log.info)
         return True
+
+    def _tf_lookup(self, target: str, source: str):
+        tf = self.tf_buffer.lookup_transform(target, source, rclpy.time.Time())
+        r, t = tf.transform.rotation, tf.transform.translation
+        return pose_matrix([t.x, t.y, t.z], [r.w, r.x, r.y, r.z])
 
     def activate(self) -> None:
         c = self.cfg
@@ -158,54 +189,65 @@ class SurroundDepthLogic:
                          reliability=(ReliabilityPolicy.RELIABLE if c.qos_reliability == "reliable"
                                       else ReliabilityPolicy.BEST_EFFORT))
         img_type = CompressedImage if c.image_transport == "compressed" else Image
-        self.img_topics = [cam.image_topic + ("/compressed" if c.image_transport == "compressed" else "")
-                           for cam in self.cams]
+        self.img_topics = [cam.input_topic(c.image_transport) for cam in self.cams]
         self.info_topics = [cam.camera_info_topic for cam in self.cams]
+        n = len(self.cams)
         self.stats = NodeStats(self.img_topics + self.info_topics)
         self.views = ViewBuilder([cam.name for cam in self.cams], self.img_topics, self.info_topics,
-                                 (self.manifest.height, self.manifest.width), self._extrinsics, self._warn,
+                                 (self.manifest.height, self.manifest.width),
+                                 lambda frame, i: self.extrinsics.get(frame, self.img_topics[i]), self._warn,
                                  map_fn=self._pool.map)
-        filters = [Subscriber(self, img_type, t, qos_profile=qos) for t in self.img_topics]
-        filters += [Subscriber(self, CameraInfo, t, qos_profile=qos) for t in self.info_topics]
-        self._latest: list = [None] * len(filters)  # newest message per input (partial sets)
-        for i, (f, t) in enumerate(zip(filters, self.img_topics + self.info_topics)):
-            f.registerCallback(self._count_input, t, i)
-        self.sync = ApproximateTimeSynchronizer(filters, c.sync_queue_size, c.sync_slop)
-        self.sync.registerCallback(self._on_set)
-        self._subs = filters
+        self.sets = SetAssembler(n, c.sync_queue_size, int(round(c.sync_slop * 1e9)),
+                                 history=min(c.sync_queue_size, 4))
+        self._served_at: list[float | None] = [None] * n
+        self._zero_stamps = [0] * n
+        self._first_image_at: list[float | None] = [None] * n
+        self._all_heard = False
+        self._deferred = None  # a set waiting for its cameras' first CameraInfo
+        self._future_at = None  # when a set was last dropped as stamped too far ahead
+        # images and CameraInfo use one QoS; only the images are synchronised (core/sets.py says why). CameraInfo
+        # subscriptions come first: the executor serves ready subscriptions in creation order, so an image's info
+        # that arrived with it is cached before the image completes a set.
+        self._subs = [self.create_subscription(CameraInfo, t, lambda m, i=i: self._on_info(m, i), qos)
+                      for i, t in enumerate(self.info_topics)]
+        self._subs += [self.create_subscription(img_type, t, lambda m, i=i: self._on_image(m, i), qos)
+                       for i, t in enumerate(self.img_topics)]
         for cam in self.cams:
-            n = cam.name
-            self._pubs[n] = {
-                "depth": self.create_publisher(Image, f"{n}/depth/image", 5),
-                "info": self.create_publisher(CameraInfo, f"{n}/depth/camera_info", 5),
-                "depth16": self.create_publisher(Image, f"{n}/depth/image_16uc1", 5),
-                "color": self.create_publisher(Image, f"{n}/depth/colorized", 5),
+            nm = cam.name
+            self._pubs[nm] = {
+                "depth": self.create_publisher(Image, f"{nm}/depth/image", 5),
+                "info": self.create_publisher(CameraInfo, f"{nm}/depth/camera_info", 5),
+                "depth16": self.create_publisher(Image, f"{nm}/depth/image_16uc1", 5),
+                "color": self.create_publisher(Image, f"{nm}/depth/colorized", 5),
             }
         self.cloud_pub = self.create_publisher(PointCloud2, "points", 5)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(c.diagnostics_period, self._publish_diagnostics)
         self.log_timer = self.create_timer(c.log_period, self._log_stats) if c.log_period > 0 else None
-        self._last_complete = self._stream_since = time.monotonic()
+        self._active_since = self._last_complete = self._stream_since = time.monotonic()
         self._last_input = -1e9
-        self._last_partial_ns = None
         self.partial_timer = (self.create_timer(min(0.1, c.partial_set_timeout / 2), self._partial_set)
                               if c.partial_set_timeout > 0 else None)
+        self.defer_timer = self.create_timer(0.05, self._release_deferred)  # a set waiting for CameraInfo
         self._running = True
         self._worker = threading.Thread(target=self._work, name="fsmde_infer", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"active: {len(self.cams)} cameras ({c.image_transport}, QoS {c.qos_reliability}/{c.qos_depth}), "
-            f"sync queue {c.sync_queue_size} slop {c.sync_slop:.3f} s, model {self.manifest.name} "
-            f"{self.manifest.width}x{self.manifest.height}")
+            f"active: waiting for {n} cameras on {self.img_topics} (+ camera_info; {c.image_transport}, "
+            f"QoS {c.qos_reliability}/{c.qos_depth}), sync queue {c.sync_queue_size} slop {c.sync_slop:.3f} s, "
+            f"model {self.manifest.name} {self.manifest.width}x{self.manifest.height}, cloud in {self.base_frame}")
 
     def deactivate(self) -> None:
         self._running = False
         with self._cv:
+            self._pending = None  # a set taken before deactivation must not come out after re-activation
             self._cv.notify_all()
+        self._deferred = None
         if self._worker is not None:
             self._worker.join(timeout=10)
-        for f in self._subs:
-            self.destroy_subscription(f.sub)
+            self._worker = None
+        for s in self._subs:
+            self.destroy_subscription(s)
         self._subs = []
         for pubs in self._pubs.values():
             for p in pubs.values():
@@ -215,86 +257,131 @@ class SurroundDepthLogic:
             if p is not None:
                 self.destroy_publisher(p)
         for t in (getattr(self, "diag_timer", None), getattr(self, "log_timer", None),
-                  getattr(self, "partial_timer", None)):
+                  getattr(self, "partial_timer", None), getattr(self, "defer_timer", None)):
             if t is not None:
                 self.destroy_timer(t)
+        self._last_set_ns = None
 
     def cleanup(self) -> None:
-        if getattr(self, "_pool", None) is not None:
+        if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self.tf_listener is not None:
+            unregister = getattr(self.tf_listener, "unregister", None)
+            if unregister is not None:
+                unregister()
+            self.tf_listener = self.tf_buffer = None
         self.pipeline = self.backend = None
 
     # ---- callbacks -------------------------------------------------------------------------------------
-    def _count_input(self, msg, topic, index):
+    def _on_image(self, msg, i):
         now = time.monotonic()
         if now - self._last_input > self.cfg.partial_set_timeout:  # input (re)starts after a silence
             self._stream_since = now
         self._last_input = now
-        self.stats.inputs[topic].tick()
-        self._latest[index] = msg
-        queues = getattr(self.sync, "queues", None)  # message_filters and the fallback both keep dicts per input
-        if queues:
-            self.stats.queue_max = max(self.stats.queue_max, max(len(q) for q in queues))
+        self.stats.inputs[self.img_topics[i]].tick()
+        st = stamp_ns(msg.header)
+        if st == 0:  # an unstamped driver: no sync, no TF, and "backwards" jumps against stamped sets
+            self._zero_stamps[i] += 1
+            self._error(("zero", i), f"{self.img_topics[i]}: header.stamp is 0; image dropped (it cannot be "
+                                     f"synchronised or placed in TF; the camera driver must stamp its images)")
+            return
+        self._zero_stamps[i] = 0
+        if self._first_image_at[i] is None:
+            self._first_image_at[i] = now
+        if not self._all_heard and all(self.stats.inputs[t].last_age() is not None for t in self.img_topics):
+            self._all_heard = True
+            self.get_logger().info(f"receiving all {len(self.cams)} cameras")
+        out = self.sets.add_image(i, st, msg)
+        self.stats.queue_max = max(self.stats.queue_max, max(self.sets.sync.pending()))
+        if out is not None:
+            self._last_complete = now
+            self._on_set(out)
 
-    def _on_set(self, *msgs):
-        """Called by the synchronizer (executor thread): keep only the newest complete set."""
-        st = stamp_ns(msgs[0].header)
+    def _on_info(self, msg, i):
+        self.stats.inputs[self.info_topics[i]].tick()
+        change = self.sets.add_info(i, msg)
+        if change is not None and not change.first:
+            self.get_logger().info(f"{self.info_topics[i]}: {change.text}; applied from the next set")
+        self._release_deferred()
+
+    def _release_deferred(self, force=False):
+        if self._deferred is not None:
+            self._submit(self._deferred[0], force=force)
+
+    def _on_set(self, imgs, partial=False):
+        """Stamp checks, then the one-slot mailbox (executor thread)."""
+        first = next(m for m in imgs if m is not None)
+        st = stamp_ns(first.header)
+        topic = self.img_topics[imgs.index(first)]
         now = self.get_clock().now().nanoseconds
         ahead = (st - now) * 1e-9
         if now > 0 and self.cfg.max_future_stamp > 0 and ahead > self.cfg.max_future_stamp:
             # a broken sensor clock: serving it would hand consumers stamps TF cannot resolve
             self.stats.future_sets += 1
-            self._warn("future", f"{self.img_topics[0]}: set stamped {ahead:.1f} s ahead of the node clock "
+            self.stats.future_ahead, self._future_at = ahead, time.monotonic()
+            self._warn("future", f"{topic}: set stamped {ahead:.1f} s ahead of the node clock "
                                  f"(max_future_stamp {self.cfg.max_future_stamp:g} s): dropped, check the sensor "
                                  f"clock ({self.stats.future_sets} so far)")
             return
         if self._last_set_ns is not None:
             if st == self._last_set_ns:
-                self._warn("dup", f"duplicate set stamp {st * 1e-9:.3f} s on {self.img_topics[0]}: ignored")
+                self._warn("dup", f"duplicate set stamp {st * 1e-9:.3f} s on {topic}: ignored")
                 return
             if st < self._last_set_ns - 1_000_000_000:
                 self._warn("back", f"stamps went backwards by {(self._last_set_ns - st) * 1e-9:.2f} s on "
-                                   f"{self.img_topics[0]} (bag loop or restart?): resetting")
-                self._extrinsics_cache.clear()
+                                   f"{topic} (bag loop or restart?): resetting")
+                self.sets.reset()
+                self.extrinsics.reset()
         self._last_set_ns = st
-        self._last_complete = time.monotonic()
-        self._submit(msgs)
+        self._submit(imgs)
 
     def _partial_set(self):
-        """Timer: while complete sets stop (a camera died) but others are live, serve the live cameras.
-
-        A camera is live when its image and CameraInfo both arrived within ``partial_set_timeout``; the set is
-        the live cameras' newest images within ``sync_slop`` of the newest one, each with its CameraInfo of the
-        same stamp. Absent cameras publish nothing; the rest is the normal path.
-        """
+        """Timer: while complete sets stop (a camera died, or its stamps do not fit) but others are live, serve
+        the newest window of the live cameras' images that holds the most of them (core/sets.py)."""
         c, n = self.cfg, len(self.cams)
-        if time.monotonic() - max(self._last_complete, self._stream_since) < c.partial_set_timeout:
+        now = time.monotonic()
+        if now - max(self._last_complete, self._stream_since) < c.partial_set_timeout:
             return  # complete sets are flowing, or input (re)started too recently to call a camera dead
-        ages = [self.stats.inputs[t].last_age() for t in self.img_topics + self.info_topics]
-        live = [i for i in range(n) if all(a is not None and a < c.partial_set_timeout for a in (ages[i], ages[n + i]))]
-        if not live or len(live) == n:
-            return  # nothing to serve, or everything live but not matching: the synchronizer's job
-        newest = max(stamp_ns(self._latest[i].header) for i in live)
-        if self._last_partial_ns is not None and newest <= self._last_partial_ns:
+        ages = [self.stats.inputs[t].last_age() for t in self.img_topics]
+        live = [i for i in range(n) if ages[i] is not None and ages[i] < c.partial_set_timeout
+                and self.sets.infos[i] is not None]
+        if not live:
             return
-        slop = int(c.sync_slop * 1e9)
-        imgs, infos = [None] * n, [None] * n
-        for i in live:
-            im, info = self._latest[i], self._latest[n + i]
-            if newest - stamp_ns(im.header) <= slop and stamp_ns(info.header) == stamp_ns(im.header):
-                imgs[i], infos[i] = im, info
-        if not any(imgs):
+        after = self._last_set_ns
+        newest = max((s for i in live for s, _ in self.sets.recent[i]), default=None)
+        if after is not None and newest is not None and newest < after - 1_000_000_000:
+            after = None  # stamps went backwards (bag loop): _on_set logs it and resets
+        got = self.sets.partial(live, after)
+        if got is None:
             return
-        self._last_partial_ns = newest
-        self.stats.partial_sets += 1
+        imgs, _ = got
         missing = [self.cams[i].name for i in range(n) if imgs[i] is None]
-        self._warn("partial", f"no complete set for > {c.partial_set_timeout:g} s: serving partial sets without "
-                              f"{missing} ({self.stats.partial_sets} so far)")
-        self._submit(tuple(imgs) + tuple(infos))
+        if missing:
+            self.stats.partial_sets += 1
+            self._warn("partial", f"no complete set for > {c.partial_set_timeout:g} s: serving partial sets without "
+                                  f"{missing} ({self.stats.partial_sets} so far)")
+        self._on_set(tuple(imgs), partial=True)
 
-    def _submit(self, msgs):
-        """Put a set in the one-slot mailbox (replacing an unprocessed one: a drop)."""
+    def _submit(self, imgs, force=False):
+        """Put a set in the one-slot mailbox (replacing an unprocessed one: a drop), with its CameraInfo.
+
+        An image's CameraInfo may still be in flight behind it: a set waits (``_release_deferred``) for the infos
+        ``SetAssembler.awaited_infos`` names, up to 0.1 s for a camera whose infos carry the image's stamp, up to
+        ``stale_input_timeout`` after a camera's first image for its first info; then it goes with what is cached
+        (a camera without any CameraInfo is skipped, logged) and the camera is no longer waited for."""
+        now = time.monotonic()
+        if self._deferred is not None and self._deferred[0] is not imgs:
+            self._release_deferred(force=True)  # a newer set came: the older one goes as it is
+        awaited = [] if force else self.sets.awaited_infos(imgs)
+        if any(now - self._first_image_at[i] < self.cfg.stale_input_timeout if self.sets.infos[i] is None
+               else now - (self._deferred[1] if self._deferred else now) < 0.1 for i in awaited):
+            if self._deferred is None:
+                self._deferred = (imgs, now)
+            return
+        self._deferred = None
+        self.sets.note_pairing(imgs)
+        infos = self.sets.infos_for(imgs)
         self.stats.sets_in.tick()
         with self._cv:
             if self._pending is not None:
@@ -302,7 +389,7 @@ class SurroundDepthLogic:
                 self._warn("drop", f"input sets arrive faster than inference: {self.stats.drops} sets dropped so "
                                    f"far (the newest set is always the one processed; rates in /diagnostics)",
                            period=60.0)  # a steady overload is a state, not news every 5 s
-            self._pending = (msgs, time.perf_counter())
+            self._pending = (imgs, infos, time.perf_counter())
             self._cv.notify()
 
     def _work(self):
@@ -312,39 +399,24 @@ class SurroundDepthLogic:
                     self._cv.wait(0.5)
                 if not self._running:
                     return
-                msgs, t_arrival = self._pending
+                imgs, infos, t_arrival = self._pending
                 self._pending = None
+                self.stats.busy = True
             try:
-                self._process(msgs, t_arrival)
+                self._process(imgs, infos, t_arrival)
             except Exception as e:  # noqa: BLE001 - the node keeps serving whatever one set did
                 self.stats.errors += 1
                 self._error("process", f"processing a set failed: {type(e).__name__}: {e}")
+            finally:
+                self.stats.busy = False
+
+    def idle(self) -> bool:
+        """No set waiting and none being processed (tests and tools that count every set)."""
+        with self._cv:
+            return self._pending is None and not self.stats.busy
 
     # ---- one set ---------------------------------------------------------------------------------------
-    def _extrinsics(self, frame_id: str, i: int) -> np.ndarray | None:
-        if frame_id in self._extrinsics_cache:
-            return self._extrinsics_cache[frame_id]
-        T = None
-        if self.tf_buffer is not None:
-            try:
-                tf = self.tf_buffer.lookup_transform(self.cfg.base_frame, frame_id, rclpy.time.Time())
-                r, t = tf.transform.rotation, tf.transform.translation
-                T = pose_matrix([t.x, t.y, t.z], [r.w, r.x, r.y, r.z])
-            except Exception as e:  # noqa: BLE001 - tf2 raises several exception types
-                self._warn(("tf", frame_id), f"no TF {self.cfg.base_frame} <- '{frame_id}' ({e}); using the rig file")
-        if T is None:
-            rc = self.rig.by_frame(frame_id)
-            if rc is None:
-                self._warn(("frame", frame_id), f"{self.img_topics[i]}: frame_id '{frame_id}' is unknown to TF and "
-                           f"to the rig file; its points are left out of the cloud")
-                return None
-            T = rc.T_base_camera
-        self._extrinsics_cache[frame_id] = T
-        return T
-
-    def _process(self, msgs, t_arrival):
-        n = len(self.cams)
-        imgs, infos = msgs[:n], msgs[n:]
+    def _process(self, imgs, infos, t_arrival):
         t0 = time.perf_counter()
         views = self.views.build(imgs, infos)
         self.stats.bad_views = self.views.bad_views
@@ -360,6 +432,10 @@ class SurroundDepthLogic:
         timings = dict(res.timings, decode=t1 - t0, publish=t3 - t2, total=t3 - t_arrival)
         self.stats.add_latency(timings)
         self.stats.sets_out.tick()
+        now = time.monotonic()
+        for i, d in enumerate(res.depth):
+            if d is not None:
+                self._served_at[i] = now
 
     def _publish(self, imgs, res):
         c = self.cfg
@@ -369,76 +445,71 @@ class SurroundDepthLogic:
                 continue
             hdr = imgs[i].header
             pubs = self._pubs[cam.name]
-            h, w = d.shape
             if pubs["depth"].get_subscription_count():
-                pubs["depth"].publish(self._image(hdr, depth_to_32fc1(d), "32FC1", w * 4))
-            info = CameraInfo(header=hdr, height=h, width=w, distortion_model="plumb_bob", d=[0.0] * 5)
-            K = res.K_depth[i]
-            info.k = K.reshape(-1).tolist()
-            info.r = np.eye(3).reshape(-1).tolist()
-            P = np.zeros((3, 4))
-            P[:, :3] = K
-            info.p = P.reshape(-1).tolist()
-            pubs["info"].publish(info)
+                pubs["depth"].publish(self._image(hdr, depth_image_fields(d, "32FC1")))
+            f = depth_info_fields(res.K_depth[i], *d.shape)
+            pubs["info"].publish(CameraInfo(header=hdr, height=f["height"], width=f["width"],
+                                            distortion_model=f["distortion_model"], d=f["d"].tolist(),
+                                            k=f["k"].tolist(), r=f["r"].tolist(), p=f["p"].tolist()))
             if c.publish_depth_16uc1 and pubs["depth16"].get_subscription_count():
-                pubs["depth16"].publish(self._image(hdr, depth_to_16uc1(d), "16UC1", w * 2))
+                pubs["depth16"].publish(self._image(hdr, depth_image_fields(d, "16UC1")))
             if c.publish_colorized and pubs["color"].get_subscription_count():
-                pubs["color"].publish(self._image(hdr, colorize_depth(d, self.manifest.min_depth,
-                                                                      self.manifest.max_depth), "bgr8", w * 3))
+                pubs["color"].publish(self._image(hdr, colorized_fields(d, self.manifest.min_depth,
+                                                                        self.manifest.max_depth)))
         if res.cloud is not None:
             hdr = next(m for m in imgs if m is not None).header
-            msg = PointCloud2()
+            f = cloud_fields(res.cloud)
+            msg = PointCloud2(height=f["height"], width=f["width"], is_bigendian=f["is_bigendian"],
+                              point_step=f["point_step"], row_step=f["row_step"], is_dense=f["is_dense"],
+                              fields=[PointField(name=nm, offset=off, datatype=dt, count=cnt)
+                                      for nm, off, dt, cnt in f["fields"]])
             msg.header.stamp = hdr.stamp
-            msg.header.frame_id = c.base_frame
-            msg.height, msg.width = 1, len(res.cloud)
-            msg.fields = [PointField(name=nm, offset=off, datatype=cloudlib.FLOAT32, count=1) for nm, off in cloudlib.FIELDS]
-            msg.is_bigendian, msg.point_step = False, cloudlib.XYZRGB_DTYPE.itemsize
-            msg.row_step = msg.point_step * msg.width
-            msg.is_dense = True
-            msg.data = to_bytes_array(res.cloud)
+            msg.header.frame_id = self.base_frame
+            msg.data = to_bytes_array(f["data"])
             self.cloud_pub.publish(msg)
 
     @staticmethod
-    def _image(header, arr, encoding, step):
-        m = Image(header=header, height=arr.shape[0], width=arr.shape[1], encoding=encoding, is_bigendian=0, step=step)
-        m.data = to_bytes_array(arr)
+    def _image(header, f):
+        m = Image(header=header, height=f["height"], width=f["width"], encoding=f["encoding"],
+                  is_bigendian=f["is_bigendian"], step=f["step"])
+        m.data = to_bytes_array(f["data"])
         return m
 
     # ---- diagnostics -----------------------------------------------------------------------------------
+    def _health(self) -> tuple[int, str]:
+        c, now = self.cfg, time.monotonic()
+        offsets = stamp_offsets([[s for s, _ in r] for r in self.sets.recent])
+        cams = tuple(health.CameraHealth(
+            cam.name, self.img_topics[i], self.info_topics[i], self.stats.inputs[self.img_topics[i]].last_age(),
+            self.stats.inputs[self.info_topics[i]].last_age(),
+            None if self._served_at[i] is None else now - self._served_at[i], self._zero_stamps[i], offsets[i])
+            for i, cam in enumerate(self.cams))
+        recent = self._future_at is not None and now - self._future_at < c.stale_input_timeout
+        recent_future = self.stats.future_sets if recent else 0
+        return health.assess(health.HealthInput(cams, now - self._active_since, c.stale_input_timeout, c.sync_slop,
+                                                c.partial_set_timeout, recent_future, self.stats.future_ahead))
+
     def _status(self) -> tuple[int, str, list[tuple[str, str]]]:
         s = self.stats
         vals = [("backend", self.backend.describe() if self.backend else "none"),
                 ("input set rate (Hz)", f"{s.sets_in.rate():.2f}"), ("output set rate (Hz)", f"{s.sets_out.rate():.2f}"),
                 ("dropped sets", str(s.drops)), ("bad views", str(s.bad_views)), ("errors", str(s.errors)),
                 ("future-stamped sets dropped", str(s.future_sets)), ("partial sets", str(s.partial_sets)),
-                ("sync queue depths", str(self.sync.queues and [len(q) for q in self.sync.queues])),
+                ("unmatched images", str(self.sets.sync.evicted)),
+                ("sync queue depths", str(self.sets.sync.pending())),
                 ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size))]
         for stage, (p50, p95) in s.latency_summary().items():
             vals.append((f"latency {stage} p50/p95 (ms)", f"{p50:.1f}/{p95:.1f}"))
-        silent, ages = [], {}
         for t, m in s.inputs.items():
             vals.append((f"rate {t} (Hz)", f"{m.rate():.2f}"))
-            ages[t] = m.last_age()
-        timeout = self.cfg.stale_input_timeout
-        heard = [a for a in ages.values() if a is not None]
-        if not heard:
-            return DiagnosticStatus.WARN, "no input yet", vals
-        if min(heard) > timeout:
-            return (DiagnosticStatus.WARN, f"all {len(ages)} inputs silent for {min(heard):.1f} s "
-                    f"(> stale_input_timeout {timeout:g} s): nothing to publish", vals)
-        silent = [t for t, a in ages.items() if a is None or a > timeout]
-        if silent:
-            fallback = (f"serving partial sets of the other cameras after {self.cfg.partial_set_timeout:g} s"
-                        if self.cfg.partial_set_timeout > 0 else "nothing published until they return")
-            return (DiagnosticStatus.WARN, f"no messages for > {timeout:g} s on {silent}: no complete sets, "
-                    f"{fallback}", vals)
-        return DiagnosticStatus.OK, "running", vals
+        level, message = self._health()
+        return level, message, vals
 
     def _publish_diagnostics(self):
         level, message, vals = self._status()
-        if level != DiagnosticStatus.OK and message != "no input yet":
-            self._warn(("silent", message.split(" ")[0]), message)
-        st = DiagnosticStatus(level=level, name=f"{self.get_name()}: surround depth", message=message,
+        if level != health.OK and not message.startswith("waiting for"):
+            self._warn(("health", health.code(message)), message)
+        st = DiagnosticStatus(level=bytes([level]), name=f"{self.get_name()}: surround depth", message=message,
                               hardware_id=self.backend.describe() if self.backend else "none",
                               values=[KeyValue(key=k, value=v) for k, v in vals])
         arr = DiagnosticArray(status=[st])
@@ -460,7 +531,7 @@ class SurroundDepthNode(SurroundDepthLogic, Node):
         Node.__init__(self, node_name, **kwargs)
         self._declare()
         if not self.configure():
-            raise RuntimeError("surround_depth: configure failed (see the log line above)")
+            raise ConfigureFailed("surround_depth: configure failed (see the log line above)")
         self.activate()
 
     def destroy_node(self):
@@ -470,15 +541,12 @@ class SurroundDepthNode(SurroundDepthLogic, Node):
         return Node.destroy_node(self)
 
 
+class ConfigureFailed(RuntimeError):
+    """The node cannot serve (model, backend, rig); the reason is already logged."""
+
+
 def main(args=None):
-    rclpy.init(args=args)
-    try:
-        node = SurroundDepthNode()
-    except (RuntimeError, ValueError) as e:
-        print(e)
-        rclpy.try_shutdown()
-        return 1
-    return spin_until_shutdown(node)
+    return run_node(SurroundDepthNode, args)
 
 
 if __name__ == "__main__":

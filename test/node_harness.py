@@ -14,7 +14,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 from fsmde_ros.surround_depth_node import SurroundDepthNode
 
 W, H = 320, 180
@@ -86,7 +87,9 @@ class Harness:
             img.data = np.random.default_rng(t_ns % 1000).integers(0, 255, H * W * 3, dtype=np.uint8).tobytes()
         img.header.stamp.sec, img.header.stamp.nanosec = st // 10**9, st % 10**9
         img.header.frame_id = cam
-        info = CameraInfo(header=img.header, width=W, height=H)
+        info = CameraInfo(width=W, height=H)  # its own header: a test may stamp it differently from the image
+        info.header.stamp.sec, info.header.stamp.nanosec = img.header.stamp.sec, img.header.stamp.nanosec
+        info.header.frame_id = cam
         info.k = self.K[cam].reshape(-1).tolist()
         return img, info
 

@@ -12,7 +12,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import Image, PointCloud2
 
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 from fsmde_ros.tools.bag_player import BagPlayer
 
 

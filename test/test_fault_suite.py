@@ -20,7 +20,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 
 from fsmde_ros.core.throttle import Throttle
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 
 from node_harness import H, W, Harness, make_node
 
@@ -240,22 +241,33 @@ def silent_then_back(h, capfd, skip_cam=None, skip_what="skip", pattern=""):
     assert h.spin(2, until=lambda: h.diags[-1].status[0].message == "running"), "diagnostics did not recover"
 
 
-@stream_case("camera_info_missing", "raw", "WARN naming the silent camera_info topic; partial sets of the other "
-                                           "five after partial_set_timeout; whole sets when it returns")
+@stream_case("camera_info_stops", "raw", "all six served with the cached CameraInfo; WARN naming the stale "
+                                         "camera_info topic; OK again when it returns")
 def _(h, capfd):
-    silent_then_back(h, capfd, "CAM_BACK", "skip_info", r"no messages for > 1 s on \['CAM_BACK/camera_info'\]")
+    h.diags.clear()
+    ts = []
+    for _ in range(8):
+        ts.append(next_t())
+        h.publish_set(ts[-1], override=lambda c, img, info: "skip_info" if c == "CAM_BACK" else None)
+        h.spin(0.2)
+    assert h.spin(5, until=lambda: h.served(ts[-1])), "a camera without fresh CameraInfo was not served"
+    pattern = r"CameraInfo on \['CAM_BACK/camera_info'\] last received > 1 s ago: using the newest cached one"
+    assert re.search(pattern, log_of(capfd))
+    assert any(re.search(pattern, d.status[0].message) and d.status[0].level == DiagnosticStatus.WARN for d in h.diags)
+    expect_healthy_set(h)
+    assert h.spin(2, until=lambda: h.diags[-1].status[0].message == "running"), "diagnostics did not recover"
 
 
-@stream_case("one_camera_silent_then_back", "raw", "WARN naming both silent topics; partial sets of the other "
+@stream_case("one_camera_silent_then_back", "raw", "WARN naming the silent image topic; partial sets of the other "
                                                    "five; whole sets when it returns")
 def _(h, capfd):
-    silent_then_back(h, capfd, "CAM_FRONT_LEFT", "skip", r"no messages for > 1 s on \['CAM_FRONT_LEFT/image_rect', "
-                                                         r"'CAM_FRONT_LEFT/camera_info'\]")
+    silent_then_back(h, capfd, "CAM_FRONT_LEFT", "skip", r"no images for > 1 s on \['CAM_FRONT_LEFT/image_rect'\]: "
+                                                         r"serving partial sets of the other cameras")
 
 
-@stream_case("all_cameras_stop_and_resume", "raw", "diagnostics WARN 'all 12 inputs silent' + log; resumes")
+@stream_case("all_cameras_stop_and_resume", "raw", "diagnostics WARN 'all 6 cameras silent' + log; resumes")
 def _(h, capfd):
-    silent_then_back(h, capfd, None, pattern=r"all 12 inputs silent for \S+ s \(> stale_input_timeout 1 s\)")
+    silent_then_back(h, capfd, None, pattern=r"all 6 cameras silent for \S+ s \(> stale_input_timeout 1 s\)")
 
 
 @stream_case("stamps_backwards_bag_loop", "raw", "log 'stamps went backwards by 30.00 s ... resetting'; served")
@@ -384,6 +396,146 @@ def _(h, capfd):
                                                               r"compressed format 'h264': expected jpeg or png")
 
 
+def shift_stamp(msg, ms):
+    st = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec + ms * 10**6
+    msg.header.stamp.sec, msg.header.stamp.nanosec = st // 10**9, st % 10**9
+
+
+@stream_case("camera_info_stamped_30ms_early_all", "raw", "every set served: CameraInfo is cached per camera, "
+                                                          "only images are synchronised")
+def _(h, capfd):
+    ts = [next_t() for _ in range(4)]
+    for t in ts:
+        h.publish_set(t, override=lambda c, img, info: shift_stamp(info, -30))
+        h.spin(0.1)
+    assert h.spin(15, until=lambda: all(h.served(t) for t in ts[-1:])), "sets with early CameraInfo not served"
+    assert sum(h.served(t) for t in ts) >= 3
+
+
+@stream_case("camera_info_stamped_30ms_early_one", "raw", "every set served whole")
+def _(h, capfd):
+    ts = [next_t() for _ in range(4)]
+    for t in ts:
+        h.publish_set(t, override=lambda c, img, info: shift_stamp(info, -30) if c == "CAM_BACK_LEFT" else None)
+        h.spin(0.1)
+    assert h.spin(15, until=lambda: h.served(ts[-1]))
+    assert sum(h.served(t) for t in ts) >= 3
+
+
+def clock_off(h, capfd, dead=()):
+    """CAM_FRONT's clock runs 70 ms ahead (image and CameraInfo; sync_slop 60 ms); ``dead`` cameras send nothing.
+    The others are served as partial sets, and the WARN names CAM_FRONT's offset against the slop."""
+    h.diags.clear()
+    ts = []
+    for _ in range(8):
+        ts.append(next_t())
+        h.publish_set(ts[-1], skip=dead, override=lambda c, img, info: (shift_stamp(img, 70), shift_stamp(info, 70))
+                      if c == "CAM_FRONT" else None)
+        h.spin(0.2)
+    live = [c for c in CAMERAS if c != "CAM_FRONT" and c not in dead]
+    assert h.spin(3, until=lambda: any(h.served(t, live) for t in ts)), "the cameras that fit were not served"
+    assert not any("CAM_FRONT" in h.served_cams(t) for t in ts)
+    served = [t for t in ts if h.served_cams(t) & set(live)]
+    assert all(h.served(t, live) for t in served), "a partial set must hold every live camera that fits"
+    err = log_of(capfd)
+    pattern = r"images arrive but \['CAM_FRONT'\] not served for > 1 s: stamps off the other cameras' by CAM_FRONT \+\d\d ms \(sync_slop 60 ms\)"
+    assert re.search(pattern, err), err
+    assert any(re.search(pattern, d.status[0].message) and d.status[0].level == DiagnosticStatus.WARN for d in h.diags)
+    expect_healthy_set(h)
+
+
+@stream_case("one_camera_clock_70ms_off", "raw", "the five that fit served as partial sets; WARN 'stamps off the other "
+                                                 "cameras' by CAM_FRONT +NN ms (sync_slop 60 ms)'")
+def _(h, capfd):
+    clock_off(h, capfd)
+
+
+@stream_case("clock_off_and_one_camera_dead", "raw", "the four that fit served; WARN names the silent camera first")
+def _(h, capfd):
+    h.diags.clear()
+    ts = []
+    for _ in range(8):
+        ts.append(next_t())
+        h.publish_set(ts[-1], skip=("CAM_BACK",), override=lambda c, img, info: (shift_stamp(img, 70), shift_stamp(info, 70))
+                      if c == "CAM_FRONT" else None)
+        h.spin(0.2)
+    live = [c for c in CAMERAS if c not in ("CAM_FRONT", "CAM_BACK")]
+    assert h.spin(3, until=lambda: any(h.served(t, live) for t in ts)), "the cameras that fit were not served"
+    served = [t for t in ts if h.served_cams(t)]
+    assert served and all(h.served_cams(t) == set(live) for t in served), "partial sets must not be fragments"
+    expect_healthy_set(h)
+
+
+@stream_case("partial_sets_are_never_fragments", "raw", "one camera gone at 12 Hz: every partial set holds all "
+                                                        "five live cameras")
+def _(h, capfd):
+    ts = []
+    for _ in range(14):
+        ts.append(next_t())
+        h.publish_set(ts[-1], skip=("CAM_BACK_RIGHT",))
+        h.spin(0.083)
+    h.spin(1.0)
+    live = set(CAMERAS) - {"CAM_BACK_RIGHT"}
+    served = [t for t in ts if h.served_cams(t)]
+    assert len(served) >= 3, f"only {len(served)} partial sets served"
+    assert all(h.served_cams(t) == live for t in served), \
+        [sorted(h.served_cams(t)) for t in served if h.served_cams(t) != live]
+    expect_healthy_set(h)
+
+
+@stream_case("zero_stamps", "raw", "images dropped with 'header.stamp is 0'; /diagnostics ERROR; stamped sets "
+                                   "served afterwards with no 'went backwards'")
+def _(h, capfd):
+    expect_healthy_set(h)
+    h.diags.clear()
+    n0 = len(h.depth["CAM_FRONT"])
+    for _ in range(5):
+        h.publish_set(0, offsets_ms=(0,) * 6)
+        h.spin(0.25)
+    assert len(h.depth["CAM_FRONT"]) == n0, "an unstamped set was published"
+    err = log_of(capfd)
+    assert "CAM_FRONT/image_rect: header.stamp is 0; image dropped" in err
+    assert any(d.status[0].level == DiagnosticStatus.ERROR and "header.stamp is 0 on" in d.status[0].message
+               for d in h.diags)
+    expect_healthy_set(h)
+    assert "went backwards" not in log_of(capfd)
+
+
+@stream_case("png_labelled_jpeg", "compressed", "decoded by content: all six served, no 'corrupt JPEG'")
+def _(h, capfd):
+    import cv2
+
+    png = cv2.imencode(".png", np.full((H, W, 3), 128, np.uint8))[1].tobytes()
+    t = next_t()
+
+    def ov(c, img, info):
+        if c == "CAM_BACK":
+            img.format, img.data = "rgb8; jpeg compressed bgr8", png
+    h.publish_set(t, override=ov)
+    assert h.spin(15, until=lambda: h.served(t))
+    assert "corrupt" not in log_of(capfd)
+
+
+@stream_case("camera_info_K_change_mid_stream", "raw", "new K applied to its own set and logged once")
+def _(h, capfd):
+    t = next_t()
+    K0 = h.K["CAM_FRONT_LEFT"].copy()
+    h.K["CAM_FRONT_LEFT"] = K0 * [[1.1], [1.1], [1]]
+    try:
+        h.publish_set(t)
+
+        def info_of_t():
+            return [i for i in h.infos["CAM_FRONT_LEFT"] if i.header.stamp.sec * 10**9 + i.header.stamp.nanosec ==
+                    t + 17_000_000]
+        assert h.spin(15, until=lambda: h.served(t) and info_of_t())
+        info = info_of_t()
+        np.testing.assert_allclose(info[0].k[0], K0[0, 0] * 1.1 * 160 / W, rtol=1e-6)
+        assert re.search(r"CAM_FRONT_LEFT/camera_info: fx 253.28 -> 278.61, fy 253.28 -> 278.61", log_of(capfd))
+    finally:
+        h.K["CAM_FRONT_LEFT"] = K0
+    expect_healthy_set(h)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # start-up cases: f(ctx, model_copy, capfd) -> None; a node that cannot serve refuses to start, saying why
 # ----------------------------------------------------------------------------------------------------------
@@ -441,7 +593,7 @@ def _(ctx, model, capfd):
 
 @startup_case("input_size_mismatch_torch", "refuses to start: exported program input vs manifest size named")
 def _(ctx, model, capfd):
-    edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
+    edit_manifest(model, lambda d: (d["input"].update(height=128, width=224), d["files"].pop("onnx")))
     refuses(ctx, capfd, model, r"\.pt2 takes input \[.*96, 160\], but the manifest says 128x224", backend="torch")
 
 
@@ -472,6 +624,41 @@ def _(ctx, model, capfd):
     with pytest.raises(ValueError, match=r"sync_slop must be >= 0.0, got -1.0; cloud_stride must be >= 1, got 0"):
         make_node(ctx, model, cloud_stride=0, sync_slop=-1.0)
     assert "invalid parameters: sync_slop must be >= 0.0" in log_of(capfd)
+
+
+@startup_case("onnx_garbage_sha256_matches", "refuses to start with one line: 'is not a readable ONNX model'")
+def _(ctx, model, capfd):
+    from fsmde_ros.core.manifest import sha256_file
+
+    onnx = model / json.loads((model / "manifest.json").read_text())["files"]["onnx"]["path"]
+    onnx.write_bytes(np.random.default_rng(1).integers(0, 255, 4096, dtype=np.uint8).tobytes())
+    edit_manifest(model, lambda d: d["files"]["onnx"].update(sha256=sha256_file(onnx)))
+    refuses(ctx, capfd, model, r"configure failed: model file \S+\.onnx is not a readable ONNX model")
+    assert "Traceback" not in log_of(capfd)
+
+
+@startup_case("input_size_mismatch_auto", "refuses to start (no silent fallback to torch): ONNX input vs manifest")
+def _(ctx, model, capfd):
+    edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
+    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 128x224", backend="auto")
+
+
+@startup_case("integer_for_float_parameters", "starts: sync_slop:=1 and cloud_max_range:=100 taken as floats")
+def _(ctx, model, capfd):
+    node = make_node(ctx, model, sync_slop=1, cloud_max_range=100, partial_set_timeout=0)
+    try:
+        assert node.cfg.sync_slop == 1.0 and isinstance(node.cfg.sync_slop, float)
+        assert node.cfg.cloud_max_range == 100.0 and isinstance(node.cfg.partial_set_timeout, float)
+    finally:
+        node.destroy_node()
+
+
+@startup_case("wrong_parameter_type", "refuses to start with one line naming the parameter and the type")
+def _(ctx, model, capfd):
+    with pytest.raises(ValueError, match=r"model_path must be a string, got 123"):
+        make_node(ctx, model, model_path=123)
+    err = log_of(capfd)
+    assert err.count("invalid parameters") == 1 and "Traceback" not in err
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 
 from node_harness import W, Harness, make_node  # noqa: E402
 

@@ -9,7 +9,8 @@ from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import PointCloud2
 
 from fsmde_ros.core.pipeline import CloudConfig
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 from fsmde_ros.surround_depth_node import SurroundDepthNode
 from fsmde_ros.tools.bag_player import BagPlayer
 from fsmde_ros.tools.offline import run_offline

@@ -17,7 +17,8 @@ from fsmde_ros.core.manifest import load_manifest
 from fsmde_ros.core.pipeline import CloudConfig, SurroundPipeline, View
 from fsmde_ros.core.preprocess import Preprocessor
 from fsmde_ros.core.rig import load_rig
-from fsmde_ros.params import CAMERAS
+from fsmde_ros.core.rig import default_cameras
+CAMERAS = default_cameras()
 from fsmde_ros.resources import default_rig_file
 from fsmde_train.geometry import pose_from_record
 from fsmde_train.synth.render import primitives_at

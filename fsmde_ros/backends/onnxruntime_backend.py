@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.manifest import ModelManifest
+from ..core.manifest import ManifestError, ModelManifest
 from .base import Backend, BackendUnavailable
 
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, manifest: ModelManifest, device: str = "cpu", threads: int = 0):
+    def __init__(self, manifest: ModelManifest, device: str = "cpu", threads: int = 0, **_):
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -28,12 +28,17 @@ class OnnxRuntimeBackend(Backend):
         # idle ORT threads would otherwise spin after each run, taking the cores decode/resize need (2-core CPUs)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = manifest.verified_file("onnx")
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as e:  # noqa: BLE001 - ORT raises its own types (InvalidProtobuf, Fail, ...) for bad files
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ManifestError(f"model file {path} cannot be loaded by onnxruntime ({type(e).__name__}: "
+                                f"{first[:200]})") from e
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
         if shape[2:] != [manifest.height, manifest.width]:
-            raise BackendUnavailable(f"onnxruntime backend: {path} takes input {shape}, but the manifest says "
-                                     f"{manifest.height}x{manifest.width}")
+            raise ManifestError(f"model file {path} takes input {shape}, but the manifest says "
+                                f"{manifest.height}x{manifest.width}")
         self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -7,27 +7,26 @@ Requires the ``tensorrt`` Python package and a CUDA GPU; neither exists on the C
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..core.manifest import ModelManifest
+from ..core.manifest import ModelManifest, sha256_text
 from .base import Backend, BackendUnavailable
 
 
 def engine_cache_key(gpu_name: str, capability: tuple[int, int], trt_version: str, onnx_sha256: str,
                      batch: int, fp16: bool) -> str:
     raw = f"{gpu_name}|sm{capability[0]}{capability[1]}|trt{trt_version}|{onnx_sha256}|b{batch}|fp16={fp16}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+    return sha256_text(raw)[:24]
 
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, manifest: ModelManifest, batch: int = 6, cache_dir: str = "~/.cache/fsmde_ros/engines",
-                 fp16: bool = True, log=print):
+                 fp16: bool = True, log=print, **_):
         try:
             import tensorrt as trt
         except ImportError as e:

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from ..core.manifest import ModelManifest
+from ..core.manifest import ManifestError, ModelManifest
 from .base import Backend, BackendUnavailable
 
 
@@ -46,7 +46,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, manifest: ModelManifest, device: str = "cpu", fp16: bool = True, threads: int = 0,
-                 cuda_graph: bool = True, channels_last: bool = True, log=print):
+                 cuda_graph: bool = True, channels_last: bool = True, log=print, **_):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailable("torch backend: device 'cuda' requested but torch.cuda.is_available() is False")
         if threads > 0:
@@ -56,12 +56,13 @@ class TorchBackend(Backend):
             with weights_only_loads():
                 program = torch.export.load(str(path))
         except Exception as e:  # noqa: BLE001 - torch raises many types for a bad archive
-            raise BackendUnavailable(f"torch backend: cannot load the exported program {path}: "
-                                     f"{type(e).__name__}: {e}") from e
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ManifestError(f"model file {path} cannot be loaded as a torch program ({type(e).__name__}: "
+                                f"{first[:200]})") from e
         shape = program_input_shape(program)
         if shape is not None and tuple(shape[2:]) != (manifest.height, manifest.width):
-            raise BackendUnavailable(f"torch backend: {path} takes input {list(shape)}, but the manifest says "
-                                     f"{manifest.height}x{manifest.width}")
+            raise ManifestError(f"model file {path} takes input {list(shape)}, but the manifest says "
+                                f"{manifest.height}x{manifest.width}")
         cuda = device.startswith("cuda")
         self.module = program.module().to(device)
         self.channels_last = channels_last and cuda

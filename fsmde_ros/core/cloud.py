@@ -36,3 +36,47 @@ def range_filter(xyz_cam: np.ndarray, min_range: float, max_range: float) -> np.
     """Mask of camera-frame points whose distance lies in [min_range, max_range]."""
     r = np.linalg.norm(xyz_cam, axis=1)
     return (r >= min_range) & (r <= max_range)
+
+
+class CloudFuser:
+    """Back-projects depth maps with their K, moves them to the base frame, range-filters, voxelises, packs.
+
+    Per camera, the base-frame ray directions (z = 1) and ray lengths of the sampled pixels are cached by
+    (K, T, shape, stride), so a set costs one gather, one mask and one multiply-add per view."""
+
+    def __init__(self, max_cached: int = 64):
+        self._rays: dict = {}
+        self.max_cached = max_cached
+
+    def rays(self, K: np.ndarray, T: np.ndarray, shape: tuple[int, int], stride: int):
+        key = (K.tobytes(), T.tobytes(), shape, stride)
+        hit = self._rays.get(key)
+        if hit is None:
+            h, w = shape
+            v, u = np.mgrid[0:h:stride, 0:w:stride]
+            rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(u.shape)], -1).reshape(-1, 3)
+            hit = ((rays @ T[:3, :3].T).astype(np.float32), np.linalg.norm(rays, axis=1),
+                   T[:3, 3].astype(np.float32), (v.ravel(), u.ravel()))
+            if len(self._rays) > self.max_cached:  # intrinsics or TF that keep changing must not grow memory
+                self._rays.clear()
+            self._rays[key] = hit
+        return hit
+
+    def fuse(self, depths, Ks, rgbs, Ts, stride: int = 2, min_range: float = 1.0, max_range: float = 60.0,
+             voxel_size: float = 0.0) -> np.ndarray:
+        """Per view: depth [h, w] metres (NaN invalid) or None, K 3x3 at the depth resolution, RGB [h, w, 3],
+        T_base_camera 4x4 or None (left out). Returns the packed cloud (XYZRGB_DTYPE) in the base frame."""
+        xyz_all, rgb_all = [], []
+        for d, K, rgb, T in zip(depths, Ks, rgbs, Ts):
+            if d is None or T is None:
+                continue
+            dirs, norms, t, (vv, uu) = self.rays(K, T, d.shape, stride)
+            z = d[vv, uu]
+            r = z * norms  # range from the camera centre
+            keep = np.isfinite(z) & (z > 0) & (r >= min_range) & (r <= max_range)
+            xyz_all.append(dirs[keep] * z[keep, None] + t)
+            rgb_all.append(rgb[vv[keep], uu[keep]])
+        if not xyz_all:
+            return np.empty(0, dtype=XYZRGB_DTYPE)
+        xyz, rgb = voxel_downsample(np.concatenate(xyz_all), np.concatenate(rgb_all), voxel_size)
+        return pack_xyzrgb(xyz, rgb)

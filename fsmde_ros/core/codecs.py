@@ -79,16 +79,30 @@ _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_RE
             8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+PNG_MAGIC, JPEG_MAGIC = b"\x89PNG\r\n\x1a\n", b"\xff\xd8"
+
+
 def decode_compressed(fmt: str, data, reduction: int = 1) -> np.ndarray:
-    """sensor_msgs/CompressedImage -> RGB uint8, optionally decoded at 1/2, 1/4 or 1/8 size."""
+    """sensor_msgs/CompressedImage -> RGB uint8, optionally decoded at 1/2, 1/4 or 1/8 size.
+
+    The format string only has to name an image codec (jpeg or png); which one is decided by the data's magic
+    bytes, since drivers label PNG as "jpeg" and the other way round.
+    """
     f = fmt.lower()
     if not any(k in f for k in ("jpeg", "jpg", "png")):
         raise ImageError(f"unsupported compressed format '{fmt}': expected jpeg or png")
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size == 0:
         raise ImageError("empty compressed image")
-    if ("jpeg" in f or "jpg" in f) and (buf[:2].tobytes() != b"\xff\xd8" or b"\xff\xd9" not in buf[-64:].tobytes()):
-        raise ImageError(f"corrupt or truncated JPEG ({buf.size} bytes, SOI/EOI markers missing)")
+    head = buf[:8].tobytes()
+    if head.startswith(PNG_MAGIC):
+        reduction = 1  # libpng has no reduced decode; the preprocessor resizes
+    elif head.startswith(JPEG_MAGIC):
+        if b"\xff\xd9" not in buf[-64:].tobytes():
+            raise ImageError(f"corrupt or truncated JPEG ({buf.size} bytes, SOI/EOI markers missing)")
+    else:
+        raise ImageError(f"corrupt or truncated image ({buf.size} bytes, neither JPEG (SOI/EOI markers missing) "
+                         f"nor PNG magic bytes; format says '{fmt}')")
     img = cv2.imdecode(buf, _REDUCED.get(reduction, cv2.IMREAD_COLOR))
     if img is None:
         raise ImageError(f"could not decode {fmt} data ({buf.size} bytes)")

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUPPORTED_VERSIONS = (1,)
-BACKEND_FILES = {"torch": "torch_program", "onnxruntime": "onnx", "tensorrt": "onnx"}
 
 
 class ManifestError(ValueError):
@@ -54,7 +53,12 @@ class ModelManifest:
         return path
 
 
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sha256_file(path) -> str:
+    """The one sha256 helper of the package (model files, engine cache keys)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -112,3 +116,34 @@ def load_manifest(model_dir) -> ModelManifest:
     return ModelManifest(root=mf.parent, name=_get(d, "name", str, mf), version=version, height=h, width=w,
                          scale=_get(d, "input.scale", float, mf), mean=tuple(mean), std=tuple(std), min_depth=lo,
                          max_depth=hi, canonical_focal_px=f, files=files, raw=d)
+
+
+def onnx_input_shape(path) -> list | None:
+    """Declared shape of an ONNX model's first graph input (symbolic dims as strings); None without ``onnx``."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and friends for garbage
+        raise ManifestError(f"model file {path} is not a readable ONNX model ({type(e).__name__}: "
+                            f"{str(e).strip()[:200]})") from e
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if not inputs:
+        raise ManifestError(f"model file {path} declares no graph input")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+
+
+def check_model_files(m: ModelManifest) -> None:
+    """Every file the manifest lists exists, matches its sha256, and (ONNX) takes the manifest's input size,
+    whichever backend will load it: a folder whose files disagree with its manifest is refused as a whole."""
+    for kind in m.files:
+        path = m.verified_file(kind)
+        if kind == "onnx":
+            shape = onnx_input_shape(path)
+            if shape is not None and (len(shape) != 4 or list(shape[2:]) != [m.height, m.width]):
+                raise ManifestError(f"model file {path} takes input {shape}, but the manifest says "
+                                    f"{m.height}x{m.width}")

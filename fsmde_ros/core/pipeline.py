@@ -48,7 +48,7 @@ class SurroundPipeline:
         self.backend, self.pre, self.cloud_cfg, self.map = backend, pre, cloud, map_fn
         self.min_depth, self.max_depth = min_depth, max_depth
         self._buf: np.ndarray | None = None
-        self._ray_cache: dict = {}
+        self.fuser = cloudlib.CloudFuser()
 
     def process(self, views: list[View], cloud: bool | None = None) -> SetResult:
         """``cloud``: build the fused cloud (default: ``cloud_cfg.enabled``; the node skips it without subscribers)."""
@@ -83,37 +83,7 @@ class SurroundPipeline:
         return SetResult(depths, Ks, small, points,
                          {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3})
 
-    def _rays(self, K: np.ndarray, T: np.ndarray, shape: tuple[int, int], stride: int):
-        """Per camera, cached: base-frame ray directions for z = 1 [M, 3] and the ray lengths [M] of the sampled
-        pixels, so a set costs one gather, one mask and one multiply-add per view (no per-set trigonometry)."""
-        key = (K.tobytes(), T.tobytes(), shape, stride)
-        hit = self._ray_cache.get(key)
-        if hit is None:
-            h, w = shape
-            v, u = np.mgrid[0:h:stride, 0:w:stride]
-            rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(u.shape)], -1).reshape(-1, 3)
-            hit = ((rays @ T[:3, :3].T).astype(np.float32), np.linalg.norm(rays, axis=1),
-                   T[:3, 3].astype(np.float32), (v.ravel(), u.ravel()))
-            if len(self._ray_cache) > 64:  # intrinsics that keep changing must not grow memory
-                self._ray_cache.clear()
-            self._ray_cache[key] = hit
-        return hit
-
     def fuse(self, depths, Ks, rgbs, views) -> np.ndarray:
-        """Back-project every view with its K, move it to the base frame, range-filter, pack XYZRGB."""
         c = self.cloud_cfg
-        xyz_all, rgb_all = [], []
-        for d, K, rgb, v in zip(depths, Ks, rgbs, views):
-            if d is None or v.T_base_cam is None:
-                continue
-            dirs, norms, t, (vv, uu) = self._rays(K, v.T_base_cam, d.shape, c.stride)
-            z = d[vv, uu]
-            r = z * norms  # range from the camera centre
-            keep = np.isfinite(z) & (z > 0) & (r >= c.min_range) & (r <= c.max_range)
-            xyz_all.append(dirs[keep] * z[keep, None] + t)
-            rgb_all.append(rgb[vv[keep], uu[keep]])
-        if not xyz_all:
-            return np.empty(0, dtype=cloudlib.XYZRGB_DTYPE)
-        xyz, rgb = np.concatenate(xyz_all), np.concatenate(rgb_all)
-        xyz, rgb = cloudlib.voxel_downsample(xyz, rgb, c.voxel_size)
-        return cloudlib.pack_xyzrgb(xyz, rgb)
+        return self.fuser.fuse(depths, Ks, rgbs, [v.T_base_cam for v in views], c.stride, c.min_range, c.max_range,
+                               c.voxel_size)

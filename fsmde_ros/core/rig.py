@@ -18,6 +18,11 @@ class RigCamera:
     camera_info_topic: str
     T_base_camera: np.ndarray  # 4x4, optical frame -> base frame
 
+    def input_topic(self, image_transport: str) -> str:
+        """The image topic a subscriber of ``image_transport`` (raw | compressed) reads, as image_transport names
+        it: ``image_topic`` for raw, ``image_topic + '/compressed'`` for compressed (node and fsmde-offline alike)."""
+        return self.image_topic + ("/compressed" if image_transport == "compressed" else "")
+
 
 @dataclass(frozen=True)
 class Rig:
@@ -40,3 +45,10 @@ def load_rig(path) -> Rig:
     except (KeyError, TypeError) as e:
         raise ValueError(f"rig file {p}: expected base_frame and cameras[name, image_topic, camera_info_topic, "
                          f"translation, rotation_wxyz], failed on {e!r}") from e
+
+
+def default_cameras() -> list[str]:
+    """Camera names of the installed default rig file (config/nuscenes_rig.yaml), in its order."""
+    from ..resources import default_rig_file
+
+    return [c.name for c in load_rig(default_rig_file()).cameras]

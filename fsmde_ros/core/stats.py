@@ -17,9 +17,11 @@ class RateMeter:
         self.window, self.clock = window_s, clock
         self.times: collections.deque[float] = collections.deque(maxlen=10_000)
         self.count = 0
+        self.last: float | None = None  # kept apart from the window: an input silent for long is not "never heard"
 
     def tick(self) -> None:
-        self.times.append(self.clock())
+        self.last = self.clock()
+        self.times.append(self.last)
         self.count += 1
 
     def rate(self) -> float:
@@ -31,7 +33,7 @@ class RateMeter:
         return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-9)
 
     def last_age(self) -> float | None:
-        return self.clock() - self.times[-1] if self.times else None
+        return None if self.last is None else self.clock() - self.last
 
 
 class NodeStats:
@@ -47,6 +49,8 @@ class NodeStats:
         self.queue_max = 0  # high-water mark of the synchronizer's per-input queues
         self.partial_sets = 0  # sets served without the silent cameras
         self.future_sets = 0  # sets stamped too far ahead of the node clock (dropped)
+        self.future_ahead: float | None = None  # how far ahead the last such set was (s)
+        self.busy = False  # the worker is processing a set
 
     def add_latency(self, timings: dict[str, float]) -> None:
         with self.lock:

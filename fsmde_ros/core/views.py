@@ -59,7 +59,10 @@ class ViewBuilder:
         decoded = list((self.map if big else map)(
             lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None), range(len(imgs))))
         for i, (im, info) in enumerate(zip(imgs, infos)):
-            if im is None or info is None:  # a camera absent from a partial set
+            if im is None or info is None:  # a camera absent from a partial set, or without CameraInfo yet
+                if im is not None:
+                    self._bad(("noinfo", i), f"{self.info_topics[i]}: no CameraInfo received yet; skipping this "
+                                             f"view of {self.img_topics[i]}")
                 views.append(View(self.names[i], None, np.eye(3), (0, 0), None))
                 continue
             rgb, hw = decoded[i]

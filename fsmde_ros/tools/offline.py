@@ -1,7 +1,9 @@
 """Offline mode: the node's pipeline over a bag, without DDS: input bag -> depth images and clouds -> output bag.
 
-Same sync semantics (core/sync.py), same checks (core/views.py), same pipeline and backends as the node;
-output topics and types as the node publishes them (REP-118 32FC1 depth, CameraInfo, XYZRGB PointCloud2).
+Same set assembly (core/sets.py: images synchronised, CameraInfo cached), same checks (core/views.py), same
+pipeline, backends and message layouts (core/messages.py) as the node. Extrinsics come from the bag's own
+/tf_static (the rig file is the fallback for frames it lacks); when the rig file's topics are not in the bag, the
+rig is read from the bag itself (fsmde-rig --from-bag), so a bag in other naming conventions needs no editing.
 """
 from __future__ import annotations
 
@@ -17,25 +19,40 @@ from rosbags.typesys import Stores, get_typestore
 from tqdm import tqdm
 
 from ..backends import make_backend
-from ..core import cloud as cloudlib
-from ..core.codecs import depth_to_32fc1
-from ..core.manifest import load_manifest
+from ..core.extrinsics import Extrinsics
+from ..core.manifest import check_model_files, load_manifest
+from ..core.messages import cloud_fields, depth_image_fields, depth_info_fields
 from ..core.pipeline import CloudConfig, SurroundPipeline
 from ..core.preprocess import Preprocessor
-from ..core.rig import load_rig
-from ..core.sync import ApproximateSync
+from ..core.rig import Rig, load_rig
+from ..core.sets import SetAssembler
 from ..core.throttle import Throttle
 from ..core.views import ViewBuilder
 from ..resources import default_model_dir, default_rig_file
+from .rig_tool import read_static_tf, rig_from_bag
+
+
+def _input_topics(rig: Rig, topics: set[str]) -> tuple[list[str], str] | None:
+    """(image topics, transport) when every camera of ``rig`` is in the bag (compressed preferred), else None."""
+    for transport in ("compressed", "raw"):
+        imgs = ["/" + c.input_topic(transport).lstrip("/") for c in rig.cameras]
+        infos = ["/" + c.camera_info_topic.lstrip("/") for c in rig.cameras]
+        if all(t in topics for t in imgs + infos):
+            return imgs, transport
+    return None
+
+
+def _stamp(hdr) -> int:
+    return hdr.stamp.sec * 1_000_000_000 + hdr.stamp.nanosec
 
 
 def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", device="auto", slop=0.06,
                 queue_size=10, cloud: CloudConfig = CloudConfig(), log=print, progress=True) -> dict:
     manifest = load_manifest(model_dir or default_model_dir())
-    rig = load_rig(rig_file or default_rig_file())
-    be, why = make_backend(manifest, backend, device, batch=len(rig.cameras), log=log)
-    log(f"backend: {be.describe()} — {why}")
-    pipe = SurroundPipeline(be, Preprocessor(manifest), manifest.min_depth, manifest.max_depth, cloud)
+    check_model_files(manifest)
+    in_bag = Path(in_bag)
+    if not in_bag.exists():
+        raise FileNotFoundError(f"input bag {in_bag} does not exist")
     store = get_typestore(Stores.ROS2_KILTED)
     T = store.types
     throttle = Throttle(5.0)
@@ -44,22 +61,37 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
         if throttle(key) is not None:
             log("warning: " + text)
 
-    with AnyReader([Path(in_bag)]) as reader:
+    with AnyReader([in_bag]) as reader:
         topics = {c.topic: c for c in reader.connections}
-        compressed = all(f"/{c.name}/image_rect/compressed" in topics for c in rig.cameras)
-        img_topics = [f"/{c.image_topic}" + ("/compressed" if compressed else "") for c in rig.cameras]
-        info_topics = [f"/{c.camera_info_topic}" for c in rig.cameras]
-        missing = [t for t in img_topics + info_topics if t not in topics]
-        if missing:
-            raise ValueError(f"{in_bag}: missing topics {missing} (has {sorted(topics)})")
-        index = {t: i for i, t in enumerate(img_topics + info_topics)}
+        rig = load_rig(rig_file or default_rig_file())
+        found = _input_topics(rig, set(topics))
+        if found is None and rig_file is None:  # the default rig does not fit: take the bag's own conventions
+            rig = rig_from_bag(in_bag)
+            log(f"rig from the bag's camera_info topics and /tf_static: {[c.name for c in rig.cameras]}, "
+                f"base frame {rig.base_frame}")
+            found = _input_topics(rig, set(topics))
+        if found is None:
+            need = [c.input_topic("compressed") for c in rig.cameras] + [c.camera_info_topic for c in rig.cameras]
+            raise ValueError(f"{in_bag}: the rig file's topics are not in the bag (expected {need}; has "
+                             f"{sorted(topics)}); write a rig file for it with fsmde-rig --from-bag")
+        img_topics, transport = found
+        info_topics = ["/" + c.camera_info_topic.lstrip("/") for c in rig.cameras]
+        tree = read_static_tf(reader)
+        lookup = tree.lookup if tree.parent else None
+        log(f"extrinsics: {'the bag' + chr(39) + 's /tf_static, rig file as fallback' if lookup else 'the rig file'}"
+            f" ({transport} images, {len(rig.cameras)} cameras)")
+        be, why = make_backend(manifest, backend, device, batch=len(rig.cameras), log=log)
+        log(f"backend: {be.describe()} — {why}")
+        pipe = SurroundPipeline(be, Preprocessor(manifest), manifest.min_depth, manifest.max_depth, cloud)
+        ext = Extrinsics(rig, rig.base_frame, lookup, warn, log)
         views = ViewBuilder([c.name for c in rig.cameras], img_topics, info_topics, (manifest.height, manifest.width),
-                            lambda frame, i: (rig.by_frame(frame).T_base_camera if rig.by_frame(frame) else None), warn)
-        sets = []
-        sync = ApproximateSync(len(index), queue_size, int(slop * 1e9), lambda *m: sets.append(m))
-        conns = [topics[t] for t in index]
-        n_msgs = sum(c.msgcount for c in conns)
-        stats = {"sets": 0, "timings": []}
+                            lambda frame, i: ext.get(frame, img_topics[i]), warn)
+        n = len(rig.cameras)
+        assembler = SetAssembler(n, queue_size, int(round(slop * 1e9)))
+        index = {t: i for i, t in enumerate(img_topics)}
+        info_index = {t: i for i, t in enumerate(info_topics)}
+        conns = [topics[t] for t in img_topics + info_topics]
+        stats = {"sets": 0, "timings": [], "no_info": 0}
         out = Writer(Path(out_bag), version=9, storage_plugin=StoragePlugin.MCAP)
         out.open()
         oc = {}
@@ -69,51 +101,44 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
                 oc[topic] = out.add_connection(topic, msgtype, typestore=store)
             out.write(oc[topic], t_ns, store.serialize_cdr(msg, msgtype))
 
+        def serve(imgs):
+            infos = assembler.infos_for(imgs)
+            res = pipe.process(views.build(imgs, infos))
+            stats["timings"].append(res.timings)
+            stats["sets"] += 1
+            for i, cam in enumerate(rig.cameras):
+                if res.depth[i] is None:
+                    continue
+                hdr = imgs[i].header
+                write(f"/{cam.name}/depth/image", "sensor_msgs/msg/Image",
+                      T["sensor_msgs/msg/Image"](header=hdr, **depth_image_fields(res.depth[i])), _stamp(hdr))
+                f = depth_info_fields(res.K_depth[i], *res.depth[i].shape)
+                roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+                write(f"/{cam.name}/depth/camera_info", "sensor_msgs/msg/CameraInfo",
+                      T["sensor_msgs/msg/CameraInfo"](header=hdr, binning_x=0, binning_y=0, roi=roi, **f), _stamp(hdr))
+            if res.cloud is not None:
+                hdr = next(m for m in imgs if m is not None).header
+                f = cloud_fields(res.cloud)
+                F = T["sensor_msgs/msg/PointField"]
+                f["fields"] = [F(name=nm, offset=o, datatype=dt, count=c) for nm, o, dt, c in f["fields"]]
+                write("/points", "sensor_msgs/msg/PointCloud2", T["sensor_msgs/msg/PointCloud2"](
+                    header=T["std_msgs/msg/Header"](stamp=hdr.stamp, frame_id=rig.base_frame), **f), _stamp(hdr))
+
         try:
-            for conn, t, raw in tqdm(reader.messages(connections=conns), total=n_msgs, disable=not progress,
-                                     desc="fsmde-offline", unit="msg"):
+            for conn, _, raw in tqdm(reader.messages(connections=conns), total=sum(c.msgcount for c in conns),
+                                     disable=not progress, desc="fsmde-offline", unit="msg"):
                 msg = reader.deserialize(raw, conn.msgtype)
-                sync.add(index[conn.topic], msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg)
-                while sets:
-                    msgs = sets.pop(0)
-                    n = len(rig.cameras)
-                    imgs = msgs[:n]
-                    res = pipe.process(views.build(imgs, msgs[n:]))
-                    stats["timings"].append(res.timings)
-                    stats["sets"] += 1
-                    for i, cam in enumerate(rig.cameras):
-                        if res.depth[i] is None:
-                            continue
-                        hdr = imgs[i].header
-                        st = hdr.stamp.sec * 1_000_000_000 + hdr.stamp.nanosec
-                        d = depth_to_32fc1(res.depth[i])
-                        h, w = d.shape
-                        write(f"/{cam.name}/depth/image", "sensor_msgs/msg/Image",
-                              T["sensor_msgs/msg/Image"](header=hdr, height=h, width=w, encoding="32FC1",
-                                                         is_bigendian=0, step=w * 4, data=d.view(np.uint8).reshape(-1)), st)
-                        K = res.K_depth[i]
-                        P = np.zeros((3, 4))
-                        P[:, :3] = K
-                        roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
-                                                                   do_rectify=False)
-                        write(f"/{cam.name}/depth/camera_info", "sensor_msgs/msg/CameraInfo",
-                              T["sensor_msgs/msg/CameraInfo"](header=hdr, height=h, width=w, distortion_model="plumb_bob",
-                                                              d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1),
-                                                              p=P.reshape(-1), binning_x=0, binning_y=0, roi=roi), st)
-                    if res.cloud is not None:
-                        hdr = imgs[0].header
-                        st = hdr.stamp.sec * 1_000_000_000 + hdr.stamp.nanosec
-                        F = T["sensor_msgs/msg/PointField"]
-                        write("/points", "sensor_msgs/msg/PointCloud2", T["sensor_msgs/msg/PointCloud2"](
-                            header=T["std_msgs/msg/Header"](stamp=hdr.stamp, frame_id=rig.base_frame), height=1,
-                            width=len(res.cloud), fields=[F(name=n, offset=o, datatype=cloudlib.FLOAT32, count=1)
-                                                          for n, o in cloudlib.FIELDS],
-                            is_bigendian=False, point_step=16, row_step=16 * len(res.cloud),
-                            data=res.cloud.view(np.uint8).reshape(-1), is_dense=True), st)
+                if conn.topic in info_index:
+                    assembler.add_info(info_index[conn.topic], msg)
+                    continue
+                got = assembler.add_image(index[conn.topic], _stamp(msg.header), msg)
+                if got is not None:
+                    serve(got)
         finally:
             out.close()
     stats["bad_views"] = views.bad_views
-    stats["unmatched"] = sync.evicted
+    stats["unmatched"] = assembler.sync.evicted
+    stats["rig"] = rig
     return stats
 
 
@@ -122,7 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("bag", help="input rosbag2 (from fsmde-nusc2bag or a recording)")
     ap.add_argument("out", help="output rosbag2 folder (must not exist)")
     ap.add_argument("--model", help="model folder (default: the installed demo model)")
-    ap.add_argument("--rig", help="rig YAML (default: config/nuscenes_rig.yaml)")
+    ap.add_argument("--rig", help="rig YAML (default: config/nuscenes_rig.yaml, or the bag's own when that "
+                                  "does not fit)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--slop", type=float, default=0.06)
@@ -130,7 +156,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     try:
         s = run_offline(a.bag, a.out, a.model, a.rig, a.backend, a.device, a.slop)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         print(f"fsmde-offline: error: {e}", file=sys.stderr)
         return 2
     infer = np.median([t["infer"] for t in s["timings"]]) * 1000 if s["timings"] else float("nan")

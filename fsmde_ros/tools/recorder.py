@@ -1,7 +1,7 @@
 """A pip-only recorder: rclpy subscriptions (serialized, no deserialize) -> rosbag2 via rosbags.
 
-In a ROS install use ``ros2 bag record``. Records the node's outputs for reports and tests: per camera
-depth image / camera_info / colorized, the fused cloud and /diagnostics.
+In a ROS install use ``ros2 bag record``. Records the node's outputs for reports and tests: per camera of the rig
+file depth image and camera_info, the fused cloud and /diagnostics.
 """
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from rclpy.node import Node
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from ..core.rig import default_cameras, load_rig
 from ..spin import spin_until_shutdown
 from .bag_player import message_class
 
-DEFAULT_CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
 
 
-def output_topics(cameras=DEFAULT_CAMERAS, namespace: str = "") -> dict[str, str]:
-    ns = namespace.rstrip("/")
+def output_topics(cameras=None, namespace: str = "") -> dict[str, str]:
+    """The node's output topics for ``cameras`` (default: the installed rig file's) under ``namespace``."""
+    if cameras is None:
+        cameras = default_cameras()
+    ns = ("/" + namespace.strip("/")) if namespace.strip("/") else ""
     topics = {}
     for c in cameras:
         topics[f"{ns}/{c}/depth/image"] = "sensor_msgs/msg/Image"
@@ -65,9 +68,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="fsmde-record", description=__doc__.split("\n\n")[0])
     ap.add_argument("out", help="output bag folder (must not exist)")
     ap.add_argument("--namespace", default="", help="namespace of the depth node's outputs")
+    ap.add_argument("--rig", help="rig YAML whose cameras' outputs are recorded (default: the installed one)")
     a, ros_args = ap.parse_known_args(argv)
+    cams = [c.name for c in load_rig(a.rig).cameras] if a.rig else None
     rclpy.init(args=ros_args)
-    rec = Recorder(a.out, output_topics(namespace=a.namespace))
+    rec = Recorder(a.out, output_topics(cams, namespace=a.namespace))
 
     def finish():
         rec.close()

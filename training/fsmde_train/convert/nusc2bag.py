@@ -1,6 +1,7 @@
 """nuScenes-format dataset (the real one or ours) -> ROS 2 rosbag2 (MCAP or sqlite3), one bag per scene.
 
-Default topics (``{channel}`` is the nuScenes channel, e.g. CAM_FRONT; all templates configurable):
+Default topics (``{channel}`` is the nuScenes channel, e.g. CAM_FRONT, ``{channel_lower}`` the same in lowercase;
+all templates configurable):
 
 ================================  ==============================  =====================================
 topic                             type                            notes
@@ -205,14 +206,14 @@ def convert_scene(nusc, scene_name: str, out_dir, cfg: ConvertConfig = ConvertCo
                     continue
                 seen.add(r["channel"])
                 cs = nusc.get("calibrated_sensor", r["calibrated_sensor_token"])
-                tfs.append(mf.transform(report.start_us, tp.base_frame, tp.frame.format(channel=r["channel"]),
+                tfs.append(mf.transform(report.start_us, tp.base_frame, tp.frame.format(channel=r["channel"], channel_lower=r["channel"].lower()),
                                         cs["translation"], cs["rotation"]))
             write("/tf_static", "tf2_msgs/msg/TFMessage", mf.tf(tfs), report.start_us, TF_STATIC_QOS)
 
         last_pose_us = None
         for r in records:
             ch, ts = r["channel"], r["timestamp"]
-            frame = tp.frame.format(channel=ch)
+            frame = tp.frame.format(channel=ch, channel_lower=ch.lower())
             if cfg.tf and ts != last_pose_us:
                 pose = nusc.get("ego_pose", r["ego_pose_token"])
                 write("/tf", "tf2_msgs/msg/TFMessage",
@@ -224,16 +225,16 @@ def convert_scene(nusc, scene_name: str, out_dir, cfg: ConvertConfig = ConvertCo
                     raw = cfg.image_mode == "raw"
                     data, rgb = _read_camera(root / r["filename"], decode=raw or cfg.verify_images)
                     if raw:
-                        write(tp.image.format(channel=ch), "sensor_msgs/msg/Image", mf.image_rgb8(ts, frame, rgb), ts)
+                        write(tp.image.format(channel=ch, channel_lower=ch.lower()), "sensor_msgs/msg/Image", mf.image_rgb8(ts, frame, rgb), ts)
                     else:
-                        write(tp.image.format(channel=ch) + "/compressed", "sensor_msgs/msg/CompressedImage",
+                        write(tp.image.format(channel=ch, channel_lower=ch.lower()) + "/compressed", "sensor_msgs/msg/CompressedImage",
                               mf.compressed_image(ts, frame, data), ts)
                     cs = nusc.get("calibrated_sensor", r["calibrated_sensor_token"])
-                    write(tp.camera_info.format(channel=ch), "sensor_msgs/msg/CameraInfo",
+                    write(tp.camera_info.format(channel=ch, channel_lower=ch.lower()), "sensor_msgs/msg/CameraInfo",
                           mf.camera_info(ts, frame, cs["camera_intrinsic"], r["width"], r["height"]), ts)
                 elif r["sensor_modality"] == "lidar":
                     pts = _read_lidar(root / r["filename"])
-                    write(tp.lidar.format(channel=ch), "sensor_msgs/msg/PointCloud2", mf.lidar_cloud(ts, frame, pts), ts)
+                    write(tp.lidar.format(channel=ch, channel_lower=ch.lower()), "sensor_msgs/msg/PointCloud2", mf.lidar_cloud(ts, frame, pts), ts)
             except _Skip as e:
                 report.skipped.append({"channel": ch, "timestamp": ts, "token": r["token"], "reason": str(e)})
     return report
