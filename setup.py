@@ -37,8 +37,8 @@ setup(
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": [
-        "surround_depth_node = fsmde_ros.surround_depth_node:main",
-        "surround_depth_lifecycle_node = fsmde_ros.lifecycle_node:main",
+        "surround_depth_node = fsmde_ros.entry:surround_depth_node",
+        "surround_depth_lifecycle_node = fsmde_ros.entry:surround_depth_lifecycle_node",
         "fsmde-play = fsmde_ros.tools.bag_player:main",
         "fsmde-record = fsmde_ros.tools.recorder:main",
         "fsmde-offline = fsmde_ros.tools.offline:main",

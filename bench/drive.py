@@ -56,7 +56,7 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
 
     from fsmde_ros.core.codecs import to_bytes_array
 
-    cmd = [sys.executable, "-m", "fsmde_ros.surround_depth_node", "--ros-args", "-p", "log_period:=30.0",
+    cmd = [sys.executable, "-m", "fsmde_ros.entry", "surround_depth_node", "--ros-args", "-p", "log_period:=30.0",
            "-p", f"image_transport:={transport}"]
     if model:
         cmd += ["-p", f"model_path:={Path(model).resolve()}"]

@@ -6,47 +6,60 @@ A node whose parameters or model cannot be used logs one line (the constructor d
 """
 from __future__ import annotations
 
-import signal
-
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+from .entry import ignore_stop_signals as _ignore_further_signals
+from .entry import install_stop_handlers, spinning, stopping
 
 
-def _ignore_further_signals():
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            signal.signal(sig, signal.SIG_IGN)
-        except (ValueError, OSError):  # not the main thread
-            pass
-
-
-def spin_until_shutdown(node, on_exit=None) -> int:
+def spin_until_shutdown(node, on_exit=None, executor=None) -> int:
+    spinning()
     try:
-        rclpy.spin(node)
+        if not stopping():
+            rclpy.spin(node, executor=executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - a callback that ran as the signal shut the context down (RCLError)
+        if rclpy.ok() and not stopping():
+            raise
     finally:
         _ignore_further_signals()
         try:
             if on_exit is not None:
                 on_exit()
             node.destroy_node()
+        except Exception:  # noqa: BLE001 - destroying entities of a context a signal already shut down
+            if rclpy.ok() and not stopping():
+                raise
         finally:
             rclpy.try_shutdown()
+            _ignore_further_signals()  # rclpy's shutdown puts its own handlers back
     return 0
 
 
 def run_node(factory, args=None, expected=(ValueError, RuntimeError)) -> int:
     """``rclpy.init`` -> ``factory()`` -> spin. A constructor failure of the ``expected`` kinds has already been
-    logged by the node: exit 2 without a traceback (and without repeating the line)."""
-    rclpy.init(args=args)
+    logged by the node: exit 2 without a traceback (and without repeating the line). A stop signal at any point,
+    start-up (model load, warm-up) included, exits 0."""
+    install_stop_handlers()  # before rclpy.init installs its own (which chain to these)
+    executor = None
     try:
+        rclpy.init(args=args)
+        # the executor exists before the node: a signal that lands right after start-up must find it built
+        executor = SingleThreadedExecutor()
         node = factory()
-    except expected:
-        rclpy.try_shutdown()
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C during start-up (model warm-up)
+    except KeyboardInterrupt:
         _ignore_further_signals()
         rclpy.try_shutdown()
+        _ignore_further_signals()  # rclpy's shutdown puts its own handlers back
         return 0
-    return spin_until_shutdown(node)
+    except Exception as e:  # noqa: BLE001
+        stopped = stopping() or not rclpy.ok()  # a signal shut the context down while the node was being built
+        if not stopped and not isinstance(e, expected):
+            raise
+        _ignore_further_signals()
+        rclpy.try_shutdown()
+        _ignore_further_signals()
+        return 0 if stopped else 2
+    return spin_until_shutdown(node, executor=executor)

@@ -32,7 +32,7 @@ def bag_sets(bag):
 
 @pytest.fixture
 def node_process(tiny_model):
-    cmd = [sys.executable, "-m", "fsmde_ros.surround_depth_node", "--ros-args", "-p", f"model_path:={tiny_model}",
+    cmd = [sys.executable, "-m", "fsmde_ros.entry", "surround_depth_node", "--ros-args", "-p", f"model_path:={tiny_model}",
            "-p", "cloud_max_range:=500.0", "-p", "log_period:=0.0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     yield proc

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
 
         shutil.rmtree(rec_bag)
     py = sys.executable
-    node = subprocess.Popen([py, "-m", "fsmde_ros.surround_depth_node", "--ros-args", "-p", f"model_path:={model}",
+    node = subprocess.Popen([py, "-m", "fsmde_ros.entry", "surround_depth_node", "--ros-args", "-p", f"model_path:={model}",
                              "-p", "log_period:=2.0"], env=env, stdout=open(logs / "node.log", "w"),
                             stderr=subprocess.STDOUT)
     recorder = subprocess.Popen([py, "-m", "fsmde_ros.tools.recorder", str(rec_bag)], env=env,

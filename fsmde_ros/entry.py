@@ -1,0 +1,79 @@
+"""Console-script entry points that stop cleanly from the first instant.
+
+``ros2 launch`` / Ctrl-C may signal a process while it is still importing torch and rclpy (a second or more);
+the stop handlers are installed here, before those imports, so such a stop exits 0 without a traceback.
+
+    python -m fsmde_ros.entry surround_depth_node --ros-args ...
+"""
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+
+def ignore_stop_signals() -> None:
+    """While shutting down, a second SIGINT/SIGTERM (``ros2 launch`` sends both) must not interrupt the cleanup."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):  # not the main thread
+            pass
+
+
+_stopping = False
+_raise = True  # while importing and building the node; rclpy's own handlers end the spin (see spinning())
+
+
+def stop(signum, frame):
+    """SIGINT/SIGTERM -> KeyboardInterrupt once (while starting up); later ones are ignored."""
+    global _stopping
+    _stopping = True
+    ignore_stop_signals()
+    if _raise:
+        raise KeyboardInterrupt
+
+
+def spinning() -> None:
+    """From here rclpy's signal handlers shut the context down and the spin returns; raising inside the
+    executor's machinery would only leave half-built objects behind (rclpy prints their __del__ errors)."""
+    global _raise
+    _raise = False
+
+
+def stopping() -> bool:
+    return _stopping
+
+
+def install_stop_handlers() -> None:
+    """rclpy.init later installs its own handlers, which chain to these."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
+def _run(module: str) -> int:
+    install_stop_handlers()
+    try:
+        main = importlib.import_module(module).main
+    except KeyboardInterrupt:
+        return 0
+    except ImportError:
+        if _stopping:  # an extension module (numpy, torch) turned the interrupt into an ImportError
+            return 0
+        raise
+    return main()
+
+
+def surround_depth_node() -> int:
+    return _run("fsmde_ros.surround_depth_node")
+
+
+def surround_depth_lifecycle_node() -> int:
+    return _run("fsmde_ros.lifecycle_node")
+
+
+if __name__ == "__main__":
+    name = sys.argv.pop(1) if len(sys.argv) > 1 else ""
+    if name not in ("surround_depth_node", "surround_depth_lifecycle_node"):
+        sys.exit("usage: python -m fsmde_ros.entry surround_depth_node|surround_depth_lifecycle_node [--ros-args ...]")
+    sys.exit(globals()[name]())
