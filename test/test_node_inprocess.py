@@ -1,5 +1,4 @@
 """The node in-process with real rclpy: parameter overrides, outputs, runtime parameter checks, bad input."""
-import time
 
 import numpy as np
 import pytest
