@@ -124,16 +124,24 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
                 write("/points", "sensor_msgs/msg/PointCloud2", T["sensor_msgs/msg/PointCloud2"](
                     header=T["std_msgs/msg/Header"](stamp=hdr.stamp, frame_id=rig.base_frame), **f), _stamp(hdr))
 
+        formed = []  # sets whose CameraInfo (recorded at the same time, possibly after the image) may still come
+
+        def flush(before_ns=None):
+            while formed and (before_ns is None or formed[0][0] < before_ns):
+                serve(formed.pop(0)[1])
+
         try:
-            for conn, _, raw in tqdm(reader.messages(connections=conns), total=sum(c.msgcount for c in conns),
-                                     disable=not progress, desc="fsmde-offline", unit="msg"):
+            for conn, t_ns, raw in tqdm(reader.messages(connections=conns), total=sum(c.msgcount for c in conns),
+                                        disable=not progress, desc="fsmde-offline", unit="msg"):
+                flush(t_ns)
                 msg = reader.deserialize(raw, conn.msgtype)
                 if conn.topic in info_index:
                     assembler.add_info(info_index[conn.topic], msg)
                     continue
                 got = assembler.add_image(index[conn.topic], _stamp(msg.header), msg)
                 if got is not None:
-                    serve(got)
+                    formed.append((t_ns, got))
+            flush()
         finally:
             out.close()
     stats["bad_views"] = views.bad_views

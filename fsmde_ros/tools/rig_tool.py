@@ -87,11 +87,13 @@ def rig_from_bag(bag, base_frame: str | None = None) -> Rig:
                                       f"'{base_frame}' (frames: {sorted(tree.frames())})")
             cams.append(RigCamera(prefix.rsplit("/", 1)[-1], frame, img.lstrip("/"), conn.topic.lstrip("/"), T))
 
-    def ring_key(c: RigCamera) -> float:  # clockwise from the front: yaw 0, -56, -111, 180, 109, 55 (nuScenes)
+    def yaw(c: RigCamera) -> float:  # of the optical axis in the base frame, degrees
         ax = c.T_base_camera[:3, 2]
-        return (-math.degrees(math.atan2(ax[1], ax[0]))) % 360.0
+        return math.degrees(math.atan2(ax[1], ax[0]))
 
-    return Rig(base_frame, tuple(sorted(cams, key=ring_key)))
+    # clockwise from the most forward camera: yaw 0, -56, -111, 180, 109, 55 on nuScenes
+    front = min(cams, key=lambda c: abs(yaw(c)))
+    return Rig(base_frame, tuple(sorted(cams, key=lambda c: (yaw(front) - yaw(c)) % 360.0)))
 
 
 def rig_to_yaml(rig: Rig, source: str = "") -> str:
