@@ -29,6 +29,7 @@ def main(argv=None) -> int:
         ("model", ["model_bench.py", *q, "--json", str(out / "model_cpu.json")]),
         ("pipeline", ["pipeline_bench.py", "--scaling", *q, "--json", str(out / "pipeline_cpu.json")]),
         ("node", ["node_bench.py", *q, "--json", str(out / "node_cpu.json")]),
+        ("sync", ["sync_bench.py", *q, "--json", str(out / "sync_cpu.json")]),
     ]
     if not a.quick:
         jobs.insert(1, ("model 448x896", ["model_bench.py", "--hw", "448", "896", "--iters", "5",
