@@ -14,9 +14,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
+from fsmde_ros.core.rig import default_cameras, load_rig
+from fsmde_ros.resources import default_rig_file
+
 from fsmde_ros.surround_depth_node import SurroundDepthNode
+
+CAMERAS = default_cameras()
 
 W, H = 320, 180
 OFFSETS_MS = (25, 33, 40, 0, 10, 17)  # nuScenes-like capture offsets within a set
@@ -42,22 +45,28 @@ def stamp(msg) -> int:
 class Harness:
     """Publishes camera sets (raw, or JPEG with ``compressed=True``) and collects depth, clouds, diagnostics."""
 
-    def __init__(self, ctx, node, compressed: bool = False):
+    def __init__(self, ctx, node, compressed: bool = False, rig=None):
+        """``rig``: a core.rig.Rig whose cameras, topics and frames to publish (default: the installed rig)."""
         self.node, self.compressed = node, compressed
+        self.rig = rig or load_rig(default_rig_file())
+        self.cams = [c.name for c in self.rig.cameras]
+        self.frames = {c.name: c.frame_id for c in self.rig.cameras}
+        self.offsets = tuple(OFFSETS_MS[i % 6] for i in range(len(self.cams)))
         self.io = rclpy.create_node("harness", context=ctx)
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(node)
         self.ex.add_node(self.io)
-        typ, suffix = (CompressedImage, "/compressed") if compressed else (Image, "")
-        self.img_pubs = {c: self.io.create_publisher(typ, f"{c}/image_rect{suffix}", 50) for c in CAMERAS}
-        self.info_pubs = {c: self.io.create_publisher(CameraInfo, f"{c}/camera_info", 50) for c in CAMERAS}
-        self.depth, self.infos, self.clouds, self.diags = {c: [] for c in CAMERAS}, {c: [] for c in CAMERAS}, [], []
-        for c in CAMERAS:
+        typ = CompressedImage if compressed else Image
+        transport = "compressed" if compressed else "raw"
+        self.img_pubs = {c.name: self.io.create_publisher(typ, c.input_topic(transport), 50) for c in self.rig.cameras}
+        self.info_pubs = {c.name: self.io.create_publisher(CameraInfo, c.camera_info_topic, 50) for c in self.rig.cameras}
+        self.depth, self.infos, self.clouds, self.diags = {c: [] for c in self.cams}, {c: [] for c in self.cams}, [], []
+        for c in self.cams:
             self.io.create_subscription(Image, f"{c}/depth/image", lambda m, c=c: self.depth[c].append(m), 50)
             self.io.create_subscription(CameraInfo, f"{c}/depth/camera_info", lambda m, c=c: self.infos[c].append(m), 50)
         self.io.create_subscription(PointCloud2, "points", self.clouds.append, 50)
         self.io.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 50)
-        self.K = {c: intrinsics() for c in CAMERAS}
+        self.K = {c: intrinsics() for c in self.cams}
         self._jpeg_cache: dict[int, bytes] = {}
 
     def spin(self, seconds, until=lambda: False) -> bool:
@@ -86,17 +95,17 @@ class Harness:
             img = Image(height=H, width=W, encoding="rgb8", step=W * 3)
             img.data = np.random.default_rng(t_ns % 1000).integers(0, 255, H * W * 3, dtype=np.uint8).tobytes()
         img.header.stamp.sec, img.header.stamp.nanosec = st // 10**9, st % 10**9
-        img.header.frame_id = cam
+        img.header.frame_id = self.frames[cam]
         info = CameraInfo(width=W, height=H)  # its own header: a test may stamp it differently from the image
         info.header.stamp.sec, info.header.stamp.nanosec = img.header.stamp.sec, img.header.stamp.nanosec
-        info.header.frame_id = cam
+        info.header.frame_id = self.frames[cam]
         info.k = self.K[cam].reshape(-1).tolist()
         return img, info
 
-    def publish_set(self, t_ns, override=None, skip=(), offsets_ms=OFFSETS_MS):
+    def publish_set(self, t_ns, override=None, skip=(), offsets_ms=None):
         """One set stamped ``t_ns`` (+ per-camera offsets); ``override(cam, img, info)`` may corrupt messages and
         return "skip_img"/"skip_info"/"skip" to leave them out; ``skip`` leaves whole cameras out."""
-        for c, off in zip(CAMERAS, offsets_ms):
+        for c, off in zip(self.cams, offsets_ms or self.offsets):
             if c in skip:
                 continue
             img, info = self.messages(t_ns, c, off)
@@ -106,14 +115,14 @@ class Harness:
             if what not in ("skip", "skip_info"):
                 self.info_pubs[c].publish(info)
 
-    def served(self, t_ns, cams=CAMERAS, offsets_ms=OFFSETS_MS) -> bool:
-        """Whether depth for the set stamped ``t_ns`` came out for every camera in ``cams``."""
-        off = dict(zip(CAMERAS, offsets_ms))
-        return all(any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c]) for c in cams)
+    def served(self, t_ns, cams=None, offsets_ms=None) -> bool:
+        """Whether depth for the set stamped ``t_ns`` came out for every camera in ``cams`` (default: all)."""
+        off = dict(zip(self.cams, offsets_ms or self.offsets))
+        return all(any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c]) for c in (cams or self.cams))
 
-    def served_cams(self, t_ns, offsets_ms=OFFSETS_MS) -> set[str]:
-        off = dict(zip(CAMERAS, offsets_ms))
-        return {c for c in CAMERAS if any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c])}
+    def served_cams(self, t_ns, offsets_ms=None) -> set[str]:
+        off = dict(zip(self.cams, offsets_ms or self.offsets))
+        return {c for c in self.cams if any(stamp(m) == t_ns + off[c] * 1_000_000 for m in self.depth[c])}
 
     def latest_diag(self) -> dict:
         return {kv.key: kv.value for kv in self.diags[-1].status[0].values} if self.diags else {}

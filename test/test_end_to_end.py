@@ -13,8 +13,9 @@ from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import Image, PointCloud2
 
 from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
 from fsmde_ros.tools.bag_player import BagPlayer
+
+CAMERAS = default_cameras()
 
 
 def bag_sets(bag):

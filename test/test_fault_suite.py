@@ -21,9 +21,10 @@ from rclpy.parameter import Parameter
 
 from fsmde_ros.core.throttle import Throttle
 from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
 
 from node_harness import H, W, Harness, make_node
+
+CAMERAS = default_cameras()
 
 T0 = 1_700_000_000_000_000_000
 _stamps = itertools.count(1)

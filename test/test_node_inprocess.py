@@ -6,9 +6,10 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
 
 from node_harness import W, Harness, make_node  # noqa: E402
+
+CAMERAS = default_cameras()
 
 
 @pytest.fixture

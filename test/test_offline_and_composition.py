@@ -10,10 +10,11 @@ from sensor_msgs.msg import PointCloud2
 
 from fsmde_ros.core.pipeline import CloudConfig
 from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
 from fsmde_ros.surround_depth_node import SurroundDepthNode
 from fsmde_ros.tools.bag_player import BagPlayer
 from fsmde_ros.tools.offline import run_offline
+
+CAMERAS = default_cameras()
 
 
 def test_offline_writes_every_set(bag, tiny_model, tmp_path):

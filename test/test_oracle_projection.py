@@ -18,12 +18,13 @@ from fsmde_ros.core.pipeline import CloudConfig, SurroundPipeline, View
 from fsmde_ros.core.preprocess import Preprocessor
 from fsmde_ros.core.rig import load_rig
 from fsmde_ros.core.rig import default_cameras
-CAMERAS = default_cameras()
 from fsmde_ros.resources import default_rig_file
 from fsmde_train.geometry import pose_from_record
 from fsmde_train.synth.render import primitives_at
 from fsmde_train.synth.tracer import render_camera, trace_rays
 from fsmde_train.synth.world import load_world
+
+CAMERAS = default_cameras()
 
 
 class OracleBackend(Backend):
