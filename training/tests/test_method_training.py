@@ -138,3 +138,23 @@ def test_torchrun_two_ranks_matches_one_rank(tiny_world, tmp_path):
     # same data, same init, averaged gradients; only BatchNorm statistics differ (per rank: 6 views, not 12)
     assert np.abs(l1 - l2).max() / l1.mean() < 0.15, (l1, l2)
     assert abs(w[0] - r1["weights_by_rank"][0]) / abs(r1["weights_by_rank"][0]) < 0.02
+
+
+@pytest.mark.parametrize("drop", ["CAM_BACK"])
+def test_a_five_camera_rig_trains_and_exports_with_its_cameras(tiny_world, tmp_path, drop):
+    """data.cameras is the rig: batches are [B, 5, 3, H, W], VR-KD relates the 5 ring pairs, the manifest lists 5."""
+    from fsmde_train import CAMERAS
+
+    cams = [c for c in CAMERAS if c != drop]
+    cfg = load_config(None, over(tiny_world, tmp_path / "run", 2, data={"root": str(tiny_world), "input_hw": [64, 96],
+                                                                        "sweeps": False, "gt": "lidar",
+                                                                        "cameras": cams},
+                                 export_dir=str(tmp_path / "model")))
+    ds = SurroundDataset(tiny_world, "v1.0-synth", None, (64, 96), progress=False, cameras=cams)
+    assert ds[0]["image"].shape[0] == 5
+    r = train(cfg, progress=False)
+    assert len(r["history"]) == 2 and all(e["vr_kd"] > 0 for e in r["history"])
+    man = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert man["cameras"] == cams
+    with pytest.raises(ValueError, match=r"has no \['CAM_ROOF'\]"):
+        SurroundDataset(tiny_world, "v1.0-synth", None, (64, 96), progress=False, cameras=cams + ["CAM_ROOF"])

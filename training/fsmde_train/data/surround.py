@@ -94,10 +94,11 @@ class SurroundDataset(Dataset):
 
     def __init__(self, dataroot, version: str, scenes=None, input_hw=(128, 224), canonical_focal_px=177.3,
                  sweeps: bool = False, gt: str = "lidar", lidar_sweeps: int = 1, progress: bool = True, nusc=None,
-                 depth_dtype=np.float32, cache_dir=None):
+                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS):
         from nuscenes.nuscenes import NuScenes
 
         self.root = Path(dataroot)
+        self.cameras = tuple(cameras)  # the rig's cameras, ring order: batches are [B, len(cameras), ...]
         self.nusc = nusc or NuScenes(version=version, dataroot=str(self.root), verbose=False)
         self.h, self.w = input_hw
         self.f_canon = canonical_focal_px
@@ -119,7 +120,7 @@ class SurroundDataset(Dataset):
             if progress:
                 print(f"loaded {len(self.samples)} camera sets of {self.root} from the cache {cache}")
             return
-        n, c = len(samples), len(CAMERAS)
+        n, c = len(samples), len(self.cameras)
         self.images = np.empty((n, c, self.h, self.w, 3), np.uint8)
         self.depths = np.empty((n, c, self.h, self.w), depth_dtype)
         self.dense_depths = np.zeros((n, c, self.h, self.w), depth_dtype)
@@ -185,11 +186,15 @@ class SurroundDataset(Dataset):
             tok = scene["first_sample_token"]
             while tok:
                 sample = self.nusc.get("sample", tok)
-                out.append(SurroundSample([sample["data"][c] for c in CAMERAS], sample["data"].get("LIDAR_TOP"),
+                missing = [c for c in self.cameras if c not in sample["data"]]
+                if missing:
+                    raise ValueError(f"{self.root}: sample {tok} has no {missing} (data.cameras names the channels "
+                                     f"of the rig; this dataset has {sorted(sample['data'])})")
+                out.append(SurroundSample([sample["data"][c] for c in self.cameras], sample["data"].get("LIDAR_TOP"),
                                           scene["name"]))
                 if sweeps:  # follow each camera's chain to the next key frame, pairing the k-th sweeps
                     chains = []
-                    for c in CAMERAS:
+                    for c in self.cameras:
                         sd, chain = self.nusc.get("sample_data", sample["data"][c]), []
                         while sd["next"]:
                             sd = self.nusc.get("sample_data", sd["next"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import CAMERAS
 from ..losses.objective import LossConfig
 from ..networks.student import StudentConfig
 from ..networks.teacher import TeacherConfig
@@ -28,6 +29,9 @@ class DataConfig:
     lidar_sweeps: int = 1  # LiDAR sweeps aggregated per camera set (nearest in time, ego motion compensated)
     eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
+    # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and
+    # of the exported manifest; the node's rig file names the same cameras
+    cameras: list[str] = field(default_factory=lambda: list(CAMERAS))
 
 
 @dataclass

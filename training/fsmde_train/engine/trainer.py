@@ -20,7 +20,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .. import CAMERAS
 from ..data import StepBatchSampler, SurroundDataset
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
@@ -67,11 +66,12 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
     d = cfg.data
     ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
                          d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
-                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir)
+                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir, cameras=d.cameras)
     val = None
     if d.val_root:
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
-                              d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir)
+                              d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir,
+                              cameras=d.cameras)
     return ds, val
 
 
@@ -113,7 +113,7 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
     teacher = build_teacher(cfg.teacher) if cfg.loss.needs_teacher else None
     if teacher is not None:
         teacher = teacher.to(dd.device)
-    objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(CAMERAS))
+    objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(cfg.data.cameras))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
     step, skipped, history = 0, 0, []
@@ -214,7 +214,7 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
 
         net.eval().cpu()
         export_model(net, cfg.export_dir, name=cfg.name, input_hw=tuple(cfg.data.input_hw),
-                     canonical_focal_px=cfg.data.canonical_focal_px, cameras=list(CAMERAS),
+                     canonical_focal_px=cfg.data.canonical_focal_px, cameras=list(cfg.data.cameras),
                      training={"config": config_to_dict(cfg), "recipe": recipe(cfg)},
                      metrics=result.get("val", {}).get("nuscenes", {}).get("scale_aware", {}).get("mean", {}))
         print(f"exported to {cfg.export_dir}")

@@ -76,7 +76,8 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
     The mean is over cameras of per-camera means of per-image metrics (nuScenes convention).
     """
     key = {"dense": "depth_dense", "lidar": "depth"}[gt]
-    rows = {(p, s, c): [] for p in protocols for s in ("scale_aware", "median_scaled") for c in CAMERAS}
+    cameras = tuple(getattr(ds, "cameras", CAMERAS))  # the dataset's rig, ring order
+    rows = {(p, s, c): [] for p in protocols for s in ("scale_aware", "median_scaled") for c in cameras}
     dist_acc = [[0.0, 0] for _ in range(len(DISTANCE_BINS) - 1)]
     cv_pred, cv_gt, cv_pairs = [], [], []
     for i in tqdm(range(len(ds)), desc="evaluating", disable=not progress):
@@ -85,7 +86,7 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
         pred, g = pred.cpu().numpy(), b[key][:, 0].numpy()
         if not (g > 0).any():
             raise ValueError(f"evaluation GT '{gt}' is empty for set {i} (the dataset has no {key})")
-        for j, c in enumerate(CAMERAS):
+        for j, c in enumerate(cameras):
             for p in protocols:
                 rows[(p, "scale_aware", c)].append(depth_metrics(pred[j], g[j], p))
                 rows[(p, "median_scaled", c)].append(depth_metrics(pred[j], g[j], p, median_scale=True))
@@ -99,8 +100,8 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
     for p in protocols:
         out[p] = {}
         for s in ("scale_aware", "median_scaled"):
-            cams = {c: average(rows[(p, s, c)]) for c in CAMERAS}
-            mean = {k: float(np.mean([cams[c][k] for c in CAMERAS if cams[c]])) for k in METRIC_NAMES}
+            cams = {c: average(rows[(p, s, c)]) for c in cameras}
+            mean = {k: float(np.mean([cams[c][k] for c in cameras if cams[c]])) for k in METRIC_NAMES}
             out[p][s] = {"mean": mean, "per_camera": cams}
     out["cross_view"] = {"pred": float(np.nanmean(cv_pred)), "gt": float(np.nanmean(cv_gt)) if cv_gt else None,
                          "per_pair": [float(x) for x in np.nanmean(np.array(cv_pairs), axis=0)]}

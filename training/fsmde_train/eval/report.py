@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import CAMERAS
 from .metrics import METRIC_NAMES
 
 HEAD = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSE log", "d1": "δ<1.25",
@@ -14,11 +13,16 @@ def _fmt(k, v):
     return "–" if v is None else f"{v:.3f}" if k in ("abs_rel", "sq_rel", "rmse_log", "d1", "d2", "d3") else f"{v:.2f}"
 
 
+def cameras_of(ev: dict) -> list[str]:
+    """The evaluated rig's cameras, ring order (as the per-camera tables hold them)."""
+    return list(ev["nuscenes" if "nuscenes" in ev else "ddad"]["scale_aware"]["per_camera"])
+
+
 def per_camera_table(ev: dict, protocol="nuscenes", scaling="scale_aware") -> str:
     r = ev[protocol][scaling]
     lines = ["| camera | " + " | ".join(HEAD[k] for k in METRIC_NAMES) + " |",
              "|---|" + "---:|" * len(METRIC_NAMES)]
-    for c in CAMERAS:
+    for c in cameras_of(ev):
         lines.append(f"| {c} | " + " | ".join(_fmt(k, r["per_camera"][c].get(k)) for k in METRIC_NAMES) + " |")
     lines.append("| **mean** | " + " | ".join(f"**{_fmt(k, r['mean'][k])}**" for k in METRIC_NAMES) + " |")
     return "\n".join(lines)
@@ -40,12 +44,13 @@ def report_markdown(ev: dict, title: str) -> str:
     for p, cap in (("nuscenes", "80 m"), ("ddad", "200 m")):
         for s in ("scale_aware", "median_scaled"):
             parts += [f"## {p} protocol ({cap}), {s.replace('_', '-')}", "", per_camera_table(ev, p, s), ""]
-    cv = ev["cross_view"]
+    cv, cams = ev["cross_view"], cameras_of(ev)
+    n = len(cams)
     floor = f" (GT itself: {cv['gt']:.3f}, the occlusion/resampling floor)" if cv.get("gt") is not None else ""
     parts += ["## Cross-view disagreement", "",
               f"Mean relative depth disagreement where adjacent views overlap: {cv['pred']:.3f}{floor}.", "",
-              "| pair | " + " | ".join(f"{CAMERAS[i]}→{CAMERAS[(i + 1) % 6]}" for i in range(6)) + " |",
-              "|---|" + "---:|" * 6, "| disagreement | " + " | ".join(f"{x:.3f}" for x in cv["per_pair"]) + " |", ""]
+              "| pair | " + " | ".join(f"{cams[i]}→{cams[(i + 1) % n]}" for i in range(n)) + " |",
+              "|---|" + "---:|" * n, "| disagreement | " + " | ".join(f"{x:.3f}" for x in cv["per_pair"]) + " |", ""]
     return "\n".join(parts)
 
 
@@ -62,10 +67,11 @@ def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
     rows = rows or {"model": ev}
     fig, ax = plt.subplots(figsize=(9, 3.5))
     w = 0.8 / len(rows)
+    cams = cameras_of(ev)
     for i, (name, r) in enumerate(rows.items()):
-        vals = [r["nuscenes"]["scale_aware"]["per_camera"][c].get("abs_rel", np.nan) for c in CAMERAS]
-        ax.bar(np.arange(6) + i * w, vals, w, label=name)
-    ax.set_xticks(np.arange(6) + 0.4 - w / 2, [c.replace("CAM_", "") for c in CAMERAS], fontsize=8)
+        vals = [r["nuscenes"]["scale_aware"]["per_camera"][c].get("abs_rel", np.nan) for c in cams]
+        ax.bar(np.arange(len(cams)) + i * w, vals, w, label=name)
+    ax.set_xticks(np.arange(len(cams)) + 0.4 - w / 2, [c.replace("CAM_", "") for c in cams], fontsize=8)
     ax.set_ylabel("AbsRel (scale-aware, 80 m)")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         metrics = json.loads(result.read_text()).get("val", {}).get("nuscenes", {}).get("scale_aware", {}).get("mean", {})
     cfg = load_config(None, cfg_dict)
     man = export_model(net, a.out, name=a.name or cfg_dict["name"], input_hw=tuple(d["input_hw"]),
-                       canonical_focal_px=d["canonical_focal_px"], cameras=list(CAMERAS),
+                       canonical_focal_px=d["canonical_focal_px"], cameras=list(d.get("cameras", CAMERAS)),
                        training={"config": cfg_dict, "recipe": recipe(cfg), "step": st["step"]}, metrics=metrics)
     print(f"exported {a.run} (step {st['step']}) to {a.out}: parity {man['parity']}")
     if a.tensorrt:

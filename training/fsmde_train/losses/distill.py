@@ -18,7 +18,6 @@ def align_to_metric(rel: torch.Tensor, gt: torch.Tensor, min_depth: float = 0.5,
     teacher: the least-squares solution absorbs it and the IRLS weights depend only on residuals. ``rel`` is
     standardised per image first (conditioning); the solve runs in float64.
     """
-    B = rel.shape[0]
     r = rel.detach().double().flatten(1)
     g = gt.detach().double().flatten(1)
     m = ((g > min_depth) & (g < max_depth)).double()
