@@ -1,7 +1,7 @@
 """PointCloud2 layout for the fused cloud: x, y, z float32 + ``rgb`` float32 holding packed 0x00RRGGBB.
 
 That is the layout RViz's RGB8 colour transformer reads (and PCL's PointXYZRGB). Packing is one numpy
-structured array; the node assigns its bytes to the message in one go (FACTS.md: no per-element path).
+structured array; the node assigns its bytes to the message in one go (no per-element path: codecs.to_bytes_array).
 """
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.
 
 
 def to_bytes_array(arr: np.ndarray) -> array.array:
-    """Message ``data`` without rclpy's per-element path (FACTS.md: 0.3 ms instead of 434 ms for 4 MB)."""
+    """Message ``data`` without rclpy's per-element path (measured: 0.3 ms instead of 434 ms for 4 MB)."""
     out = array.array("B")
     out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return out

@@ -1,7 +1,8 @@
 """make demo: synthetic world -> rosbag2 -> bag player -> surround depth node (real DDS) -> recorder -> report.
 
-Three ROS processes talk over Fast DDS on this host only (own domain id, LARGE_DATA transport as measured
-in FACTS.md); the report compares the recorded depth with the world's exact depth.
+Three ROS processes talk over Fast DDS on this host only (own domain id, LARGE_DATA transport: reliable
+1600x900 images at 12 Hz measured 8 ms p50 vs 144 ms with the default transport); the report compares the
+recorded depth with the world's exact depth.
 """
 from __future__ import annotations
 

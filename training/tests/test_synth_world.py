@@ -15,7 +15,7 @@ from .conftest import TINY
 def test_rig_matches_nuscenes_layout():
     rig = load_rig(800, 450)
     yaws = [rig[c].yaw_deg() for c in CAMERAS]
-    np.testing.assert_allclose(yaws, [0, -56, -111, 180, 109, 55], atol=2.5)  # FACTS.md; 180 == -180
+    np.testing.assert_allclose(yaws, [0, -56, -111, 180, 109, 55], atol=2.5)  # nuScenes n015 camera yaws; 180 == -180
     assert rig["CAM_FRONT"].K[0, 0] == pytest.approx(1266.417203046554 / 2)
     hfov = {c: np.degrees(2 * np.arctan(400 / rig[c].K[0, 0])) for c in CAMERAS}
     assert hfov["CAM_BACK"] > 85 and all(60 < hfov[c] < 70 for c in CAMERAS if c != "CAM_BACK")

@@ -40,14 +40,13 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .. import CAMERAS
+from ..networks.student import StudentConfig
 from ..files import BadFile, read_rgb
 from ..geometry import pose_from_record
 from ..synth.writer import dense_depth_path
 
 BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "index")
 GT_KINDS = ("lidar", "dense")
-MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def scale_K(K: np.ndarray, src_wh, dst_wh) -> np.ndarray:
@@ -94,11 +93,14 @@ class SurroundDataset(Dataset):
 
     def __init__(self, dataroot, version: str, scenes=None, input_hw=(128, 224), canonical_focal_px=177.3,
                  sweeps: bool = False, gt: str = "lidar", lidar_sweeps: int = 1, progress: bool = True, nusc=None,
-                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS):
+                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS, mean=None, std=None):
         from nuscenes.nuscenes import NuScenes
 
         self.root = Path(dataroot)
         self.cameras = tuple(cameras)  # the rig's cameras, ring order: batches are [B, len(cameras), ...]
+        norm = StudentConfig()  # the model's normalisation unless the caller passes its model's own
+        self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
+        self.std = np.asarray(norm.std if std is None else std, np.float32)
         self.nusc = nusc or NuScenes(version=version, dataroot=str(self.root), verbose=False)
         self.h, self.w = input_hw
         self.f_canon = canonical_focal_px
@@ -280,7 +282,7 @@ class SurroundDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        img = (self.images[i].astype(np.float32) / 255.0 - MEAN) / STD
+        img = (self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std
         K = self.K[i]
         fs = (K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon
         depth = self.depths[i][:, None].astype(np.float32)

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +67,13 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
     d = cfg.data
     ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
                          d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
-                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir, cameras=d.cameras)
+                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir, cameras=d.cameras,
+                         mean=cfg.model.mean, std=cfg.model.std)
     val = None
     if d.val_root:
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
                               d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir,
-                              cameras=d.cameras)
+                              cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std)
     return ds, val
 
 
@@ -98,7 +100,28 @@ def train(cfg: TrainConfig, progress: bool = True, base_dir=TRAINING_DIR) -> dic
         D.teardown(dd)
 
 
-def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
+@dataclass
+class _Run:
+    """Everything one training run holds between steps (what a checkpoint saves, plus the built objects)."""
+    cfg: TrainConfig
+    dd: D.Dist
+    out: Path
+    ds: SurroundDataset
+    val: SurroundDataset | None
+    net: torch.nn.Module
+    model: torch.nn.Module  # net, or its DDP wrapper
+    teacher: torch.nn.Module | None
+    objective: Objective
+    opt: torch.optim.Optimizer
+    autocast: object
+    scaler: object
+    step: int = 0
+    skipped: int = 0
+    history: list = field(default_factory=list)
+
+
+def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
+    """Seeds, data, networks, objective, optimizer; resumed from the newest good checkpoint when there is one."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -116,91 +139,80 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
     objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(cfg.data.cameras))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
-    step, skipped, history = 0, 0, []
+    run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)
     state = load_checkpoint(out)
     if state is not None:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         if scaler is not None and "scaler" in state:
             scaler.load_state_dict(state["scaler"])
-        step, skipped, history = state["step"], state.get("skipped", 0), json.loads(state["history"])
+        run.step, run.skipped, run.history = state["step"], state.get("skipped", 0), json.loads(state["history"])
         set_rng_state(state["rng"])
         if dd.main:
-            print(f"resumed from {out} at step {step}")
-    model = net
+            print(f"resumed from {out} at step {run.step}")
     if dd.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
+        run.model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[dd.local_rank] if dd.device.type == "cuda" else None)
+    return run
 
-    def checkpoint():
-        if dd.main:
-            st = {"model": net.state_dict(), "optim": opt.state_dict(), "step": step, "skipped": skipped,
-                  "history": json.dumps(history), "rng": rng_state(), "config": json.dumps(config_to_dict(cfg))}
-            if scaler is not None:
-                st["scaler"] = scaler.state_dict()
-            save_checkpoint(out, st, step)
-        D.barrier(dd)
 
-    per_rank = cfg.optim.batch_size // dd.world
-    sampler = StepBatchSampler(len(ds), per_rank, cfg.seed, step, cfg.optim.steps, dd.rank, dd.world)
-    loader = DataLoader(ds, batch_sampler=sampler)
-    tb = TBLogger(out / "tb", cfg.tensorboard and dd.main)
-    model.train()
-    it = iter(loader)
-    bar = tqdm(total=cfg.optim.steps, initial=step, desc="fsmde-train", disable=not progress)
-    t0, step0 = time.time(), step
-    while step < cfg.optim.steps:
-        b = _flat(next(it), dd.device)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg.optim)
-        buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
-        with autocast():
-            t_out = teacher(b["image"], b) if teacher is not None else None
-            s_out = model(b["image"])
-        s_out = {k: v.float() for k, v in s_out.items()}
-        loss, terms = objective(s_out, b, t_out)
+def _checkpoint(run: _Run) -> None:
+    if run.dd.main:
+        st = {"model": run.net.state_dict(), "optim": run.opt.state_dict(), "step": run.step, "skipped": run.skipped,
+              "history": json.dumps(run.history), "rng": rng_state(), "config": json.dumps(config_to_dict(run.cfg))}
+        if run.scaler is not None:
+            st["scaler"] = run.scaler.state_dict()
+        save_checkpoint(run.out, st, run.step)
+    D.barrier(run.dd)
+
+
+def _step(run: _Run, b: dict):
+    """One optimisation step on batch ``b``; returns (loss, terms, grad norm, why it was skipped or None, outputs).
+
+    A non-finite loss or gradient skips the step with weights, BN statistics and optimizer moments unchanged."""
+    net, opt, scaler = run.net, run.opt, run.scaler
+    for g in opt.param_groups:
+        g["lr"] = lr_at(run.step, run.cfg.optim)
+    buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
+    with run.autocast():
+        t_out = run.teacher(b["image"], b) if run.teacher is not None else None
+        s_out = run.model(b["image"])
+    s_out = {k: v.float() for k, v in s_out.items()}
+    loss, terms = run.objective(s_out, b, t_out)
+    opt.zero_grad(set_to_none=True)
+    # Always backward (DDP needs every rank in the all-reduce); a non-finite loss on any rank makes the
+    # reduced gradient non-finite on all ranks, so every rank skips the same step.
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(opt)
+    gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), run.cfg.optim.grad_clip)
+    why = (f"non-finite loss {loss.item()}" if not torch.isfinite(loss) else
+           f"non-finite gradient norm {gnorm.item()}" if not torch.isfinite(gnorm) else None)
+    if why:
+        run.skipped += 1
         opt.zero_grad(set_to_none=True)
-        # Always backward (DDP needs every rank in the all-reduce); a non-finite loss on any rank makes the
-        # reduced gradient non-finite on all ranks, so every rank skips the same step.
-        (scaler.scale(loss) if scaler is not None else loss).backward()
+        with torch.no_grad():
+            for t, saved in zip(net.buffers(), buffers):
+                t.copy_(saved)
         if scaler is not None:
-            scaler.unscale_(opt)
-        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-        why = (f"non-finite loss {loss.item()}" if not torch.isfinite(loss) else
-               f"non-finite gradient norm {gnorm.item()}" if not torch.isfinite(gnorm) else None)
-        if why:  # weights, BN statistics and optimizer moments stay as they were
-            skipped += 1
-            opt.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                for t, saved in zip(net.buffers(), buffers):
-                    t.copy_(saved)
-            if scaler is not None:
-                scaler.update()  # lowers the loss scale after an overflow
-            print(f"warning: {why} at step {step}; step skipped, weights untouched ({skipped} skipped so far)")
-        elif scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
-        step += 1
-        bar.update(1)
-        if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
-            vals = {k: D.mean_over_ranks(v.float(), dd).item() for k, v in {"loss": loss.detach(), **terms}.items()}
-            history.append({"step": step, **vals, "lr": lr_at(step - 1, cfg.optim), "time_s": time.time() - t0})
-            bar.set_postfix(loss=f"{vals['loss']:.3f}")
-            tb.scalars(step, {f"train/{k}": v for k, v in vals.items()} |
-                       {"train/lr": lr_at(step - 1, cfg.optim), "train/grad_norm": gnorm.item(),
-                        "train/steps_per_s": (step - step0) / max(1e-9, time.time() - t0)})
-        if cfg.image_every and step % cfg.image_every == 0:
-            tb.depth_images(step, s_out["depth"], b["depth_dense"] if b["depth_dense"].any() else b["depth_canon"],
-                            b["n_cam"])
-        if step % cfg.checkpoint_every == 0 or step == cfg.optim.steps:
-            checkpoint()
-    bar.close()
-    result = {"steps": step, "skipped_steps": skipped, "history": history, "world_size": dd.world,
+            scaler.update()  # lowers the loss scale after an overflow
+        print(f"warning: {why} at step {run.step}; step skipped, weights untouched ({run.skipped} skipped so far)")
+    elif scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    run.step += 1
+    return loss, terms, gnorm, why, s_out
+
+
+def _finish(run: _Run, tb: TBLogger, progress: bool) -> dict:
+    """Result (+ validation on the main rank), result.json and the export."""
+    cfg, dd, net, step = run.cfg, run.dd, run.net, run.step
+    result = {"steps": step, "skipped_steps": run.skipped, "history": run.history, "world_size": dd.world,
               "weights_by_rank": D.gather_floats(sum(float(p.detach().double().sum()) for p in net.parameters()), dd)}
-    if dd.main and val is not None:
-        ev = evaluate(torch_predictor(net, dd.device), val, gt=cfg.data.eval_gt, progress=progress)
+    if dd.main and run.val is not None:
+        ev = evaluate(torch_predictor(net, dd.device), run.val, gt=cfg.data.eval_gt, progress=progress)
         result["val"] = ev
         m = ev["nuscenes"]["scale_aware"]["mean"]
         print("val (scale-aware, nuScenes protocol): " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) +
@@ -208,7 +220,7 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
         tb.scalars(step, {f"val/{k}": v for k, v in m.items()} | {"val/cross_view": ev["cross_view"]["pred"]})
     tb.close()
     if dd.main:
-        (out / "result.json").write_text(json.dumps(result, indent=2))
+        (run.out / "result.json").write_text(json.dumps(result, indent=2))
     if dd.main and cfg.export_dir:
         from ..export import export_model
 
@@ -220,6 +232,36 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
         print(f"exported to {cfg.export_dir}")
     D.barrier(dd)
     return result
+
+
+def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
+    run = _setup(cfg, dd, progress, base_dir)
+    sampler = StepBatchSampler(len(run.ds), cfg.optim.batch_size // dd.world, cfg.seed, run.step, cfg.optim.steps,
+                               dd.rank, dd.world)
+    it = iter(DataLoader(run.ds, batch_sampler=sampler))
+    tb = TBLogger(run.out / "tb", cfg.tensorboard and dd.main)
+    run.model.train()
+    bar = tqdm(total=cfg.optim.steps, initial=run.step, desc="fsmde-train", disable=not progress)
+    t0, step0 = time.time(), run.step
+    while run.step < cfg.optim.steps:
+        b = _flat(next(it), dd.device)
+        loss, terms, gnorm, why, s_out = _step(run, b)
+        step = run.step
+        bar.update(1)
+        if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
+            vals = {k: D.mean_over_ranks(v.float(), dd).item() for k, v in {"loss": loss.detach(), **terms}.items()}
+            run.history.append({"step": step, **vals, "lr": lr_at(step - 1, cfg.optim), "time_s": time.time() - t0})
+            bar.set_postfix(loss=f"{vals['loss']:.3f}")
+            tb.scalars(step, {f"train/{k}": v for k, v in vals.items()} |
+                       {"train/lr": lr_at(step - 1, cfg.optim), "train/grad_norm": gnorm.item(),
+                        "train/steps_per_s": (step - step0) / max(1e-9, time.time() - t0)})
+        if cfg.image_every and step % cfg.image_every == 0:
+            tb.depth_images(step, s_out["depth"], b["depth_dense"] if b["depth_dense"].any() else b["depth_canon"],
+                            b["n_cam"])
+        if step % cfg.checkpoint_every == 0 or step == cfg.optim.steps:
+            _checkpoint(run)
+    bar.close()
+    return _finish(run, tb, progress)
 
 
 def recipe(cfg: TrainConfig) -> str:

@@ -17,8 +17,6 @@ import torch
 from ..networks.student import DepthOnly, SurroundDepthStudent
 
 MANIFEST_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def sha256_file(path) -> str:
@@ -63,10 +61,11 @@ def parity(module: torch.nn.Module, onnx_path: Path, program_path: Path, example
 
 
 def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tuple[int, int],
-                 canonical_focal_px: float, cameras=(), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 canonical_focal_px: float, cameras=(),
                  training: dict | None = None, metrics: dict | None = None, seed: int = 0) -> dict:
     """Export ``net`` for images of ``input_hw`` (H, W); returns the manifest written beside the files."""
     h, w = input_hw
+    mean, std = tuple(net.cfg.mean), tuple(net.cfg.std)  # the normalisation the network was trained with
     if h % 32 or w % 32:
         raise ValueError(f"input size must be multiples of 32, got {h}x{w}")
     out = Path(out_dir)

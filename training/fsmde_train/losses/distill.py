@@ -91,7 +91,7 @@ def ci_kd_loss(logits: torch.Tensor, centers: torch.Tensor, teacher_depth: torch
 
     The teacher's aligned depth is taken to the logits' resolution (area-averaged in inverse depth); centres are
     detached, so this term trains the probability (classification) head and the shared features while the
-    centres (the metric scale) come from GT through the supervised losses. ``target``: ``"softmax"`` (METHOD.md:
+    centres (the metric scale) come from GT through the supervised losses. ``target``: ``"softmax"`` (the paper, training/README.md:
     softmax(-|d_T - c_k| / tau)) or ``"two_hot"`` (expectation-preserving, see ``two_hot``; RESULTS.md says why).
     Returns (loss, target p_T).
     """

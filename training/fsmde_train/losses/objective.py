@@ -24,7 +24,7 @@ class LossConfig:
     vr_kd: float = 0.0  # view-relational KD (adjacent-view relation matrices)
     ci_tau: float = 0.05
     ci_space: str = "log"
-    ci_target: str = "softmax"  # softmax (METHOD.md's reading) | two_hot (expectation-preserving; RESULTS.md)
+    ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
     vr_tau: float = 0.1
     vr_kind: str = "kl"
     vr_strip: float = 0.2  # border strip width, fraction of the image width

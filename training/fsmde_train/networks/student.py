@@ -30,6 +30,9 @@ class StudentConfig:
     max_depth: float = 100.0
     decoder_width: int = 64
     output_stride: int = 2  # resolution of the bin logits/probabilities: 2 or 4 (4 halves the FLOPs; BENCHMARKS.md)
+    # input normalisation (x / 255 - mean) / std: the one definition; the dataset and the exported manifest read it
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
 def _conv_bn(cin, cout, stride=1, k=3):

@@ -95,7 +95,7 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class StandInTeacher(nn.Module):
-    """The synthetic testbed's teacher: knows dense relative structure, not scale (METHOD.md).
+    """The synthetic testbed's teacher: knows dense relative structure, not scale (training/README.md).
 
     rel = a * blur(1 / depth_dense) * (1 + smooth error + pixel noise) + b with a ~ logU(0.5, 20) and
     b ~ U(0, 0.2) * a * mean(inverse depth), all drawn per image from (seed, sample index, camera): like a real
