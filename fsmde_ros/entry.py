@@ -22,7 +22,10 @@ def ignore_stop_signals() -> None:
 
 
 _stopping = False
-_raise = True  # while importing and building the node; rclpy's own handlers end the spin (see spinning())
+# Raise KeyboardInterrupt on a stop signal only while the node is being built (model load, warm-up, a TensorRT
+# build): during imports an interrupt can surface inside extension modules' init code, which print it; during the
+# spin rclpy's own handlers shut the context down. In both those phases the signal only sets the flag.
+_raise = False
 
 
 def stop(signum, frame):
@@ -51,16 +54,17 @@ def install_stop_handlers() -> None:
         signal.signal(sig, stop)
 
 
+def building() -> None:
+    """From here until ``spinning()`` a stop signal raises KeyboardInterrupt (the node's constructor is aborted)."""
+    global _raise
+    _raise = True
+
+
 def _run(module: str) -> int:
     install_stop_handlers()
-    try:
-        main = importlib.import_module(module).main
-    except KeyboardInterrupt:
+    main = importlib.import_module(module).main
+    if _stopping:  # stopped while importing: nothing was started
         return 0
-    except ImportError:
-        if _stopping:  # an extension module (numpy, torch) turned the interrupt into an ImportError
-            return 0
-        raise
     return main()
 
 

@@ -10,7 +10,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from .entry import ignore_stop_signals as _ignore_further_signals
-from .entry import install_stop_handlers, spinning, stopping
+from .entry import building, install_stop_handlers, spinning, stopping
 
 
 def spin_until_shutdown(node, on_exit=None, executor=None) -> int:
@@ -43,6 +43,9 @@ def run_node(factory, args=None, expected=(ValueError, RuntimeError)) -> int:
     logged by the node: exit 2 without a traceback (and without repeating the line). A stop signal at any point,
     start-up (model load, warm-up) included, exits 0."""
     install_stop_handlers()  # before rclpy.init installs its own (which chain to these)
+    if stopping():
+        return 0
+    building()
     executor = None
     try:
         rclpy.init(args=args)
