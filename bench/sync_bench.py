@@ -25,28 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fsmde_ros.core.sync import ApproximateSync, reference_first_set  # noqa: E402
+from fsmde_ros.core.sync import ApproximateSync, ReferenceSync  # noqa: E402
 
 MS = 1_000_000
 OFFSETS = [25, 33, 40, 0, 10, 17]
-
-
-class Upstream:
-    """message_filters' add(): queue, trim, enumerate the product, emit the first combination within slop."""
-
-    def __init__(self, n, queue_size, slop_ns):
-        self.queues, self.qs, self.slop, self.emitted = [{} for _ in range(n)], queue_size, slop_ns, 0
-
-    def add(self, i, st, msg):
-        q = self.queues[i]
-        q[st] = msg
-        while len(q) > self.qs:
-            del q[min(q)]
-        vv = reference_first_set(self.queues, i, st, self.slop)
-        if vv is not None:
-            for j, s in enumerate(vv):
-                self.queues[j].pop(s)
-            self.emitted += 1
 
 
 def events(n_inputs, rate, n_sets, skew_ms=0, info_ms=0, seed=0):
@@ -93,15 +75,15 @@ def main(argv=None) -> int:
     for n, kind, skew, info in scenarios:
         for rate in (12, 20, 30):
             ev = events(n, rate, n_sets, skew, info)
-            up, ours = Upstream(n, 10, 60 * MS), ApproximateSync(n, 10, 60 * MS)
+            up, ours = ReferenceSync(n, 10, 60 * MS), ApproximateSync(n, 10, 60 * MS)
             cu = run(up, ev, budget)
             co = run(ours, ev[:len(cu)], budget)
             su, so = summary(cu), summary(co)
             done = "" if len(cu) == len(ev) else f" (stopped after {len(cu)} of {len(ev)} messages: {budget:g} s budget)"
-            print(f"{n:>6} {rate:>4} {kind:>14} | {su['p50_ms']:8.3f} /{su['p99_ms']:8.2f} /{su['max_ms']:8.1f} {up.emitted:>5} | "
+            print(f"{n:>6} {rate:>4} {kind:>14} | {su['p50_ms']:8.3f} /{su['p99_ms']:8.2f} /{su['max_ms']:8.1f} {len(up.out):>5} | "
                   f"{so['p50_ms']:6.3f} /{so['p99_ms']:6.3f} /{so['max_ms']:6.2f} {ours.emitted:>5}{done}")
-            rows.append({"inputs": n, "rate_hz": rate, "stream": kind, "upstream": su, "ours": so, "upstream_sets": up.emitted,
-                         "our_sets": ours.emitted})
+            rows.append({"inputs": n, "rate_hz": rate, "stream": kind, "upstream": su, "ours": so,
+                         "upstream_sets": len(up.out), "our_sets": ours.emitted})
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

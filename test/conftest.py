@@ -19,6 +19,17 @@ MODEL_HW = (96, 160)  # tiny model input (H, W), multiples of 32
 WORLD = dict(scenes=1, duration=1.0, width=320, height=180, seed=11, version="v1.0-synth")
 
 
+@pytest.fixture(scope="module")
+def ros_module():
+    """An rclpy context of its own for one test module (DDS isolated as above)."""
+    import rclpy
+
+    c = rclpy.context.Context()
+    rclpy.init(context=c)
+    yield c
+    rclpy.shutdown(context=c)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     import torch
@@ -50,6 +61,30 @@ def bag(world, tmp_path_factory):
     from pathlib import Path
 
     return Path(rep.bag)
+
+
+@pytest.fixture(scope="session")
+def bag_info_early(bag, tmp_path_factory):
+    """The test bag with every camera_info stamped 30 ms before its image (as some camera drivers do)."""
+    from pathlib import Path
+
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    out = Path(tmp_path_factory.mktemp("bags_early")) / "scene-0001-info-early"
+    with AnyReader([bag]) as r, Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conns = {c.id: w.add_connection(c.topic, c.msgtype, typestore=store,
+                                        offered_qos_profiles=c.ext.offered_qos_profiles) for c in r.connections}
+        for c, t, raw in r.messages():
+            if c.msgtype == "sensor_msgs/msg/CameraInfo":
+                m = r.deserialize(raw, c.msgtype)
+                st = m.header.stamp.sec * 10**9 + m.header.stamp.nanosec - 30_000_000
+                m.header.stamp.sec, m.header.stamp.nanosec = st // 10**9, st % 10**9
+                raw = store.serialize_cdr(m, c.msgtype)
+            w.write(conns[c.id], t, raw)
+    return out
 
 
 @pytest.fixture(scope="session")

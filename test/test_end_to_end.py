@@ -44,7 +44,13 @@ def node_process(tiny_model):
         proc.kill()
 
 
-def test_bag_through_node_process(bag, node_process):
+@pytest.mark.parametrize("which", ["bag", "bag_info_early"])
+def test_bag_through_node_process(which, request, node_process):
+    """The converter's bag, and the same bag with camera_info stamped 30 ms early (a 12-input sync served none
+    of those sets): sets come out whole with their source stamps, and every set is served or counted as a drop."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    bag = request.getfixturevalue(which)
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
@@ -55,6 +61,8 @@ def test_bag_through_node_process(bag, node_process):
     for c in CAMERAS:
         sink.create_subscription(Image, f"{c}/depth/image", lambda m, c=c: depth[c].append(m), 50)
     sink.create_subscription(PointCloud2, "points", clouds.append, 50)
+    diags = []
+    sink.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 50)
     ex.add_node(player)
     ex.add_node(sink)
     expected = bag_sets(bag)
@@ -74,6 +82,10 @@ def test_bag_through_node_process(bag, node_process):
         end = time.monotonic() + 3
         while time.monotonic() < end:
             ex.spin_once(timeout_sec=0.05)
+        n_diag = len(diags)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and len(diags) < n_diag + 2:  # a /diagnostics published after the last set
+            ex.spin_once(timeout_sec=0.05)
     finally:
         ex.shutdown()
         player.destroy_node()
@@ -81,6 +93,9 @@ def test_bag_through_node_process(bag, node_process):
         rclpy.shutdown(context=ctx)
 
     assert len(clouds) >= 0.75 * len(expected), f"{len(clouds)} sets out of {len(expected)} played"
+    values = {kv.key: kv.value for kv in diags[-1].status[0].values}
+    assert len(clouds) + int(values["dropped sets"]) == len(expected), (len(clouds), values)
+    assert values["unmatched images"] == "0"
     depth_by_stamp = {c: {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: m for m in depth[c]} for c in CAMERAS}
     for cl in clouds:
         st = cl.header.stamp.sec * 10**9 + cl.header.stamp.nanosec

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 
@@ -586,10 +585,15 @@ def _(ctx, model, capfd):
     refuses(ctx, capfd, model, r"model file \S+\.onnx: sha256 \w+ does not match the manifest's", backend="onnxruntime")
 
 
+def onnx_size_mismatch(ctx, model, capfd, backend):
+    """The manifest says 128x224, the ONNX takes 96x160: refused, naming both."""
+    edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
+    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 128x224", backend=backend)
+
+
 @startup_case("input_size_mismatch_onnx", "refuses to start: model input vs manifest size named")
 def _(ctx, model, capfd):
-    edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
-    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 128x224", backend="onnxruntime")
+    onnx_size_mismatch(ctx, model, capfd, "onnxruntime")
 
 
 @startup_case("input_size_mismatch_torch", "refuses to start: exported program input vs manifest size named")
@@ -640,8 +644,7 @@ def _(ctx, model, capfd):
 
 @startup_case("input_size_mismatch_auto", "refuses to start (no silent fallback to torch): ONNX input vs manifest")
 def _(ctx, model, capfd):
-    edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
-    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 128x224", backend="auto")
+    onnx_size_mismatch(ctx, model, capfd, "auto")
 
 
 @startup_case("integer_for_float_parameters", "starts: sync_slop:=1 and cloud_max_range:=100 taken as floats")
@@ -664,11 +667,8 @@ def _(ctx, model, capfd):
 
 # ----------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ctx():
-    c = rclpy.context.Context()
-    rclpy.init(context=c)
-    yield c
-    rclpy.shutdown(context=c)
+def ctx(ros_module):
+    return ros_module
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """The node in-process with real rclpy: parameter overrides, outputs, runtime parameter checks, bad input."""
+import time
 
 import numpy as np
 import pytest
@@ -118,13 +119,56 @@ def test_lifecycle_variant_configures_then_activates(ros, tiny_model):
         node.trigger_configure()
         assert node.backend is not None and not node._subs, "configure loads the model, no subscriptions yet"
         node.trigger_activate()
-        assert len(node._subs) == 12 and node._running
+        assert len(node._subs) == 12 and node._running  # 6 images + 6 camera_info
+        node.trigger_deactivate()
+        node.trigger_cleanup()
+        assert node.tf_listener is None and node._pool is None, "cleanup releases what configure made"
+        node.trigger_configure()
+        node.trigger_activate()
+        assert len(node._subs) == 12, "re-configure + activate: the same subscriptions, none added"
         node.trigger_deactivate()
         assert not node._subs and not node._running
         node.trigger_cleanup()
         assert node.backend is None
         assert node._state_machine.current_state[1] == "unconfigured"
     finally:
+        node.destroy_node()
+
+
+def test_a_set_waiting_at_deactivate_is_not_processed_after_reactivation(ros, tiny_model):
+    import threading
+    from types import SimpleNamespace as NS
+
+    from fsmde_ros.lifecycle_node import SurroundDepthLifecycleNode
+
+    node = SurroundDepthLifecycleNode(context=ros, parameter_overrides=[
+        Parameter("model_path", value=str(tiny_model)), Parameter("image_transport", value="raw")])
+    done, release, lock = [], threading.Event(), threading.Lock()
+
+    def slow_process(imgs, infos, t):  # stands in for inference: holds the worker until released
+        with lock:
+            done.append(imgs[0].name)
+        release.wait(10)
+
+    def fake_set(name, st):
+        return tuple(NS(name=name, header=NS(stamp=NS(sec=st, nanosec=0))) for _ in range(6))
+
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        node._process = slow_process
+        node._submit(fake_set("A", 1), force=True)
+        end = time.monotonic() + 5
+        while not done and time.monotonic() < end:
+            time.sleep(0.01)
+        node._submit(fake_set("B", 2), force=True)  # waits in the mailbox behind A
+        threading.Timer(0.3, release.set).start()
+        node.trigger_deactivate()
+        node.trigger_activate()
+        time.sleep(0.5)
+        assert done == ["A"], "the set pending at deactivation came out after re-activation"
+    finally:
+        release.set()
         node.destroy_node()
 
 

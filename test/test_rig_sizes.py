@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 import yaml
 from rosbags.highlevel import AnyReader
 
@@ -38,11 +37,8 @@ def rig_file(tmp_path, n) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ros():
-    c = rclpy.context.Context()
-    rclpy.init(context=c)
-    yield c
-    rclpy.shutdown(context=c)
+def ros(ros_module):
+    return ros_module
 
 
 @pytest.mark.parametrize("n", [5, 7])

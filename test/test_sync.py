@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fsmde_ros.core.sync import ApproximateSync, reference_first_set
+from fsmde_ros.core.sync import ApproximateSync, ReferenceSync
 
 MS = 1_000_000
 NUSC_OFFSETS_MS = [25, 33, 40, 0, 10, 17]  # CAM_FRONT .. CAM_FRONT_LEFT within one LiDAR sweep
@@ -20,24 +20,6 @@ def arrivals(n_sets, offsets_ms, period_ms=83, with_info=True):
             if with_info:
                 out.append((c + 6, st))
     return out
-
-
-class MessageFiltersModel:
-    """A line-by-line model of message_filters.ApproximateTimeSynchronizer.add on integer stamps."""
-
-    def __init__(self, n, queue_size, slop_ns):
-        self.queues = [{} for _ in range(n)]
-        self.qs, self.slop = queue_size, slop_ns
-        self.out = []
-
-    def add(self, i, stamp, msg):
-        q = self.queues[i]
-        q[stamp] = msg
-        while len(q) > self.qs:
-            del q[min(q)]
-        vv = reference_first_set(self.queues, i, stamp, self.slop)
-        if vv is not None:
-            self.out.append(tuple(self.queues[j].pop(s) for j, s in enumerate(vv)))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -102,7 +84,7 @@ def test_matches_message_filters_model_on_random_streams(seed):
     rng = random.Random(seed)
     n, qs, slop = rng.choice([2, 3, 6]), rng.choice([2, 5, 10]), rng.choice([10, 30, 50]) * MS
     events = [(rng.randrange(n), rng.randrange(0, 400) * MS) for _ in range(200)]
-    model = MessageFiltersModel(n, qs, slop)
+    model = ReferenceSync(n, qs, slop)
     got = []
     sync = ApproximateSync(n, qs, slop, lambda *m: got.append(m))
     for k, (i, st) in enumerate(events):

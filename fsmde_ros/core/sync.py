@@ -111,3 +111,24 @@ def reference_first_set(queues: Sequence[dict[int, Any]], index: int, stamp_ns: 
         if max(vv) - min(vv) < slop_ns:
             return vv
     return None
+
+
+class ReferenceSync:
+    """message_filters' ``add`` line by line on integer stamps (queue, trim oldest, enumerate the product, emit
+    the first combination within slop): the yardstick for ``ApproximateSync`` in tests and bench/sync_bench.py."""
+
+    def __init__(self, n_inputs: int, queue_size: int, slop_ns: int):
+        self.queues: list[dict[int, Any]] = [{} for _ in range(n_inputs)]
+        self.queue_size, self.slop_ns = queue_size, slop_ns
+        self.out: list[tuple] = []
+
+    def add(self, index: int, stamp_ns: int, msg: Any) -> tuple | None:
+        q = self.queues[index]
+        q[stamp_ns] = msg
+        while len(q) > self.queue_size:
+            del q[min(q)]
+        vv = reference_first_set(self.queues, index, stamp_ns, self.slop_ns)
+        if vv is None:
+            return None
+        self.out.append(tuple(self.queues[j].pop(s) for j, s in enumerate(vv)))
+        return self.out[-1]
