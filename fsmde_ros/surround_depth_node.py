@@ -30,7 +30,7 @@ from .core.messages import cloud_fields, colorized_fields, depth_image_fields, d
 from .core.pipeline import CloudConfig, SurroundPipeline
 from .core.preprocess import Preprocessor
 from .core.rig import load_rig
-from .core.sets import SetAssembler, stamp_offsets
+from .core.sets import SetAssembler, classify_set_stamp, stamp_offsets
 from .core.stats import NodeStats
 from .core.throttle import Throttle
 from .core.codecs import to_bytes_array
@@ -314,25 +314,22 @@ class SurroundDepthLogic:
         first = next(m for m in imgs if m is not None)
         st = stamp_ns(first.header)
         topic = self.img_topics[imgs.index(first)]
-        now = self.get_clock().now().nanoseconds
-        ahead = (st - now) * 1e-9
-        if now > 0 and self.cfg.max_future_stamp > 0 and ahead > self.cfg.max_future_stamp:
-            # a broken sensor clock: serving it would hand consumers stamps TF cannot resolve
+        verdict, secs = classify_set_stamp(st, self._last_set_ns, self.get_clock().now().nanoseconds,
+                                           self.cfg.max_future_stamp)
+        if verdict == "future":
             self.stats.future_sets += 1
-            self.stats.future_ahead, self._future_at = ahead, time.monotonic()
-            self._warn("future", f"{topic}: set stamped {ahead:.1f} s ahead of the node clock "
+            self.stats.future_ahead, self._future_at = secs, time.monotonic()
+            self._warn("future", f"{topic}: set stamped {secs:.1f} s ahead of the node clock "
                                  f"(max_future_stamp {self.cfg.max_future_stamp:g} s): dropped, check the sensor "
                                  f"clock ({self.stats.future_sets} so far)")
             return
-        if self._last_set_ns is not None:
-            if st == self._last_set_ns:
-                self._warn("dup", f"duplicate set stamp {st * 1e-9:.3f} s on {topic}: ignored")
-                return
-            if st < self._last_set_ns - 1_000_000_000:
-                self._warn("back", f"stamps went backwards by {(self._last_set_ns - st) * 1e-9:.2f} s on "
-                                   f"{topic} (bag loop or restart?): resetting")
-                self.sets.reset()
-                self.extrinsics.reset()
+        if verdict == "duplicate":
+            self._warn("dup", f"duplicate set stamp {st * 1e-9:.3f} s on {topic}: ignored")
+            return
+        if verdict == "backwards":
+            self._warn("back", f"stamps went backwards by {secs:.2f} s on {topic} (bag loop or restart?): resetting")
+            self.sets.reset()
+            self.extrinsics.reset()
         self._last_set_ns = st
         self._submit(imgs)
 

@@ -11,7 +11,7 @@ from fsmde_ros.core import health
 from fsmde_ros.core.extrinsics import Extrinsics, pose_difference
 from fsmde_ros.core.geometry import pose_matrix
 from fsmde_ros.core.rig import load_rig
-from fsmde_ros.core.sets import SetAssembler, describe_info_change, stamp_offsets
+from fsmde_ros.core.sets import SetAssembler, classify_set_stamp, describe_info_change, stamp_offsets
 from fsmde_ros.core.tf_tree import StaticTfTree
 from fsmde_ros.resources import default_rig_file
 
@@ -187,3 +187,12 @@ def test_rig_extrinsics_are_brought_to_another_base_frame_through_tf():
     ext = Extrinsics(rig, "odom", lambda tgt, src: T_odom_base if src == "base_link" else None, lambda k, s: None)
     np.testing.assert_allclose(ext.get(cam.frame_id), T_odom_base @ cam.T_base_camera)
     assert Extrinsics(rig, "odom", None, lambda k, s: None).get(cam.frame_id) is None
+
+
+@pytest.mark.parametrize("stamp, last, now, verdict", [
+    (10**18, None, 10**18, "ok"), (10**18 + 3600 * 10**9, None, 10**18, "future"), (5, 5, 10**18, "duplicate"),
+    (10**18 - 30 * 10**9, 10**18, 10**18, "backwards"), (10**18 - 5 * 10**8, 10**18, 10**18, "ok"),
+    (10**18 + 3600 * 10**9, None, 0, "ok"),  # no clock yet (sim time before /clock): nothing to compare with
+])
+def test_set_stamps_are_classified(stamp, last, now, verdict):
+    assert classify_set_stamp(stamp, last, now, 10.0)[0] == verdict

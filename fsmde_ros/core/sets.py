@@ -151,3 +151,17 @@ def stamp_offsets(recent: list[list[int]]) -> list[float | None]:
                 best = d if best is None or abs(d) < abs(best) else best
         out.append(best)
     return out
+
+
+def classify_set_stamp(stamp_ns: int, last_ns: int | None, now_ns: int, max_future_s: float) -> tuple[str, float]:
+    """What to do with a set stamped ``stamp_ns``: ("future", s ahead) drop it (a broken sensor clock would hand
+    consumers stamps TF cannot resolve; ``now_ns`` 0 = no clock yet, ``max_future_s`` 0 = off), ("duplicate", 0)
+    ignore it, ("backwards", s) serve it after a reset (bag loop, restart: more than 1 s back), or ("ok", 0)."""
+    ahead = (stamp_ns - now_ns) * 1e-9
+    if now_ns > 0 and max_future_s > 0 and ahead > max_future_s:
+        return "future", ahead
+    if last_ns is not None and stamp_ns == last_ns:
+        return "duplicate", 0.0
+    if last_ns is not None and stamp_ns < last_ns - 1_000_000_000:
+        return "backwards", (last_ns - stamp_ns) * 1e-9
+    return "ok", 0.0
