@@ -17,7 +17,7 @@ from fsmde_ros.tools.offline import run_offline
 CAMERAS = default_cameras()
 
 
-def test_offline_writes_every_set(bag, tiny_model, tmp_path):
+def test_offline_writes_every_set(bag, world, tiny_model, tmp_path):
     out = tmp_path / "out"
     s = run_offline(bag, out, tiny_model, cloud=CloudConfig(max_range=500.0), progress=False, log=lambda *_: None)
     with AnyReader([bag]) as r:
@@ -37,6 +37,14 @@ def test_offline_writes_every_set(bag, tiny_model, tmp_path):
         c, t, raw = next(r.messages(connections=[topics["/CAM_BACK/depth/image"]]))
         d = r.deserialize(raw, c.msgtype)
         assert d.encoding == "32FC1" and np.isfinite(np.frombuffer(bytes(d.data), np.float32)).all()
+    from fsmde_ros.tools.report import build_report
+
+    res = build_report(out, world, tmp_path / "report")  # the demo's report on the same outputs
+    assert list(res["metrics_per_camera"]) == CAMERAS and res["sets_with_depth"] == n_sets
+    import cv2
+
+    mosaic = cv2.imread(str(tmp_path / "report" / res["mosaics"][0]))
+    assert mosaic.shape[0] == 6 * d.height and mosaic.shape[1] == 3 * d.width, "2 rows x (image, depth, error) x 3"
 
 
 def test_node_composed_with_player_on_one_executor(bag, tiny_model):

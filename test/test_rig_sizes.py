@@ -73,7 +73,7 @@ def test_launch_remaps_and_recorder_topics_follow_the_rig(tmp_path, n):
     assert f"/perception/{rig.cameras[-1].name}/depth/image" in topics and "/perception/points" in topics
 
 
-def test_offline_with_a_five_camera_rig(bag, tiny_model, tmp_path):
+def test_offline_and_report_with_a_five_camera_rig(bag, world, tiny_model, tmp_path):
     path = rig_file(tmp_path, 5)
     s = run_offline(bag, tmp_path / "out", tiny_model, rig_file=path, cloud=CloudConfig(max_range=500.0),
                     progress=False, log=lambda *_: None)
@@ -81,3 +81,9 @@ def test_offline_with_a_five_camera_rig(bag, tiny_model, tmp_path):
     with AnyReader([tmp_path / "out"]) as r:
         depth_topics = sorted(c.topic for c in r.connections if c.topic.endswith("/depth/image"))
     assert depth_topics == sorted(f"/{c.name}/depth/image" for c in load_rig(path).cameras)
+    from fsmde_ros.tools.report import build_report
+
+    res = build_report(tmp_path / "out", world, tmp_path / "report")
+    assert list(res["metrics_per_camera"]) == [c.name for c in load_rig(path).cameras]
+    assert res["mosaics"] and (tmp_path / "report" / res["mosaics"][0]).is_file()
+    assert "| CAM_BACK |" not in (tmp_path / "report" / "report.md").read_text()

@@ -15,9 +15,17 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from ..core.codecs import colorize_depth
+from ..core.rig import default_cameras
 
-ROWS = [["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"], ["CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT"]]
-CAMS = [c for r in ROWS for c in r]
+NUSCENES_ROWS = [["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"], ["CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT"]]
+
+
+def mosaic_rows(cameras: list[str]) -> list[list[str]]:
+    """Display layout: the nuScenes six as a driver sees them (front row, back row), any other rig in rows of 3
+    in its ring order."""
+    if set(cameras) == {c for r in NUSCENES_ROWS for c in r}:
+        return NUSCENES_ROWS
+    return [cameras[i:i + 3] for i in range(0, len(cameras), 3)]
 
 
 def _gt_index(world: Path, version: str) -> dict:
@@ -32,7 +40,9 @@ def _sample_nearest(d: np.ndarray, h: int, w: int) -> np.ndarray:
     return d[v[:, None], u[None, :]]
 
 
-def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) -> dict:
+def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30, cameras=None) -> dict:
+    """Report of a recording of the node's outputs against the synthetic world's exact depth. ``cameras``: the rig's
+    cameras in ring order (default: those with depth topics in the recording)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,13 +70,20 @@ def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) 
                 clouds.append((m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, a))
             elif conn.topic == "/diagnostics":
                 diags.append(r.deserialize(raw, conn.msgtype))
-    per_cam = {c: [] for c in CAMS}
+    if cameras:
+        cams_all = list(cameras)
+    else:  # the recorded cameras, in the installed rig's ring order where it knows them
+        present = list(dict.fromkeys(c for s in depth_by_set.values() for c in s))
+        ring = default_cameras()
+        cams_all = [c for c in ring if c in present] + [c for c in present if c not in ring]
+    rows_layout = mosaic_rows(cams_all)
+    per_cam = {c: [] for c in cams_all}
     err_d, err_r = [], []
     preds = {}
     for us, cams in depth_by_set.items():
         for cam, d in cams.items():
             rec = gt_index.get((us, cam))
-            if rec is None:
+            if rec is None or cam not in per_cam:
                 continue
             gt = _sample_nearest(load_dense_depth(world, rec["filename"]), *d.shape)
             per_cam[cam].append(depth_metrics(d, gt, "nuscenes"))
@@ -75,15 +92,15 @@ def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) 
             err_r.append(np.abs(d[m] - gt[m]) / gt[m])
             preds[(us, cam)] = (d, gt, rec)
     cam_metrics = {c: average(rows) for c, rows in per_cam.items()}
-    mean = {k: float(np.mean([cam_metrics[c][k] for c in CAMS if cam_metrics[c]])) for k in METRIC_NAMES} \
+    mean = {k: float(np.mean([cam_metrics[c][k] for c in cams_all if cam_metrics[c]])) for k in METRIC_NAMES} \
         if any(cam_metrics.values()) else {}
 
-    # mosaics: group camera stamps into sets by the CAM_FRONT stamp order
-    fronts = sorted(us for (us, cam) in preds if cam == "CAM_FRONT")
+    # mosaics: group camera stamps into sets by the first camera's stamp order
+    fronts = sorted(us for (us, cam) in preds if cam == cams_all[0]) if cams_all else []
     mosaics = []
     for k, us_front in enumerate(fronts[:: max(1, len(fronts) // max_mosaics)][:max_mosaics]):
         tiles = []
-        for row in ROWS:
+        for row in rows_layout:
             img_row, dep_row, err_row = [], [], []
             for cam in row:
                 cand = [(abs(us - us_front), us) for (us, c) in preds if c == cam and abs(us - us_front) < 60_000]
@@ -97,8 +114,11 @@ def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) 
                 e = np.where(gt > 0, np.abs(d - gt) / np.maximum(gt, 1e-3), 0)
                 err_row.append(cv2.applyColorMap((np.clip(np.nan_to_num(e) / 0.3, 0, 1) * 255).astype(np.uint8),
                                                  cv2.COLORMAP_INFERNO))
-            if len(img_row) == 3:
-                tiles += [np.concatenate(img_row, 1), np.concatenate(dep_row, 1), np.concatenate(err_row, 1)]
+            if img_row and len(img_row) == len(row):
+                pad = len(rows_layout[0]) - len(row)  # a short last row keeps the mosaic rectangular
+                blank = [np.zeros_like(img_row[0])] * pad
+                tiles += [np.concatenate(img_row + blank, 1), np.concatenate(dep_row + blank, 1),
+                          np.concatenate(err_row + blank, 1)]
         if tiles:
             p = out / f"mosaic_{k}.png"
             cv2.imwrite(str(p), np.concatenate(tiles, 0))
@@ -136,7 +156,7 @@ def build_report(out_bag, world, out_dir, version="v1.0-synth", max_mosaics=30) 
     lines = ["# fsmde demo report", "", f"Sets published: {len(fronts)}, clouds: {len(clouds)}.", "",
              "## Depth vs the world's exact depth (nuScenes protocol, 0.5-80 m, scale-aware)", "",
              "| camera | " + " | ".join(METRIC_NAMES) + " |", "|---" * (len(METRIC_NAMES) + 1) + "|"]
-    for c in CAMS:
+    for c in cams_all:
         if cam_metrics[c]:
             lines.append(f"| {c} | " + " | ".join(f"{cam_metrics[c][k]:.3f}" for k in METRIC_NAMES) + " |")
     if mean:
