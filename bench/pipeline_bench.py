@@ -3,8 +3,10 @@
 
 Six JPEG cameras (1600x900 by default) -> decode (one reduced-size libjpeg decode per image) -> preprocess ->
 infer (one batch) -> postprocess -> cloud -> output encoding (32FC1, colorized bgr8, message byte arrays).
-Prints per-stage p50/p95 and the overhead ratio (everything but infer) / infer, and how the time grows with the
-number of cameras and the camera resolution. DDS transport is bench/node_bench.py's job.
+Prints per-stage p50/p95, the overhead ratio (everything but infer) / infer, and the node's time against its
+irreducible parts measured in the same loop: a bare DCT-scaled libjpeg decode of the images (same thread pool as
+the node) plus a bare backend call on a ready batch. Also how the time grows with the number of cameras and the
+camera resolution. DDS transport is bench/node_bench.py's job.
 
     python bench/pipeline_bench.py                         # CPU, the shipped model, backend auto
     python bench/pipeline_bench.py --device cuda --backend torch
@@ -35,7 +37,20 @@ def messages(frame, n_cams):
     return imgs, infos
 
 
+def bare_decode(jpgs, model_hw, pool):
+    """The irreducible decode: libjpeg at the largest DCT reduction that keeps the model size, nothing else."""
+    import cv2
+
+    from fsmde_ros.core.codecs import _REDUCED, compressed_size, jpeg_reduction
+
+    def one(j):
+        return cv2.imdecode(np.frombuffer(j, np.uint8), _REDUCED[jpeg_reduction(compressed_size(j), model_hw)])
+    return list(pool.map(one, jpgs))
+
+
 def run(frames, manifest, backend, n_cams, iters, warmup, rig):
+    from concurrent.futures import ThreadPoolExecutor
+
     from fsmde_ros.core.codecs import colorize_depth, depth_to_32fc1, to_bytes_array
     from fsmde_ros.core.pipeline import CloudConfig, SurroundPipeline
     from fsmde_ros.core.preprocess import Preprocessor
@@ -43,12 +58,24 @@ def run(frames, manifest, backend, n_cams, iters, warmup, rig):
 
     names = CAMERAS[:n_cams]
     T = {c.frame_id: c.T_base_camera for c in rig.cameras}
-    vb = ViewBuilder(names, [f"{c}/image" for c in names], [f"{c}/info" for c in names],
-                     (manifest.height, manifest.width), lambda f, i: T.get(f), lambda k, m: print(m))
-    pipe = SurroundPipeline(backend, Preprocessor(manifest), manifest.min_depth, manifest.max_depth,
-                            CloudConfig(True, 2, 1.0, 60.0, 0.0))
+    import os
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(n_cams, os.cpu_count() or 1)))  # as the node sizes it
+    pre = Preprocessor(manifest)
+    hw = (manifest.height, manifest.width)
+    vb = ViewBuilder(names, [f"{c}/image" for c in names], [f"{c}/info" for c in names], hw, lambda f, i: T.get(f),
+                     lambda k, m: print(m), map_fn=pool.map, fit_bgr=pre.fit_bgr)
+    pipe = SurroundPipeline(backend, pre, manifest.min_depth, manifest.max_depth,
+                            CloudConfig(True, 2, 1.0, 60.0, 0.0), map_fn=pool.map)
+    ready = np.random.default_rng(0).standard_normal((n_cams, 3, *hw)).astype(np.float32)
     rows = []
     for k in range(warmup + iters):
+        jpgs = frames[k % len(frames)][0][:n_cams]
+        b0 = time.perf_counter()
+        bare_decode(jpgs, hw, pool)
+        b1 = time.perf_counter()
+        backend.infer(ready)
+        b2 = time.perf_counter()
         imgs, infos = messages(frames[k % len(frames)], n_cams)
         t0 = time.perf_counter()
         views = vb.build(imgs, infos)
@@ -61,7 +88,9 @@ def run(frames, manifest, backend, n_cams, iters, warmup, rig):
         to_bytes_array(res.cloud)
         t3 = time.perf_counter()
         if k >= warmup:
-            rows.append(dict(res.timings, decode=t1 - t0, encode=t3 - t2, total=t3 - t0, points=len(res.cloud)))
+            rows.append(dict(res.timings, decode=t1 - t0, encode=t3 - t2, total=t3 - t0, points=len(res.cloud),
+                             bare_decode=b1 - b0, bare_infer=b2 - b1))
+    pool.shutdown()
     return rows
 
 
@@ -72,6 +101,10 @@ def summarize(rows):
         out[s] = (float(np.percentile(a, 50)), float(np.percentile(a, 95)))
     over = np.array([sum(r[s] for s in STAGES if s != "infer") / r["infer"] for r in rows])
     out["overhead_ratio"] = float(np.median(over))
+    for s in ("bare_decode", "bare_infer"):
+        out[s] = float(np.percentile([r[s] * 1000 for r in rows], 50))
+    # node time per set / (bare decode + bare infer), per set then the median: both measured in the same loop
+    out["vs_irreducible"] = float(np.median([r["total"] / (r["bare_decode"] + r["bare_infer"]) for r in rows]))
     out["points"] = int(np.median([r["points"] for r in rows]))
     return out
 
@@ -116,12 +149,14 @@ def main(argv=None) -> int:
     results = {}
     print(f"\n==== pipeline bench: {w}x{h} JPEG input, model {manifest.name} {manifest.width}x{manifest.height}, "
           f"{backend.describe()} ({why}); p50/p95 ms over {iters} sets ====")
-    print(f"{'case':28s} " + " ".join(f"{s:>13s}" for s in STAGES + ("total",)) + "  overhead/infer  points")
+    print(f"{'case':28s} " + " ".join(f"{s:>13s}" for s in STAGES + ("total",))
+          + "  overhead/infer  points  bare decode+infer  total/bare")
     for label, n, fr in cases:
         s = summarize(run(fr, manifest, backend, n, iters, 3, rig))
         results[label] = s
         print(f"{label:28s} " + " ".join(f"{s[k][0]:6.1f}/{s[k][1]:6.1f}" for k in STAGES + ("total",))
-              + f"  {s['overhead_ratio']:13.2f}  {s['points']}")
+              + f"  {s['overhead_ratio']:13.2f}  {s['points']:6d}  {s['bare_decode']:6.1f} + {s['bare_infer']:6.1f}"
+              + f"  {s['vs_irreducible']:10.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(dict(backend=backend.describe(), input=[w, h], results=results), indent=2))
     return 0

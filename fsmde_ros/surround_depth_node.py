@@ -196,7 +196,7 @@ class SurroundDepthLogic:
         self.views = ViewBuilder([cam.name for cam in self.cams], self.img_topics, self.info_topics,
                                  (self.manifest.height, self.manifest.width),
                                  lambda frame, i: self.extrinsics.get(frame, self.img_topics[i]), self._warn,
-                                 map_fn=self._pool.map)
+                                 map_fn=self._pool.map, fit_bgr=self.pre.fit_bgr)
         self.sets = SetAssembler(n, c.sync_queue_size, int(round(c.sync_slop * 1e9)),
                                  history=min(c.sync_queue_size, 4))
         self._served_at: list[float | None] = [None] * n

@@ -24,6 +24,11 @@ class Preprocessor:
         interp = cv2.INTER_AREA if rgb.shape[0] > self.h else cv2.INTER_LINEAR
         return cv2.resize(rgb, (self.w, self.h), interpolation=interp)
 
+    def fit_bgr(self, bgr: np.ndarray) -> np.ndarray:
+        """Decoded BGR -> RGB at model size. Resizing before the channel swap keeps OpenCV on contiguous memory
+        (a reversed-channel view is copied first): measured 21 ms -> 4 ms for six 400x225 views (BENCHMARKS.md)."""
+        return cv2.cvtColor(self.resize(bgr), cv2.COLOR_BGR2RGB)
+
     def batch(self, images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
         """RGB uint8 views (already at model size) -> float32 [N, 3, H, W]; ``out`` may be a pinned buffer."""
         n = len(images)

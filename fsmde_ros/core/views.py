@@ -27,10 +27,13 @@ PARALLEL_MIN_BYTES = 1 << 20
 class ViewBuilder:
     def __init__(self, names, img_topics, info_topics, model_hw: tuple[int, int],
                  extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None],
-                 map_fn=map):
+                 map_fn=map, fit_bgr: Callable[[np.ndarray], np.ndarray] | None = None):
         self.names, self.img_topics, self.info_topics = list(names), list(img_topics), list(info_topics)
         self.model_hw, self.extrinsics, self.warn = model_hw, extrinsics, warn
         self.map = map_fn  # e.g. a thread pool's map: libjpeg and OpenCV release the GIL
+        # Preprocessor.fit_bgr: compressed views come out at model size (decode -> resize -> RGB in one task);
+        # None keeps the decoded size (the pipeline resizes)
+        self.fit_bgr = fit_bgr
         self.src_hw: dict[int, tuple[int, int]] = {}  # last source size per camera (to report size changes)
         self.bad_views = 0
 
@@ -45,8 +48,9 @@ class ViewBuilder:
             if is_compressed(msg):
                 src = compressed_size(msg.data)
                 red = jpeg_reduction(src, self.model_hw)
-                rgb = decode_compressed(msg.format, msg.data, red)
-                return rgb, (src or rgb.shape[:2])
+                img = decode_compressed(msg.format, msg.data, red, bgr=self.fit_bgr is not None)
+                hw = src or img.shape[:2]
+                return (self.fit_bgr(img) if self.fit_bgr is not None else img), hw
             rgb = decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
             return rgb, rgb.shape[:2]
         except ImageError as e:

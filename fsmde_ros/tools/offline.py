@@ -82,10 +82,11 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
             f" ({transport} images, {len(rig.cameras)} cameras)")
         be, why = make_backend(manifest, backend, device, batch=len(rig.cameras), log=log)
         log(f"backend: {be.describe()} — {why}")
-        pipe = SurroundPipeline(be, Preprocessor(manifest), manifest.min_depth, manifest.max_depth, cloud)
+        pre = Preprocessor(manifest)
+        pipe = SurroundPipeline(be, pre, manifest.min_depth, manifest.max_depth, cloud)
         ext = Extrinsics(rig, rig.base_frame, lookup, warn, log)
         views = ViewBuilder([c.name for c in rig.cameras], img_topics, info_topics, (manifest.height, manifest.width),
-                            lambda frame, i: ext.get(frame, img_topics[i]), warn)
+                            lambda frame, i: ext.get(frame, img_topics[i]), warn, fit_bgr=pre.fit_bgr)
         n = len(rig.cameras)
         assembler = SetAssembler(n, queue_size, int(round(slop * 1e9)))
         index = {t: i for i, t in enumerate(img_topics)}
