@@ -31,6 +31,8 @@ PARAMS: tuple[Param, ...] = (
     Param("device", "auto", "auto = cuda when available, else cpu", choices=DEVICES),
     Param("threads", 0, "CPU threads for inference (0 = library default)", min=0, max=256),
     Param("engine_cache_dir", "~/.cache/fsmde_ros/engines", "TensorRT engine cache folder"),
+    Param("gpu_decode", True, "on a CUDA device: decode JPEGs with nvJPEG and resize, normalise and back-project "
+          "on the GPU (falls back to the CPU path, saying why, when no GPU decoder is importable)"),
     Param("cameras", [], "subset of the rig file's cameras to serve, one batch slot each; empty = all of them, "
           "in the rig file's order"),
     Param("rig_file", "", "rig YAML: the cameras, their topics, frames and fallback extrinsics; empty = installed "
@@ -72,6 +74,7 @@ class NodeConfig:
     device: str
     threads: int
     engine_cache_dir: str
+    gpu_decode: bool
     cameras: tuple[str, ...]
     rig_file: str
     image_transport: str

@@ -62,7 +62,7 @@ class SurroundDepthLogic:
     _pool = None
     tf_listener = None
     tf_buffer = None
-    pipeline = backend = None
+    pipeline = backend = _tensor_decoder = None
 
     def _declare(self):
         for p in PARAMS:
@@ -164,6 +164,9 @@ class SurroundDepthLogic:
                                         thread_name_prefix="fsmde_views")
         self.pipeline = SurroundPipeline(self.backend, self.pre, self.manifest.min_depth, self.manifest.max_depth,
                                          self._cloud_cfg(), map_fn=self._pool.map)
+        self._tensor_decoder = None
+        if self.backend.device == "cuda":
+            self._gpu_input(log)
         lookup = None
         if c.use_tf and tf2_ros is not None:
             if self.tf_listener is None:  # one listener per configured node; cleanup() removes it
@@ -177,6 +180,25 @@ class SurroundDepthLogic:
             log.info(f"camera extrinsics: the rig file {rig_path} ({why})")
         self.extrinsics = Extrinsics(self.rig, self.base_frame, lookup, self._warn, log.info)
         return True
+
+    def _gpu_input(self, log) -> None:
+        """The GPU input path (core/tensor_input.py) when asked for and possible; otherwise say why not."""
+        if not self.cfg.gpu_decode:
+            log.info("input path: CPU decode and preprocessing (gpu_decode is false)")
+            return
+        from .core.tensor_input import (GpuInputUnavailable, TensorDecoder, TensorPreprocessor,
+                                        TensorSurroundPipeline, nvjpeg_decoder)
+
+        try:
+            tp = TensorPreprocessor(self.manifest, "cuda")
+            self._tensor_decoder = TensorDecoder(tp, nvjpeg_decoder("cuda"))
+        except GpuInputUnavailable as e:
+            log.info(f"input path: CPU decode and preprocessing ({e})")
+            return
+        self.pipeline = TensorSurroundPipeline(self.backend, tp, self.manifest.min_depth, self.manifest.max_depth,
+                                               self._cloud_cfg())
+        log.info("input path: GPU (nvJPEG decode, resize + normalise into the model input, back-projection on the "
+                 "GPU, one host copy of depth + cloud)")
 
     def _tf_lookup(self, target: str, source: str):
         tf = self.tf_buffer.lookup_transform(target, source, rclpy.time.Time())
@@ -196,7 +218,8 @@ class SurroundDepthLogic:
         self.views = ViewBuilder([cam.name for cam in self.cams], self.img_topics, self.info_topics,
                                  (self.manifest.height, self.manifest.width),
                                  lambda frame, i: self.extrinsics.get(frame, self.img_topics[i]), self._warn,
-                                 map_fn=self._pool.map, fit_bgr=self.pre.fit_bgr)
+                                 map_fn=self._pool.map, fit_bgr=self.pre.fit_bgr,
+                                 tensor_decoder=self._tensor_decoder)
         self.sets = SetAssembler(n, c.sync_queue_size, int(round(c.sync_slop * 1e9)),
                                  history=min(c.sync_queue_size, 4))
         self._served_at: list[float | None] = [None] * n
@@ -271,7 +294,7 @@ class SurroundDepthLogic:
             if unregister is not None:
                 unregister()
             self.tf_listener = self.tf_buffer = None
-        self.pipeline = self.backend = None
+        self.pipeline = self.backend = self._tensor_decoder = None
 
     # ---- callbacks -------------------------------------------------------------------------------------
     def _on_image(self, msg, i):

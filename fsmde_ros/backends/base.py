@@ -19,6 +19,13 @@ class Backend(abc.ABC):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         ...
 
+    def infer_tensor(self, batch):
+        """torch float32 [N, 3, H, W] on any device -> [N, 1, H, W] on the same device (the GPU input path).
+        This default goes through the host; the torch and TensorRT backends stay on the device."""
+        import torch
+
+        return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
+
     def input_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
         """Where the preprocessor writes the batch; GPU backends return page-locked memory, so the batch goes
         to the device in one DMA copy with no staging copy."""

@@ -1,14 +1,17 @@
-"""TensorRT backend: an fp16 engine built from the manifest's ONNX, cached on disk.
+"""TensorRT backend: an engine built from the manifest's ONNX, cached on disk.
 
-The cache key is (GPU name, compute capability, TensorRT version, ONNX sha256, batch size): a stale engine
-(new driver/TensorRT/GPU or new weights) is rebuilt, never loaded. Engines are written atomically.
-I/O goes through torch CUDA tensors (one host->device copy of the batch from pinned memory).
-Requires the ``tensorrt`` Python package and a CUDA GPU; neither exists on the CI machines.
+The cache key is (GPU name, compute capability, TensorRT flavour + version, ONNX sha256, batch size, fp16): a
+stale engine (new driver/TensorRT/GPU or new weights) is rebuilt, never loaded; an unreadable cached engine is
+rebuilt too. Engines are written atomically. I/O goes through torch CUDA tensors (one host->device copy of the
+batch from pinned memory, or none on the GPU input path). Imports ``tensorrt`` (the full builder) or, failing
+that, ``tensorrt_rtx`` (TensorRT for RTX: same builder/parser/runtime API, no FP16 flag: it picks precisions
+itself). Neither exists on the CI machines.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -22,15 +25,51 @@ def engine_cache_key(gpu_name: str, capability: tuple[int, int], trt_version: st
     return sha256_text(raw)[:24]
 
 
+def load_or_build_engine(cache: Path, build: Callable[[], bytes], deserialize: Callable[[bytes], object | None],
+                         log=print):
+    """The cached engine at ``cache`` if it deserializes, else a fresh ``build()`` written atomically (a crash
+    mid-write leaves no partial engine under the cache name). Returns (engine, built: bool)."""
+    if cache.is_file():
+        try:
+            engine = deserialize(cache.read_bytes())
+        except Exception as e:  # noqa: BLE001 - runtimes raise their own types for foreign/corrupt plans
+            log(f"tensorrt: cached engine {cache} unreadable ({type(e).__name__}: {e})")
+            engine = None
+        if engine is not None:
+            log(f"tensorrt: loaded cached engine {cache}")
+            return engine, False
+        log(f"tensorrt: cached engine {cache} unusable; rebuilding")
+    plan = build()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(plan)
+        os.replace(tmp, cache)
+    finally:
+        tmp.unlink(missing_ok=True)
+    engine = deserialize(plan)
+    if engine is None:
+        raise BackendUnavailable(f"tensorrt backend: the engine just built for {cache.name} does not deserialize")
+    return engine, True
+
+
+def import_tensorrt():
+    """(module, flavour) for ``tensorrt`` or ``tensorrt_rtx``; BackendUnavailable naming both failures."""
+    errors = []
+    for name in ("tensorrt", "tensorrt_rtx"):
+        try:
+            return __import__(name), name
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+    raise BackendUnavailable("tensorrt backend: neither TensorRT package is importable (" + "; ".join(errors) + ")")
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, manifest: ModelManifest, batch: int = 6, cache_dir: str = "~/.cache/fsmde_ros/engines",
                  fp16: bool = True, log=print, **_):
-        try:
-            import tensorrt as trt
-        except ImportError as e:
-            raise BackendUnavailable(f"tensorrt backend: the tensorrt package is not importable ({e})") from e
+        trt, flavour = import_tensorrt()
         import torch
 
         if not torch.cuda.is_available():
@@ -38,27 +77,25 @@ class TensorRTBackend(Backend):
         self.torch, self.trt = torch, trt
         onnx_path = manifest.verified_file("onnx")
         props = torch.cuda.get_device_properties(0)
-        key = engine_cache_key(props.name, (props.major, props.minor), trt.__version__,
+        key = engine_cache_key(props.name, (props.major, props.minor), f"{flavour}-{trt.__version__}",
                                manifest.files["onnx"]["sha256"], batch, fp16)
         cache = Path(os.path.expanduser(cache_dir)) / f"{manifest.name}-{key}.engine"
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
-        engine = None
-        if cache.is_file():
-            engine = runtime.deserialize_cuda_engine(cache.read_bytes())
-            log(f"tensorrt: loaded cached engine {cache}" if engine else f"tensorrt: cached engine {cache} unusable")
-        if engine is None:
-            log(f"tensorrt: building fp16={fp16} engine for {props.name} from {onnx_path} (minutes) -> {cache}")
-            plan = self._build(trt, logger, onnx_path, batch, manifest.height, manifest.width, fp16)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_bytes(plan)
-            os.replace(tmp, cache)
-            engine = runtime.deserialize_cuda_engine(plan)
+
+        def build():
+            log(f"tensorrt: building fp16={fp16} {flavour} {trt.__version__} engine for {props.name} from "
+                f"{onnx_path} (minutes) -> {cache}")
+            return self._build(trt, logger, onnx_path, batch, manifest.height, manifest.width, fp16)
+
+        engine, _ = load_or_build_engine(cache, build, runtime.deserialize_cuda_engine, log)
+        self.flavour = flavour
         self.engine, self.context = engine, engine.create_execution_context()
         self.in_name, self.out_name = engine.get_tensor_name(0), engine.get_tensor_name(1)
         self.batch, self.h, self.w = batch, manifest.height, manifest.width
-        self.device, self.precision = "cuda", "fp16" if fp16 else "fp32"
+        has_fp16_flag = hasattr(trt, "BuilderFlag") and hasattr(trt.BuilderFlag, "FP16")
+        self.device = "cuda"
+        self.precision = ("fp16" if fp16 and has_fp16_flag else "fp32") if flavour == "tensorrt" else "chosen by TensorRT-RTX"
         self.d_in = torch.empty((batch, 3, self.h, self.w), dtype=torch.float32, device="cuda")
         self.d_out = torch.empty((batch, 1, self.h, self.w), dtype=torch.float32, device="cuda")
         self.h_in = torch.empty_like(self.d_in, device="cpu").pin_memory()
@@ -76,7 +113,7 @@ class TensorRTBackend(Backend):
             errs = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendUnavailable(f"tensorrt backend: cannot parse {onnx_path}: {errs}")
         config = builder.create_builder_config()
-        if fp16 and hasattr(trt.BuilderFlag, "FP16"):
+        if fp16 and hasattr(trt, "BuilderFlag") and hasattr(trt.BuilderFlag, "FP16"):
             config.set_flag(trt.BuilderFlag.FP16)
         profile = builder.create_optimization_profile()
         shape = (batch, 3, h, w)
@@ -87,10 +124,25 @@ class TensorRTBackend(Backend):
             raise BackendUnavailable(f"tensorrt backend: engine build failed for {onnx_path}")
         return bytes(plan)
 
+    def describe(self) -> str:
+        return f"{self.name} ({self.flavour} {self.trt.__version__}) on {self.device} ({self.precision})"
+
     def input_buffer(self, shape):
         if tuple(shape) != tuple(self.h_in.shape):
             raise ValueError(f"tensorrt engine was built for input {tuple(self.h_in.shape)}, asked for {tuple(shape)}")
         return self.h_in.numpy()
+
+    def infer_tensor(self, batch):
+        """Device in, device out (the GPU input path): one device-to-device copy into the engine's input."""
+        if batch.shape[0] != self.batch:
+            raise ValueError(f"tensorrt engine was built for batch {self.batch}, got {batch.shape[0]}")
+        with self.torch.cuda.stream(self.stream):
+            self.stream.wait_stream(self.torch.cuda.current_stream())
+            self.d_in.copy_(batch, non_blocking=True)
+            self.context.execute_async_v3(self.stream.cuda_stream)
+            out = self.d_out.clone()
+        self.torch.cuda.current_stream().wait_stream(self.stream)
+        return out
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         n = batch.shape[0]

@@ -82,28 +82,34 @@ _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_RE
 PNG_MAGIC, JPEG_MAGIC = b"\x89PNG\r\n\x1a\n", b"\xff\xd8"
 
 
-def decode_compressed(fmt: str, data, reduction: int = 1, bgr: bool = False) -> np.ndarray:
-    """sensor_msgs/CompressedImage -> RGB uint8 (``bgr``: libjpeg's contiguous BGR), optionally decoded at
-    1/2, 1/4 or 1/8 size.
+def check_compressed(fmt: str, data) -> str:
+    """'jpeg' or 'png' for a usable CompressedImage payload, else ``ImageError`` saying what is wrong.
 
     The format string only has to name an image codec (jpeg or png); which one is decided by the data's magic
-    bytes, since drivers label PNG as "jpeg" and the other way round.
-    """
+    bytes, since drivers label PNG as "jpeg" and the other way round."""
     f = fmt.lower()
     if not any(k in f for k in ("jpeg", "jpg", "png")):
         raise ImageError(f"unsupported compressed format '{fmt}': expected jpeg or png")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size == 0:
+    n = len(data)
+    if n == 0:
         raise ImageError("empty compressed image")
-    head = buf[:8].tobytes()
+    head = bytes(data[:8])
     if head.startswith(PNG_MAGIC):
-        reduction = 1  # libpng has no reduced decode; the preprocessor resizes
-    elif head.startswith(JPEG_MAGIC):
-        if b"\xff\xd9" not in buf[-64:].tobytes():
-            raise ImageError(f"corrupt or truncated JPEG ({buf.size} bytes, SOI/EOI markers missing)")
-    else:
-        raise ImageError(f"corrupt or truncated image ({buf.size} bytes, neither JPEG (SOI/EOI markers missing) "
-                         f"nor PNG magic bytes; format says '{fmt}')")
+        return "png"
+    if head.startswith(JPEG_MAGIC):
+        if b"\xff\xd9" not in bytes(data[-64:]):
+            raise ImageError(f"corrupt or truncated JPEG ({n} bytes, SOI/EOI markers missing)")
+        return "jpeg"
+    raise ImageError(f"corrupt or truncated image ({n} bytes, neither JPEG (SOI/EOI markers missing) "
+                     f"nor PNG magic bytes; format says '{fmt}')")
+
+
+def decode_compressed(fmt: str, data, reduction: int = 1, bgr: bool = False) -> np.ndarray:
+    """sensor_msgs/CompressedImage -> RGB uint8 (``bgr``: libjpeg's contiguous BGR), optionally decoded at
+    1/2, 1/4 or 1/8 size (JPEG only: libpng has no reduced decode, the preprocessor resizes)."""
+    if check_compressed(fmt, data) == "png":
+        reduction = 1
+    buf = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(buf, _REDUCED.get(reduction, cv2.IMREAD_COLOR))
     if img is None:
         raise ImageError(f"could not decode {fmt} data ({buf.size} bytes)")

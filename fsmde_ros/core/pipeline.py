@@ -18,7 +18,9 @@ from .preprocess import Preprocessor
 @dataclass
 class View:
     name: str
-    rgb: np.ndarray | None  # RGB uint8 at any size; None when the view could not be decoded
+    # RGB uint8 [H, W, 3] at any size, or on the GPU path a torch tensor [3, H, W] (tensor_input); None when the
+    # view could not be decoded
+    rgb: object
     K: np.ndarray  # 3x3 at the rgb's original (source) resolution
     src_wh: tuple[int, int]  # width, height that K refers to
     T_base_cam: np.ndarray | None  # 4x4; None when the extrinsics are unknown (no cloud points)

@@ -8,7 +8,22 @@ from .geometry import scale_intrinsics
 from .manifest import ModelManifest
 
 
-class Preprocessor:
+class ModelGeometry:
+    """Intrinsics at the model's input size and the metric focal factor (needs ``h``, ``w``, ``canonical_focal``)."""
+
+    h: int
+    w: int
+    canonical_focal: float
+
+    def model_intrinsics(self, K: np.ndarray, src_wh: tuple[int, int]) -> np.ndarray:
+        return scale_intrinsics(K, src_wh, (self.w, self.h))
+
+    def focal_scale(self, K_model: np.ndarray) -> float:
+        """Metric depth factor f_actual / f_canonical at the model resolution (mean of fx, fy)."""
+        return float((K_model[0, 0] + K_model[1, 1]) / 2 / self.canonical_focal)
+
+
+class Preprocessor(ModelGeometry):
     def __init__(self, manifest: ModelManifest):
         self.h, self.w = manifest.height, manifest.width
         scale = np.float32(manifest.scale)
@@ -39,9 +54,3 @@ class Preprocessor:
             out[i] += self.b
         return out
 
-    def model_intrinsics(self, K: np.ndarray, src_wh: tuple[int, int]) -> np.ndarray:
-        return scale_intrinsics(K, src_wh, (self.w, self.h))
-
-    def focal_scale(self, K_model: np.ndarray) -> float:
-        """Metric depth factor f_actual / f_canonical at the model resolution (mean of fx, fy)."""
-        return float((K_model[0, 0] + K_model[1, 1]) / 2 / self.canonical_focal)

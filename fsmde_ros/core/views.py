@@ -27,13 +27,16 @@ PARALLEL_MIN_BYTES = 1 << 20
 class ViewBuilder:
     def __init__(self, names, img_topics, info_topics, model_hw: tuple[int, int],
                  extrinsics: Callable[[str, int], np.ndarray | None], warn: Callable[[object, str], None],
-                 map_fn=map, fit_bgr: Callable[[np.ndarray], np.ndarray] | None = None):
+                 map_fn=map, fit_bgr: Callable[[np.ndarray], np.ndarray] | None = None, tensor_decoder=None):
         self.names, self.img_topics, self.info_topics = list(names), list(img_topics), list(info_topics)
         self.model_hw, self.extrinsics, self.warn = model_hw, extrinsics, warn
         self.map = map_fn  # e.g. a thread pool's map: libjpeg and OpenCV release the GIL
         # Preprocessor.fit_bgr: compressed views come out at model size (decode -> resize -> RGB in one task);
         # None keeps the decoded size (the pipeline resizes)
         self.fit_bgr = fit_bgr
+        # tensor_input.TensorDecoder: the GPU input path; views come out as device tensors [3, H, W] (JPEGs decoded
+        # in one batched nvJPEG call, raw images uploaded) for TensorSurroundPipeline
+        self.tensor_decoder = tensor_decoder
         self.src_hw: dict[int, tuple[int, int]] = {}  # last source size per camera (to report size changes)
         self.bad_views = 0
 
@@ -57,11 +60,30 @@ class ViewBuilder:
             self._bad(("img", i), f"{self.img_topics[i]}: {e}; skipping this view, the other cameras are still served")
             return None, None
 
+    def decode_to_device(self, imgs) -> list[tuple]:
+        """The GPU path's decode: [(tensor [3, H, W] or None, source (height, width) or None)] per message."""
+        out: list[tuple] = [(None, None)] * len(imgs)
+        comp = [i for i, m in enumerate(imgs) if m is not None and is_compressed(m)]
+        for i, res in zip(comp, self.tensor_decoder.decode_many([(imgs[i].format, imgs[i].data) for i in comp])):
+            if isinstance(res, ImageError):
+                self._bad(("img", i), f"{self.img_topics[i]}: {res}; skipping this view, the other cameras are "
+                                      f"still served")
+            else:
+                out[i] = (res, compressed_size(imgs[i].data) or tuple(res.shape[1:]))
+        for i, m in enumerate(imgs):
+            if m is not None and not is_compressed(m):
+                rgb, hw = self.decode(i, m)
+                out[i] = (self.tensor_decoder.pre.to_device(rgb), hw) if rgb is not None else (None, None)
+        return out
+
     def build(self, imgs, infos) -> list[View]:
         views = []
         big = sum(len(m.data) for m in imgs if m is not None) > PARALLEL_MIN_BYTES
-        decoded = list((self.map if big else map)(
-            lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None), range(len(imgs))))
+        if self.tensor_decoder is not None:
+            decoded = self.decode_to_device(imgs)
+        else:
+            decoded = list((self.map if big else map)(
+                lambda i: self.decode(i, imgs[i]) if imgs[i] is not None else (None, None), range(len(imgs))))
         for i, (im, info) in enumerate(zip(imgs, infos)):
             if im is None or info is None:  # a camera absent from a partial set, or without CameraInfo yet
                 if im is not None:
