@@ -48,7 +48,7 @@ def bare_decode(jpgs, model_hw, pool):
     return list(pool.map(one, jpgs))
 
 
-def run(frames, manifest, backend, n_cams, iters, warmup, rig):
+def run(frames, manifest, backend, n_cams, iters, warmup, rig, gpu_input=False):
     from concurrent.futures import ThreadPoolExecutor
 
     from fsmde_ros.core.codecs import colorize_depth, depth_to_32fc1, to_bytes_array
@@ -63,10 +63,19 @@ def run(frames, manifest, backend, n_cams, iters, warmup, rig):
     pool = ThreadPoolExecutor(max_workers=max(1, min(n_cams, os.cpu_count() or 1)))  # as the node sizes it
     pre = Preprocessor(manifest)
     hw = (manifest.height, manifest.width)
+    cloud_cfg = CloudConfig(True, 2, 1.0, 60.0, 0.0)
+    if gpu_input:  # the node's GPU input path (gpu_decode): nvJPEG, fit/normalise/cloud on the device
+        from fsmde_ros.core.tensor_input import (TensorDecoder, TensorPreprocessor, TensorSurroundPipeline,
+                                                 nvjpeg_decoder)
+
+        tp = TensorPreprocessor(manifest, "cuda")
+        extra = dict(tensor_decoder=TensorDecoder(tp, nvjpeg_decoder("cuda")))
+        pipe = TensorSurroundPipeline(backend, tp, manifest.min_depth, manifest.max_depth, cloud_cfg)
+    else:
+        extra = dict(map_fn=pool.map, fit_bgr=pre.fit_bgr)
+        pipe = SurroundPipeline(backend, pre, manifest.min_depth, manifest.max_depth, cloud_cfg, map_fn=pool.map)
     vb = ViewBuilder(names, [f"{c}/image" for c in names], [f"{c}/info" for c in names], hw, lambda f, i: T.get(f),
-                     lambda k, m: print(m), map_fn=pool.map, fit_bgr=pre.fit_bgr)
-    pipe = SurroundPipeline(backend, pre, manifest.min_depth, manifest.max_depth,
-                            CloudConfig(True, 2, 1.0, 60.0, 0.0), map_fn=pool.map)
+                     lambda k, m: print(m), **extra)
     ready = np.random.default_rng(0).standard_normal((n_cams, 3, *hw)).astype(np.float32)
     rows = []
     for k in range(warmup + iters):
@@ -99,6 +108,7 @@ def summarize(rows):
     for s in STAGES + ("total",):
         a = np.array([r[s] for r in rows]) * 1000
         out[s] = (float(np.percentile(a, 50)), float(np.percentile(a, 95)))
+    out["total_p99"] = float(np.percentile([r["total"] * 1000 for r in rows], 99))
     over = np.array([sum(r[s] for s in STAGES if s != "infer") / r["infer"] for r in rows])
     out["overhead_ratio"] = float(np.median(over))
     for s in ("bare_decode", "bare_infer"):
@@ -121,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--scaling", action="store_true", help="also 1 and 2 cameras, and half-resolution input")
+    ap.add_argument("--gpu-input", action="store_true", help="the GPU input path (nvJPEG decode, preprocessing and "
+                    "cloud on the device); needs --device cuda")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     from fsmde_ros.backends import make_backend
@@ -148,11 +160,12 @@ def main(argv=None) -> int:
             (f"6 cameras, {w // 2}x{h // 2} input", 6, half)]
     results = {}
     print(f"\n==== pipeline bench: {w}x{h} JPEG input, model {manifest.name} {manifest.width}x{manifest.height}, "
-          f"{backend.describe()} ({why}); p50/p95 ms over {iters} sets ====")
+          f"{backend.describe()} ({why}), {'GPU' if a.gpu_input else 'CPU'} input path; p50/p95 ms over {iters} "
+          f"sets (total p99 in the JSON) ====")
     print(f"{'case':28s} " + " ".join(f"{s:>13s}" for s in STAGES + ("total",))
           + "  overhead/infer  points  bare decode+infer  total/bare")
     for label, n, fr in cases:
-        s = summarize(run(fr, manifest, backend, n, iters, 3, rig))
+        s = summarize(run(fr, manifest, backend, n, iters, 3, rig, a.gpu_input))
         results[label] = s
         print(f"{label:28s} " + " ".join(f"{s[k][0]:6.1f}/{s[k][1]:6.1f}" for k in STAGES + ("total",))
               + f"  {s['overhead_ratio']:13.2f}  {s['points']:6d}  {s['bare_decode']:6.1f} + {s['bare_infer']:6.1f}"
