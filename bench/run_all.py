@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     jobs = [
         ("model", ["model_bench.py", *q, "--json", str(out / "model_cpu.json")]),
         ("pipeline", ["pipeline_bench.py", "--scaling", *q, "--json", str(out / "pipeline_cpu.json")]),
+        ("jpeg", ["jpeg_bench.py", *(["--iters", "10"] if a.quick else [])]),
         ("node", ["node_bench.py", *q, "--json", str(out / "node_cpu.json")]),
         ("sync", ["sync_bench.py", *q, "--json", str(out / "sync_cpu.json")]),
     ]

@@ -104,6 +104,21 @@ class TorchBackend(Backend):
             static_out = self._forward(static_in)
         return graph, static_in, static_out
 
+    def _graph_for(self, shape):
+        """(graph, static input, static output) for this input shape, captured on first use; None when graphs are
+        off or the capture failed (then eager from now on, logged once)."""
+        if not self.cuda_graph:
+            return None
+        key = tuple(shape)
+        if key not in self._graphs:
+            try:
+                self._graphs[key] = self._capture(key)
+            except Exception as e:  # noqa: BLE001 - capture failures vary by op and driver
+                self.cuda_graph = False
+                self.log(f"torch backend: CUDA graph capture failed ({type(e).__name__}: {e}); running eager")
+                return None
+        return self._graphs[key]
+
     @torch.inference_mode()
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """Device in, device out: no host copy (the GPU input path)."""
@@ -111,20 +126,13 @@ class TorchBackend(Backend):
             return super().infer_tensor(batch)
         if not self.device.startswith("cuda"):
             return self.module(batch)
-        if self.cuda_graph:
-            key = tuple(batch.shape)
-            if key not in self._graphs:
-                try:
-                    self._graphs[key] = self._capture(key)
-                except Exception as e:  # noqa: BLE001 - capture failures vary by op and driver
-                    self.cuda_graph = False
-                    self.log(f"torch backend: CUDA graph capture failed ({type(e).__name__}: {e}); running eager")
-            if self.cuda_graph:
-                graph, static_in, static_out = self._graphs[key]
-                static_in.copy_(batch)
-                graph.replay()
-                return static_out.clone()  # the next replay overwrites static_out
-        return self._forward(batch)
+        g = self._graph_for(batch.shape)
+        if g is None:
+            return self._forward(batch)
+        graph, static_in, static_out = g
+        static_in.copy_(batch)
+        graph.replay()
+        return static_out.clone()  # the next replay overwrites static_out
 
     @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -135,17 +143,10 @@ class TorchBackend(Backend):
             if self._pinned is None or self._pinned.shape != x.shape:
                 self._pinned = torch.empty(x.shape, dtype=torch.float32, pin_memory=True)
             self._pinned.copy_(x)
-        if self.cuda_graph:
-            key = tuple(x.shape)
-            if key not in self._graphs:
-                try:
-                    self._graphs[key] = self._capture(key)
-                except Exception as e:  # noqa: BLE001 - capture failures vary by op and driver
-                    self.cuda_graph = False
-                    self.log(f"torch backend: CUDA graph capture failed ({type(e).__name__}: {e}); running eager")
-            if self.cuda_graph:
-                graph, static_in, static_out = self._graphs[key]
-                static_in.copy_(self._pinned, non_blocking=True)
-                graph.replay()
-                return static_out.cpu().numpy()
+        g = self._graph_for(x.shape)
+        if g is not None:
+            graph, static_in, static_out = g
+            static_in.copy_(self._pinned, non_blocking=True)
+            graph.replay()
+            return static_out.cpu().numpy()
         return self._forward(self._pinned.to(self.device, non_blocking=True)).cpu().numpy()

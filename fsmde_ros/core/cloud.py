@@ -38,6 +38,15 @@ def range_filter(xyz_cam: np.ndarray, min_range: float, max_range: float) -> np.
     return (r >= min_range) & (r <= max_range)
 
 
+def sampled_rays(K: np.ndarray, T: np.ndarray, shape: tuple[int, int], stride: int):
+    """Rays of the pixels ``depth[::stride, ::stride]`` (row-major): base-frame directions [M, 3] scaled to
+    optical z = 1, their lengths [M] and the camera origin [3] (float64; callers cast)."""
+    h, w = shape
+    v, u = np.mgrid[0:h:stride, 0:w:stride]
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(u.shape)], -1).reshape(-1, 3)
+    return rays @ T[:3, :3].T, np.linalg.norm(rays, axis=1), T[:3, 3]
+
+
 class CloudFuser:
     """Back-projects depth maps with their K, moves them to the base frame, range-filters, voxelises, packs.
 
@@ -55,14 +64,12 @@ class CloudFuser:
         key = (K.tobytes(), T.tobytes(), shape, stride)
         hit = self._rays.get(key)
         if hit is None:
-            h, w = shape
-            v, u = np.mgrid[0:h:stride, 0:w:stride]
-            rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(u.shape)], -1).reshape(-1, 3)
-            dirs = np.zeros((len(rays), 4), np.float32)
-            dirs[:, :3] = rays @ T[:3, :3].T
+            d3, norms, o3 = sampled_rays(K, T, shape, stride)
+            dirs = np.zeros((len(d3), 4), np.float32)
+            dirs[:, :3] = d3
             origin = np.zeros(4, np.float32)
-            origin[:3] = T[:3, 3]
-            hit = (dirs, np.linalg.norm(rays, axis=1).astype(np.float32), origin)
+            origin[:3] = o3
+            hit = (dirs, norms.astype(np.float32), origin)
             if len(self._rays) > self.max_cached:  # intrinsics or TF that keep changing must not grow memory
                 self._rays.clear()
             self._rays[key] = hit

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cloud import XYZRGB_DTYPE
+from .cloud import XYZRGB_DTYPE, sampled_rays
 from .codecs import ImageError, check_compressed, decode_compressed
 from .manifest import ModelManifest
 from .preprocess import ModelGeometry
@@ -127,12 +127,8 @@ class TensorCloudFuser:
         key = (K.tobytes(), T.tobytes(), shape, stride)
         hit = self._rays.get(key)
         if hit is None:
-            h, w = shape
-            v, u = np.mgrid[0:h:stride, 0:w:stride]
-            rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(u.shape)], -1).reshape(-1, 3)
-            dirs = torch.as_tensor((rays @ T[:3, :3].T).astype(np.float32), device=self.device)
-            norms = torch.as_tensor(np.linalg.norm(rays, axis=1).astype(np.float32), device=self.device)
-            origin = torch.as_tensor(T[:3, 3].astype(np.float32), device=self.device)
+            dirs, norms, origin = (torch.as_tensor(np.asarray(a, np.float32), device=self.device)
+                                   for a in sampled_rays(K, T, shape, stride))
             if len(self._rays) > self.max_cached:
                 self._rays.clear()
             hit = self._rays[key] = (dirs, norms, origin)
