@@ -39,7 +39,8 @@ def rss_mib(pid: int) -> float:
 
 
 def drive(frames, duration: float, rate: float = 12.0, transport: str = "compressed", dds: str = "large_data",
-          model: str | None = None, node_params: list[str] = (), out: Path = Path("out/drive")) -> dict:
+          model: str | None = None, node_params: list[str] = (), out: Path = Path("out/drive"),
+          probe: bool = False) -> dict:
     """Run the node process against ``frames`` for ``duration`` s; returns the raw observations."""
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randrange(1, 200)))
@@ -73,6 +74,12 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
     else:
         payload = [jpgs for jpgs, _, _ in frames]
 
+    probe_proc = None
+    if probe:  # a second, trivial subscriber of CAM_FRONT: what DDS delivery alone does here
+        suffix = "/compressed" if transport == "compressed" else ""
+        probe_proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "probe.py"),
+                                       f"{CAMERAS[0]}/image_rect{suffix}", str(duration + 15), str(out / "probe.json")],
+                                      env=os.environ.copy())
     rclpy.init()
     io = rclpy.create_node("fsmde_drive")
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -153,6 +160,10 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
         ex.shutdown()
         io.destroy_node()
         rclpy.try_shutdown()
+        if probe_proc is not None:
+            probe_proc.wait(timeout=60)
+            delays = json.loads((out / "probe.json").read_text())
+            obs["probe_delay_s"] = delays[int(len(delays) * 0.1):]  # past the start-up
     return obs
 
 
@@ -177,6 +188,9 @@ def summary(obs, warmup: float) -> dict:
         "latency_ms_p50": pct(50), "latency_ms_p95": pct(95), "latency_ms_p99": pct(99), "latency_ms_max": pct(100),
         "publish_ms_p50": float(np.median(obs["publish_ms"])) if obs["publish_ms"] else float("nan"),
         "node_stages_ms": stages, "backend": final.get("backend", "?"),
+        # CAM_FRONT stamp -> arrival at a trivial subscriber (stamped 15 ms before it is published: the floor)
+        **({"probe_delay_ms_p50_p95_p99": [float(np.percentile(np.array(obs["probe_delay_s"]) * 1000, q))
+                                           for q in (50, 95, 99)]} if obs.get("probe_delay_s") else {}),
     }
 
 
@@ -194,10 +208,12 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--out", default="out/drive")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--probe", action="store_true", help="also run bench/probe.py: stamp-to-arrival delay of "
+                    "CAM_FRONT at a trivial subscriber (the transport's share of the latency)")
     a = ap.parse_args(argv)
     world = Path(a.world) if a.world else ensure_world(ROOT / "out" / "bench" / f"world_{a.width}x{a.height}",
                                                         a.width, a.height, 0.5)
-    obs = drive(load_frames(world), a.duration, a.rate, a.transport, a.dds, a.model, a.param, Path(a.out))
+    obs = drive(load_frames(world), a.duration, a.rate, a.transport, a.dds, a.model, a.param, Path(a.out), a.probe)
     fig = summary(obs, a.warmup)
     print(json.dumps(fig, indent=1))
     if a.json:
