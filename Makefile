@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights ablation clean distclean
+.PHONY: setup demo test bench weights ablation eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -43,6 +43,12 @@ ABLATION := sparse_only plain_kd ci_kd ci_vr_kd ci_kd_two_hot ci_vr_kd_two_hot d
 ablation: setup $(WORLDS)
 	cd training && for row in $(ABLATION); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/synthetic_method.yaml configs/ablation/$$row.yaml; done
 	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(addprefix runs/ablation/,$(ABLATION)) --names "sparse GT only" "+ plain KD" "+ CI-KD (softmax target)" "+ CI-KD (softmax) + VR-KD" "+ CI-KD (two-hot target)" "+ CI-KD (two-hot) + VR-KD" "dense GT (reference)" --data-root ../data/weights/val --sweeps --out results/ablation
+
+# The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
+# LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
+REAL ?= ../shared/real
+eval-real: setup
+	$(VENV)/bin/fsmde-eval --model models/fsmde_student --real $(REAL) --out $(OUT)/eval_real
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider training/tests test

@@ -56,7 +56,9 @@ def main(argv=None) -> int:
     src.add_argument("--model", nargs="+", help="exported model folder(s) (manifest.json)")
     ap.add_argument("--names", nargs="*", help="row names (default: folder names)")
     ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"], help="for --model")
-    ap.add_argument("--data-root", required=True, help="nuScenes-format root of the held-out scenes")
+    ap.add_argument("--data-root", help="nuScenes-format root of the held-out scenes")
+    ap.add_argument("--real", help="real frames instead (../shared/real's layout, or one dataset folder of it): "
+                    "metrics against projected LiDAR beside the constant and flat-ground references")
     ap.add_argument("--version", default="v1.0-synth")
     ap.add_argument("--scenes", help="split file or comma-separated scene names (default: all)")
     ap.add_argument("--sweeps", action="store_true", help="every camera set (12 Hz), not only the key frames")
@@ -65,6 +67,10 @@ def main(argv=None) -> int:
     ap.add_argument("--canonical-focal", type=float, help="default: the run's config / the manifest")
     ap.add_argument("--out", required=True, help="folder for report.md, metrics.json and plots")
     a = ap.parse_args(argv)
+    if a.real:
+        return main_real(a)
+    if not a.data_root:
+        ap.error("--data-root is required (or --real)")
     from ..data import SurroundDataset
     from ..engine.config import resolve_scenes
 
@@ -104,6 +110,32 @@ def main(argv=None) -> int:
     (out / "report.md").write_text("\n\n".join(md))
     paths = plots(next(iter(rows.values())), out, rows)
     print(rows_table(rows))
+    print(f"wrote {out / 'report.md'}, {out / 'metrics.json'}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def main_real(a) -> int:
+    from ..data.real import RealDataError, load_real
+    from .real import evaluate_real, real_plots, real_table
+
+    if not a.model or len(a.model) != 1:
+        print("fsmde-eval: error: --real takes exactly one --model (an exported model folder)", file=sys.stderr)
+        return 2
+    try:
+        views = [v for vs in load_real(a.real).values() for v in vs]
+        pred, man = model_predictor(a.model[0], a.backend)
+    except (RealDataError, ValueError, OSError, KeyError) as e:
+        print(f"fsmde-eval: error: {e}", file=sys.stderr)
+        return 2
+    res = evaluate_real(pred, man, views)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = real_table(res)
+    (out / "metrics.json").write_text(json.dumps({k: v for k, v in res.items() if k != "arrays"}, indent=2))
+    paths = real_plots(res, out)
+    (out / "report.md").write_text(f"# {Path(a.model[0]).name} on real frames ({a.real}, {a.backend})\n\n{table}\n\n"
+                                   + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n")
+    print(table)
     print(f"wrote {out / 'report.md'}, {out / 'metrics.json'}, " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -1,0 +1,162 @@
+"""Real frames (data/real.py) through an exported model, against projected LiDAR at the model's output resolution,
+with two references that never look at the image's content beside it:
+
+- constant: every pixel at the image's median GT depth (it uses the GT, so it is an upper bound for "no idea");
+- flat ground: the depth where each pixel's ray meets the road plane z = 0 of the vehicle frame, from the
+  camera's mounting height and orientation, capped at the protocol's range; above the horizon (and beyond the
+  cap) the image's median GT depth, as in the constant reference, so the prior is not handicapped by an
+  arbitrary far constant.
+
+The image is resized to the model input as the node's GPU path and the training loader do (full decode,
+INTER_AREA), K is scaled per axis, and depth is rescaled by the mean focal as the node does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.real import RealView
+from .metrics import METRIC_NAMES, PROTOCOLS, average, depth_metrics
+
+PROTOCOL = {"nuscenes": "nuscenes", "ddad": "ddad", "kitti": "nuscenes"}  # KITTI is evaluated to 80 m too
+
+
+def scale_K(K: np.ndarray, src_wh, dst_wh) -> np.ndarray:
+    """Pixel-centre convention, per axis (fx != fy after an anisotropic resize)."""
+    sx, sy = dst_wh[0] / src_wh[0], dst_wh[1] / src_wh[1]
+    K2 = np.array(K, np.float64).copy()
+    K2[0, 0] *= sx
+    K2[1, 1] *= sy
+    K2[0, 2] = (K2[0, 2] + 0.5) * sx - 0.5
+    K2[1, 2] = (K2[1, 2] + 0.5) * sy - 0.5
+    return K2
+
+
+def ground_prior(K: np.ndarray, T_vehicle_cam: np.ndarray, hw: tuple[int, int], above: float,
+                 cap: float = 80.0) -> np.ndarray:
+    """z-depth [h, w] of the road plane z = 0 seen by a camera at pose T_vehicle_cam; ``above`` where the ray
+    does not meet the plane within ``cap`` metres."""
+    h, w = hw
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)  # optical z = 1
+    down = -(rays @ T_vehicle_cam[:3, :3].T)[..., 2]  # metres dropped per metre of z-depth
+    height = T_vehicle_cam[2, 3]
+    with np.errstate(divide="ignore"):
+        z = np.where(down > 1e-6, height / down, np.inf)
+    return np.where(z <= cap, z, above).astype(np.float32)
+
+
+def load_image(path, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.cvtColor(cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+def evaluate_real(predict, manifest: dict, views: list[RealView], progress: bool = True) -> dict:
+    """``predict(float32 [1, 3, h, w] normalised) -> [1, 1, h, w]`` metres at the canonical focal.
+
+    Returns {"per_view": [...], "per_dataset": {ds: {method: {scale_aware, median_scaled, median_ratio}}}} and
+    keeps the arrays for plots under "arrays" (image, gt, predictions per view)."""
+    import torch
+    from tqdm import tqdm
+
+    hw = (manifest["input"]["height"], manifest["input"]["width"])
+    mean = np.asarray(manifest["input"]["mean"], np.float32).reshape(3, 1, 1)
+    std = np.asarray(manifest["input"]["std"], np.float32).reshape(3, 1, 1)
+    scale = np.float32(manifest["input"]["scale"])
+    focal = float(manifest["canonical_focal_px"])
+    rows, arrays = [], []
+    for v in tqdm(views, desc="real frames", disable=not progress):
+        rgb = load_image(v.image_path, hw)
+        x = ((rgb.transpose(2, 0, 1).astype(np.float32) * scale - mean) / std)[None]
+        K = scale_K(v.K, v.size, (hw[1], hw[0]))
+        with torch.inference_mode():
+            out = predict(torch.from_numpy(x))
+        pred = np.asarray(out, np.float32)[0, 0] * np.float32((K[0, 0] + K[1, 1]) / 2 / focal)
+        gt = v.gt_depth(hw)
+        proto = PROTOCOL[v.dataset]
+        valid = gt > 0
+        med = float(np.median(gt[valid])) if valid.any() else 0.0
+        methods = {"model": pred, "constant": np.full(hw, med, np.float32),
+                   "flat ground": ground_prior(K, v.T_vehicle_cam, hw, med, PROTOCOLS[proto][1])}
+        row = {"dataset": v.dataset, "frame": v.frame, "camera": v.camera, "gt_pixels": int(valid.sum())}
+        for name, p in methods.items():
+            m = valid & np.isfinite(p) & (p > 0)
+            row[name] = {"scale_aware": depth_metrics(p, gt, proto), "median_scaled": depth_metrics(p, gt, proto, True),
+                         "median_ratio": float(np.median(p[m] / gt[m])) if m.any() else float("nan")}
+        rows.append(row)
+        arrays.append({"rgb": rgb, "gt": gt, "pred": pred, "ground": methods["flat ground"]})
+    per_ds = {}
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        sel = [r for r in rows if r["dataset"] == ds]
+        per_ds[ds] = {name: {"scale_aware": average([r[name]["scale_aware"] for r in sel]),
+                             "median_scaled": average([r[name]["median_scaled"] for r in sel]),
+                             "median_ratio": float(np.nanmedian([r[name]["median_ratio"] for r in sel])),
+                             "images": len(sel)}
+                      for name in ("model", "constant", "flat ground")}
+    return {"per_view": rows, "per_dataset": per_ds, "arrays": arrays}
+
+
+def real_table(res: dict) -> str:
+    lines = ["| dataset | images | method | AbsRel | SqRel | RMSE | RMSElog | δ1 | δ2 | δ3 | AbsRel (median-scaled) | "
+             "median pred/GT |", "|---|---:|---|" + "---:|" * 9]
+    for ds, methods in res["per_dataset"].items():
+        for name, m in methods.items():
+            sa, ms = m["scale_aware"], m["median_scaled"]
+            cells = [f"{sa[k]:.3f}" if k != "rmse" else f"{sa[k]:.2f}" for k in METRIC_NAMES]
+            lines.append(f"| {ds} | {m['images']} | {name} | " + " | ".join(cells)
+                         + f" | {ms['abs_rel']:.3f} | {m['median_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def real_plots(res: dict, out) -> list:
+    """mosaic_<dataset>.png (image / prediction / flat ground / |error| vs GT per view) and error_vs_distance.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    out = Path(out)
+    paths = []
+    for ds in res["per_dataset"]:
+        idx = [i for i, r in enumerate(res["per_view"]) if r["dataset"] == ds][:6]
+        fig, axes = plt.subplots(len(idx), 4, figsize=(14, 2.2 * len(idx)), squeeze=False)
+        for row, i in zip(axes, idx):
+            a, r = res["arrays"][i], res["per_view"][i]
+            gt = a["gt"]
+            err = np.where(gt > 0, np.abs(a["pred"] - gt) / np.maximum(gt, 1e-3), np.nan)
+            model_absrel = r["model"]["scale_aware"].get("abs_rel", float("nan"))
+            panels = ((a["rgb"], None, None, r["camera"]),
+                      (1 / np.maximum(a["pred"], 0.1), "magma", None, f"model, inverse depth (AbsRel {model_absrel:.2f})"),
+                      (1 / np.maximum(a["ground"], 0.1), "magma", None, "flat-ground prior, inverse depth"),
+                      (err, "inferno", 1.0, "|pred - LiDAR| / LiDAR (0..1)"))
+            for ax, (im, cmap, vmax, title) in zip(row, panels):
+                ax.imshow(im, cmap=cmap, vmin=0 if vmax else None, vmax=vmax, interpolation="nearest")
+                ax.set_title(title, fontsize=8)
+                ax.axis("off")
+        fig.tight_layout()
+        p = out / f"mosaic_{ds}.png"
+        fig.savefig(p, dpi=80)
+        plt.close(fig)
+        paths.append(p)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.array([0.5, 5, 10, 20, 40, 80, 200])
+    for ds in res["per_dataset"]:
+        g = np.concatenate([a["gt"][a["gt"] > 0] for a, r in zip(res["arrays"], res["per_view"]) if r["dataset"] == ds])
+        p = np.concatenate([a["pred"][a["gt"] > 0] for a, r in zip(res["arrays"], res["per_view"]) if r["dataset"] == ds])
+        ys = [np.nanmean(np.abs(p[(g >= lo) & (g < hi)] - g[(g >= lo) & (g < hi)]) / g[(g >= lo) & (g < hi)])
+              if ((g >= lo) & (g < hi)).any() else np.nan for lo, hi in zip(bins[:-1], bins[1:])]
+        ax.plot(np.sqrt(bins[:-1] * bins[1:]), ys, marker="o", label=ds)
+    ax.set_xscale("log")
+    ax.set_xlabel("LiDAR depth (m)")
+    ax.set_ylabel("AbsRel of the model")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    p = out / "error_vs_distance.png"
+    fig.tight_layout()
+    fig.savefig(p, dpi=90)
+    plt.close(fig)
+    return paths + [p]
