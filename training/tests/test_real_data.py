@@ -128,3 +128,24 @@ def test_fsmde_eval_real_through_the_exported_model(tmp_path):
         a, b = methods["model"]["scale_aware"]["abs_rel"], rows["torch"][ds]["model"]["scale_aware"]["abs_rel"]
         assert abs(a - b) <= 0.01 * a
     assert main(["--model", str(model), "--real", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+
+
+@needs_real
+def test_real_key_frame_through_the_nuscenes_devkit(tmp_path):
+    """The real key frame as a nuScenes dataroot: the devkit loads it, SurroundDataset reads the real JPEGs and
+    the real 5-float sweep, and its LiDAR GT (devkit pose chain) matches the reader's (sensor2lidar chain)."""
+    from fsmde_train.data import SurroundDataset
+    from fsmde_train.data.real import write_nuscenes_dataroot
+
+    root = write_nuscenes_dataroot(REAL / "nuscenes_keyframe", tmp_path / "nusc")
+    ds = SurroundDataset(root, "v1.0-real", None, (128, 224), 177.3, gt="lidar", progress=False)
+    assert len(ds) == 1
+    batch = ds[0]
+    assert tuple(batch["image"].shape) == (6, 3, 128, 224)
+    views = {v.camera: v for v in load_nuscenes_keyframe(REAL / "nuscenes_keyframe")}
+    for j, cam in enumerate(ds.cameras):
+        got, want = batch["depth"][j, 0].numpy(), views[cam].gt_depth((128, 224))
+        both = (got > 0) & (want > 1.0)  # the devkit drops points nearer than 1 m
+        assert both.sum() > 0.9 * (want > 1.0).sum()
+        assert np.median(np.abs(got[both] - want[both])) < 0.02
+        np.testing.assert_allclose(batch["K"][j].numpy(), scale_K(views[cam].K, (1600, 900), (224, 128)))

@@ -228,3 +228,59 @@ def load_real(root) -> dict[str, list[RealView]]:
         raise RealDataError(f"{root}: none of {[f for f, _ in LAYOUTS.values()]} found; expected the layout of "
                             f"../shared/real (see its README)")
     return found
+
+
+def write_nuscenes_dataroot(keyframe_dir, out, version: str = "v1.0-real") -> Path:
+    """The BEVDet-layout key frame as a minimal nuScenes dataroot (the 13 tables, the real JPEGs and the real
+    5-float LIDAR_TOP .pcd.bin, the frame's own calibration and per-sensor ego poses), so the nuscenes-devkit
+    path of SurroundDataset runs on real files. One scene, one sample, no annotations."""
+    import hashlib
+    import shutil
+
+    import cv2
+    import yaml
+
+    src, out = Path(keyframe_dir), Path(out)
+    meta = yaml.safe_load(_need(src / "sample0000.yaml", "the key frame's calibration (BEVDet sample yaml)")
+                          .read_text())
+    tok = lambda *p: hashlib.md5("/".join(map(str, p)).encode()).hexdigest()  # noqa: E731
+    log, scene, sample = tok("log"), tok("scene"), tok("sample")
+    t = {k: [] for k in ("category", "attribute", "visibility", "instance", "sample_annotation", "sensor",
+                         "calibrated_sensor", "ego_pose", "sample_data")}
+    t["log"] = [{"token": log, "logfile": "n015-2018-08-02-17-16-37+0800", "vehicle": "n015",
+                 "date_captured": "2018-08-02", "location": "singapore-onenorth"}]
+    t["map"] = [{"token": tok("map"), "log_tokens": [log], "category": "semantic_prior", "filename": "maps/blank.png"}]
+    t["scene"] = [{"token": scene, "log_token": log, "nbr_samples": 1, "first_sample_token": sample,
+                   "last_sample_token": sample, "name": "scene-real-0", "description": "one real key frame"}]
+    t["sample"] = [{"token": sample, "timestamp": int(meta["timestamp"]), "scene_token": scene, "prev": "", "next": ""}]
+
+    def add(channel, modality, rel, ts, K, rot_s2e, trans_s2e, rot_e2g, trans_e2g, wh):
+        sd = tok("sd", channel)
+        t["sensor"].append({"token": tok("sensor", channel), "channel": channel, "modality": modality})
+        t["calibrated_sensor"].append({"token": tok("cs", channel), "sensor_token": tok("sensor", channel),
+                                       "translation": list(trans_s2e), "rotation": list(rot_s2e),
+                                       "camera_intrinsic": K})
+        t["ego_pose"].append({"token": sd, "timestamp": ts, "rotation": list(rot_e2g), "translation": list(trans_e2g)})
+        t["sample_data"].append({"token": sd, "sample_token": sample, "ego_pose_token": sd,
+                                 "calibrated_sensor_token": tok("cs", channel), "timestamp": ts,
+                                 "fileformat": "pcd" if modality == "lidar" else "jpg", "is_key_frame": True,
+                                 "height": wh[1], "width": wh[0], "filename": rel, "prev": "", "next": ""})
+
+    for name, c in meta["cams"].items():
+        img = _need(src / "imgs" / f"{name}.jpg", f"the {name} image")
+        rel = f"samples/{name}/{Path(c['data_path']).name}"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(img, out / rel)
+        add(name, "camera", rel, int(c["timestamp"]), c["cam_intrinsic"], c["sensor2ego_rotation"],
+            c["sensor2ego_translation"], c["ego2global_rotation"], c["ego2global_translation"], _image_size(img))
+    rel = f"samples/LIDAR_TOP/{Path(meta['lidar_path']).name}"
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_need(src / "0.bin", "LIDAR_TOP as float32 x 5"), out / rel)
+    add("LIDAR_TOP", "lidar", rel, int(meta["timestamp"]), [], meta["lidar2ego_rotation"],
+        meta["lidar2ego_translation"], meta["ego2global_rotation"], meta["ego2global_translation"], (0, 0))
+    (out / "maps").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / "maps" / "blank.png"), np.full((8, 8), 255, np.uint8))
+    (out / version).mkdir(parents=True, exist_ok=True)
+    for name, rows in t.items():
+        (out / version / f"{name}.json").write_text(json.dumps(rows))
+    return out  # poses and quaternions (w, x, y, z) are copied as the frame gives them

@@ -15,20 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.real import RealView
+from ..data.surround import scale_K
 from .metrics import METRIC_NAMES, PROTOCOLS, average, depth_metrics
 
 PROTOCOL = {"nuscenes": "nuscenes", "ddad": "ddad", "kitti": "nuscenes"}  # KITTI is evaluated to 80 m too
-
-
-def scale_K(K: np.ndarray, src_wh, dst_wh) -> np.ndarray:
-    """Pixel-centre convention, per axis (fx != fy after an anisotropic resize)."""
-    sx, sy = dst_wh[0] / src_wh[0], dst_wh[1] / src_wh[1]
-    K2 = np.array(K, np.float64).copy()
-    K2[0, 0] *= sx
-    K2[1, 1] *= sy
-    K2[0, 2] = (K2[0, 2] + 0.5) * sx - 0.5
-    K2[1, 2] = (K2[1, 2] + 0.5) * sy - 0.5
-    return K2
 
 
 def ground_prior(K: np.ndarray, T_vehicle_cam: np.ndarray, hw: tuple[int, int], above: float,
