@@ -54,10 +54,17 @@ def parity(module: torch.nn.Module, onnx_path: Path, program_path: Path, example
         ref = module(example).numpy()
         prog = torch.export.load(str(program_path)).module()(example).numpy()
     got = sess.run(["depth"], {"image": example.numpy()})[0]
-    return {"onnx_vs_torch_max_abs_m": float(np.abs(ref - got).max()),
-            "onnx_vs_torch_max_rel": float((np.abs(ref - got) / np.abs(ref)).max()),
-            "program_vs_torch_max_abs_m": float(np.abs(ref - prog).max()),
-            "program_vs_torch_max_rel": float((np.abs(ref - prog) / np.abs(ref)).max())}
+    ok = np.isfinite(ref)  # NaN = the validity head's "no surface": must be NaN in the same pixels everywhere
+
+    def err(other):
+        if not np.array_equal(np.isfinite(other), ok):
+            return float("inf"), float("inf")
+        d = np.abs(ref[ok] - other[ok])
+        return (float(d.max()), float((d / np.abs(ref[ok])).max())) if ok.any() else (0.0, 0.0)
+
+    (oa, orel), (pa, prel) = err(got), err(prog)
+    return {"onnx_vs_torch_max_abs_m": oa, "onnx_vs_torch_max_rel": orel, "program_vs_torch_max_abs_m": pa,
+            "program_vs_torch_max_rel": prel, "invalid_fraction": float(1 - ok.mean())}
 
 
 def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tuple[int, int],
@@ -86,7 +93,9 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
         "input": {"height": h, "width": w, "channel_order": "RGB", "layout": "NCHW", "dtype": "float32",
                   "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std), "dynamic_batch": True},
         "output": {"name": "depth", "units": "m", "layout": "N1HW", "min_depth": cfg.min_depth,
-                   "max_depth": cfg.max_depth},
+                   "max_depth": cfg.max_depth,
+                   "invalid": ("NaN where the validity head finds no surface (sky)" if cfg.validity_head
+                               else "none (every pixel has a depth)")},
         "canonical_focal_px": float(canonical_focal_px),
         "n_bins": cfg.n_bins,
         "cameras": list(cameras),

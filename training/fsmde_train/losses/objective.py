@@ -12,7 +12,7 @@ import torch
 
 from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
 from .relational import depth_encoding, vr_kd_loss
-from .supervised import bin_centre_loss, silog_loss
+from .supervised import bin_centre_loss, silog_loss, validity_loss
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class LossConfig:
     plain_kd: float = 0.0  # SILog to the GT-aligned teacher depth (the baseline KD)
     ci_kd: float = 0.0  # cross-interaction KD (KL over the student's bins)
     vr_kd: float = 0.0  # view-relational KD (adjacent-view relation matrices)
+    validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
     ci_tau: float = 0.05
     ci_space: str = "log"
     ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
@@ -47,6 +48,10 @@ class Objective:
             terms["silog"] = silog_loss(out["depth"], gt, min_depth=self.lo, max_depth=self.hi)
         if c.bins:
             terms["bins"] = bin_centre_loss(out["centers"], gt, self.lo, self.hi)
+        if c.validity:
+            if "valid_logit" not in out:
+                raise ValueError("loss.validity > 0 needs model.validity_head: true")
+            terms["validity"] = validity_loss(out["valid_logit"], batch["depth_dense"])
         if c.needs_teacher:
             if teacher is None:
                 raise ValueError("loss weights plain_kd/ci_kd/vr_kd > 0 need a teacher (teacher.kind)")

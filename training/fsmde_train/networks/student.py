@@ -7,6 +7,8 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 - ``logits``   [B, K, H/s, W/s]  per-pixel bin logits (s = ``output_stride``, 2 or 4); ``probs`` their softmax
 - ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
 - ``features`` [B, C_dec, H/s, W/s]  decoder features (view-relational KD; not exported)
+- ``valid_logit`` [B, 1, H, W]  with ``validity_head``: logit of "this pixel has a depth" (sky and other
+  pixels without a surface are invalid); the exported model writes NaN where it is < 0 (REP-118's invalid)
 
 The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
 the middle of each cumulative interval, so centres are ordered and stay inside the depth range.
@@ -30,6 +32,7 @@ class StudentConfig:
     max_depth: float = 100.0
     decoder_width: int = 64
     output_stride: int = 2  # resolution of the bin logits/probabilities: 2 or 4 (4 halves the FLOPs; BENCHMARKS.md)
+    validity_head: bool = False  # a sky/validity logit beside the bins (trained from dense GT's sky = 0)
     # input normalisation (x / 255 - mean) / std: the one definition; the dataset and the exported manifest read it
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -103,6 +106,8 @@ class SurroundDepthStudent(nn.Module):
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
         self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
                                        nn.Conv2d(cfg.decoder_width, cfg.n_bins, 1))
+        self.valid_head = (nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width // 2),
+                                         nn.Conv2d(cfg.decoder_width // 2, 1, 1)) if cfg.validity_head else None)
 
     def bin_centers(self, bottleneck: torch.Tensor) -> torch.Tensor:
         widths = torch.softmax(self.bin_mlp(bottleneck.mean((2, 3))), dim=1)
@@ -118,18 +123,26 @@ class SurroundDepthStudent(nn.Module):
         probs = torch.softmax(logits, dim=1)
         depth_half = (probs * centers[:, :, None, None]).sum(1, keepdim=True)
         depth = F.interpolate(depth_half, size=image.shape[-2:], mode="bilinear", align_corners=False)
-        return {"depth": depth, "centers": centers, "logits": logits, "probs": probs, "features": dec}
+        out = {"depth": depth, "centers": centers, "logits": logits, "probs": probs, "features": dec}
+        if self.valid_head is not None:
+            out["valid_logit"] = F.interpolate(self.valid_head(dec), size=image.shape[-2:], mode="bilinear",
+                                               align_corners=False)
+        return out
 
 
 class DepthOnly(nn.Module):
-    """What is exported for inference: image [N, 3, H, W] -> depth [N, 1, H, W] (metres)."""
+    """What is exported for inference: image [N, 3, H, W] -> depth [N, 1, H, W] (metres; NaN where the validity
+    head, when the network has one, says there is no surface: the node publishes NaN and the cloud skips it)."""
 
     def __init__(self, net: SurroundDepthStudent):
         super().__init__()
         self.net = net
 
     def forward(self, image):
-        return self.net(image)["depth"]
+        out = self.net(image)
+        if "valid_logit" not in out:
+            return out["depth"]
+        return torch.where(out["valid_logit"] >= 0, out["depth"], torch.full_like(out["depth"], float("nan")))
 
 
 def build_student(cfg: StudentConfig | dict | None = None) -> SurroundDepthStudent:
