@@ -2,7 +2,6 @@
 exported model writes NaN there in every format, and the node's pipeline publishes NaN and no cloud points."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
