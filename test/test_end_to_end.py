@@ -71,7 +71,10 @@ def test_bag_through_node_process(which, request, node_process):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
                 all(p.get_subscription_count() > 0 for p in img_pubs)
-                and sink.count_publishers("points") > 0 and sink.count_publishers("CAM_FRONT/depth/image") > 0):
+                and sink.count_publishers("points") > 0
+                and all(sink.count_publishers(f"{c}/depth/image") > 0 for c in CAMERAS)):
+            # every depth topic: the node builds outputs only for matched subscribers, so an unmatched one at the
+            # first set would lose that camera's first depth image (seen once under load)
             ex.spin_once(timeout_sec=0.1)
             assert node_process.poll() is None, node_process.stdout.read()
         time.sleep(1.0)  # let both directions match
