@@ -52,6 +52,7 @@ def run(frames, manifest, backend, n_cams, iters, warmup, rig, gpu_input=False):
     from concurrent.futures import ThreadPoolExecutor
 
     from fsmde_ros.core.codecs import colorize_depth, depth_to_32fc1, to_bytes_array
+    from fsmde_ros.core.geometry_input import GeometryInputs
     from fsmde_ros.core.pipeline import CloudConfig, SurroundPipeline
     from fsmde_ros.core.preprocess import Preprocessor
     from fsmde_ros.core.views import ViewBuilder
@@ -64,19 +65,21 @@ def run(frames, manifest, backend, n_cams, iters, warmup, rig, gpu_input=False):
     pre = Preprocessor(manifest)
     hw = (manifest.height, manifest.width)
     cloud_cfg = CloudConfig(True, 2, 1.0, 60.0, 0.0)
+    geometry = (GeometryInputs(manifest.geometry, hw, manifest.canonical_focal_px) if manifest.geometry else None)
     if gpu_input:  # the node's GPU input path (gpu_decode): nvJPEG, fit/normalise/cloud on the device
         from fsmde_ros.core.tensor_input import (TensorDecoder, TensorPreprocessor, TensorSurroundPipeline,
                                                  nvjpeg_decoder)
 
         tp = TensorPreprocessor(manifest, "cuda")
         extra = dict(tensor_decoder=TensorDecoder(tp, nvjpeg_decoder("cuda")))
-        pipe = TensorSurroundPipeline(backend, tp, manifest.min_depth, manifest.max_depth, cloud_cfg)
+        pipe = TensorSurroundPipeline(backend, tp, manifest.min_depth, manifest.max_depth, cloud_cfg, geometry)
     else:
         extra = dict(map_fn=pool.map, fit_bgr=pre.fit_bgr)
-        pipe = SurroundPipeline(backend, pre, manifest.min_depth, manifest.max_depth, cloud_cfg, map_fn=pool.map)
+        pipe = SurroundPipeline(backend, pre, manifest.min_depth, manifest.max_depth, cloud_cfg, map_fn=pool.map,
+                                geometry=geometry)
     vb = ViewBuilder(names, [f"{c}/image" for c in names], [f"{c}/info" for c in names], hw, lambda f, i: T.get(f),
                      lambda k, m: print(m), **extra)
-    ready = np.random.default_rng(0).standard_normal((n_cams, 3, *hw)).astype(np.float32)
+    ready = np.random.default_rng(0).standard_normal((n_cams, manifest.channels, *hw)).astype(np.float32)
     rows = []
     for k in range(warmup + iters):
         jpgs = frames[k % len(frames)][0][:n_cams]
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
     manifest = load_manifest(a.model)
     rig = load_rig(ROOT / "config" / "nuscenes_rig.yaml")
     backend, why = make_backend(manifest, a.backend, a.device, a.threads, 6)
-    backend.warmup(6, manifest.height, manifest.width, 3)
+    backend.warmup(6, manifest.height, manifest.width, 3, manifest.channels)
     w, h = frames[0][2]
     cases = [("6 cameras", 6, frames)]
     if a.scaling:

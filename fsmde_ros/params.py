@@ -46,6 +46,9 @@ PARAMS: tuple[Param, ...] = (
     Param("sync_slop", 0.06, "max spread of stamps within one set, seconds (nuScenes cameras span ~40 ms)",
           min=0.0, max=10.0),
     Param("base_frame", "", "frame of the fused cloud; empty = the rig file's base_frame"),
+    Param("ground_height", 0.0, "height of base_frame's origin above the road (m): 0 for nuScenes' ego frame and "
+          "base_footprint, ~0.3 for base_link on the rear axle; models with camera-aware input (manifest "
+          "input.geometry) need it", min=-5.0, max=5.0),
     Param("use_tf", True, "camera extrinsics from tf2 when available (else / on failure: the rig file)"),
     Param("publish_depth_16uc1", False, "also publish <cam>/depth/image_16uc1 (millimetres, 0 invalid)",
           read_only=False),
@@ -83,6 +86,7 @@ class NodeConfig:
     sync_queue_size: int
     sync_slop: float
     base_frame: str
+    ground_height: float
     use_tf: bool
     publish_depth_16uc1: bool
     publish_colorized: bool

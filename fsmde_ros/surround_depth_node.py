@@ -27,6 +27,7 @@ from .core.extrinsics import Extrinsics
 from .core.geometry import pose_matrix
 from .core.manifest import ManifestError, check_model_files, load_manifest
 from .core.messages import cloud_fields, colorized_fields, depth_image_fields, depth_info_fields
+from .core.geometry_input import GeometryInputs
 from .core.pipeline import CloudConfig, SurroundPipeline
 from .core.preprocess import Preprocessor
 from .core.rig import load_rig
@@ -153,7 +154,8 @@ class SurroundDepthLogic:
             self.backend, why = make_backend(self.manifest, c.backend, c.device, c.threads, len(self.cams),
                                              c.engine_cache_dir, log=log.info)
             log.info(f"backend: {self.backend.describe()} — {why}")
-            self.backend.warmup(len(self.cams), self.manifest.height, self.manifest.width)
+            self.backend.warmup(len(self.cams), self.manifest.height, self.manifest.width,
+                                   channels=self.manifest.channels)
         except (ManifestError, BackendUnavailable, OSError, ValueError) as e:
             log.error(f"configure failed: {e}")
             self.backend = None
@@ -162,8 +164,14 @@ class SurroundDepthLogic:
         # decode and resize of the views run in parallel (libjpeg/OpenCV release the GIL)
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(self.cams), os.cpu_count() or 1)),
                                         thread_name_prefix="fsmde_views")
+        self.geometry = (GeometryInputs(self.manifest.geometry, (self.manifest.height, self.manifest.width),
+                                        self.manifest.canonical_focal_px, c.ground_height)
+                         if self.manifest.geometry else None)
+        if self.geometry is not None:
+            log.info(f"model input: RGB + camera-aware channels {list(self.geometry.names)} from CameraInfo and the "
+                     f"extrinsics ({self.base_frame}'s origin {c.ground_height:.2f} m above the road: ground_height)")
         self.pipeline = SurroundPipeline(self.backend, self.pre, self.manifest.min_depth, self.manifest.max_depth,
-                                         self._cloud_cfg(), map_fn=self._pool.map)
+                                         self._cloud_cfg(), map_fn=self._pool.map, geometry=self.geometry)
         self._tensor_decoder = None
         if self.backend.device == "cuda":
             self._gpu_input(log)
@@ -196,7 +204,7 @@ class SurroundDepthLogic:
             log.info(f"input path: CPU decode and preprocessing ({e})")
             return
         self.pipeline = TensorSurroundPipeline(self.backend, tp, self.manifest.min_depth, self.manifest.max_depth,
-                                               self._cloud_cfg())
+                                               self._cloud_cfg(), self.geometry)
         log.info("input path: GPU (nvJPEG decode, resize + normalise into the model input, back-projection on the "
                  "GPU, one host copy of depth + cloud)")
 
@@ -446,6 +454,8 @@ class SurroundDepthLogic:
             return
         # lazy outputs: nothing is built for a topic nobody subscribes to (image_transport's convention)
         res = self.pipeline.process(views, cloud=self.cloud_pub.get_subscription_count() > 0)
+        for i, why in res.skipped.items():
+            self._warn(("geometry", i), f"{self.cams[i].name}: {why}; skipping this view")
         t2 = time.perf_counter()
         self._publish(imgs, res)
         t3 = time.perf_counter()

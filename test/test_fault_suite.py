@@ -588,7 +588,7 @@ def _(ctx, model, capfd):
 def onnx_size_mismatch(ctx, model, capfd, backend):
     """The manifest says 128x224, the ONNX takes 96x160: refused, naming both."""
     edit_manifest(model, lambda d: d["input"].update(height=128, width=224))
-    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 128x224", backend=backend)
+    refuses(ctx, capfd, model, r"\.onnx takes input \[.*96, 160\], but the manifest says 3x128x224", backend=backend)
 
 
 @startup_case("input_size_mismatch_onnx", "refuses to start: model input vs manifest size named")
@@ -599,7 +599,7 @@ def _(ctx, model, capfd):
 @startup_case("input_size_mismatch_torch", "refuses to start: exported program input vs manifest size named")
 def _(ctx, model, capfd):
     edit_manifest(model, lambda d: (d["input"].update(height=128, width=224), d["files"].pop("onnx")))
-    refuses(ctx, capfd, model, r"\.pt2 takes input \[.*96, 160\], but the manifest says 128x224", backend="torch")
+    refuses(ctx, capfd, model, r"\.pt2 takes input \[.*96, 160\], but the manifest says 3x128x224", backend="torch")
 
 
 @startup_case("model_file_outside_folder", "refuses to start: a manifest path escaping the model folder")

@@ -1,4 +1,5 @@
-"""The backend interface: ``infer(float32 [N, 3, H, W]) -> float32 [N, 1, H, W]`` metres (canonical focal)."""
+"""The backend interface: ``infer(float32 [N, C, H, W]) -> float32 [N, 1, H, W]`` metres (canonical focal); C = 3 (RGB)
+plus the camera-aware channels the manifest declares."""
 from __future__ import annotations
 
 import abc
@@ -31,9 +32,10 @@ class Backend(abc.ABC):
         to the device in one DMA copy with no staging copy."""
         return np.empty(shape, np.float32)
 
-    def warmup(self, batch_size: int, height: int, width: int, iterations: int = 1) -> None:
-        """Run once outside the measured path (allocations, kernel selection, lazy init)."""
-        x = np.zeros((batch_size, 3, height, width), np.float32)
+    def warmup(self, batch_size: int, height: int, width: int, iterations: int = 1, channels: int = 3) -> None:
+        """Run once outside the measured path (allocations, kernel selection, lazy init); ``channels``: the
+        manifest's (RGB + camera-aware channels)."""
+        x = np.zeros((batch_size, channels, height, width), np.float32)
         for _ in range(iterations):
             self.infer(x)
 

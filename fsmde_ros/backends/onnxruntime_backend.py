@@ -36,9 +36,9 @@ class OnnxRuntimeBackend(Backend):
                                 f"{first[:200]})") from e
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
-        if shape[2:] != [manifest.height, manifest.width]:
+        if shape[1:] != [manifest.channels, manifest.height, manifest.width]:
             raise ManifestError(f"model file {path} takes input {shape}, but the manifest says "
-                                f"{manifest.height}x{manifest.width}")
+                                f"{manifest.channels}x{manifest.height}x{manifest.width}")
         self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -86,7 +86,8 @@ class TensorRTBackend(Backend):
         def build():
             log(f"tensorrt: building fp16={fp16} {flavour} {trt.__version__} engine for {props.name} from "
                 f"{onnx_path} (minutes) -> {cache}")
-            return self._build(trt, logger, onnx_path, batch, manifest.height, manifest.width, fp16)
+            return self._build(trt, logger, onnx_path, batch, manifest.channels, manifest.height, manifest.width,
+                               fp16)
 
         engine, _ = load_or_build_engine(cache, build, runtime.deserialize_cuda_engine, log)
         self.flavour = flavour
@@ -96,7 +97,7 @@ class TensorRTBackend(Backend):
         has_fp16_flag = hasattr(trt, "BuilderFlag") and hasattr(trt.BuilderFlag, "FP16")
         self.device = "cuda"
         self.precision = ("fp16" if fp16 and has_fp16_flag else "fp32") if flavour == "tensorrt" else "chosen by TensorRT-RTX"
-        self.d_in = torch.empty((batch, 3, self.h, self.w), dtype=torch.float32, device="cuda")
+        self.d_in = torch.empty((batch, manifest.channels, self.h, self.w), dtype=torch.float32, device="cuda")
         self.d_out = torch.empty((batch, 1, self.h, self.w), dtype=torch.float32, device="cuda")
         self.h_in = torch.empty_like(self.d_in, device="cpu").pin_memory()
         self.context.set_input_shape(self.in_name, tuple(self.d_in.shape))
@@ -105,7 +106,7 @@ class TensorRTBackend(Backend):
         self.stream = torch.cuda.Stream()
 
     @staticmethod
-    def _build(trt, logger, onnx_path, batch, h, w, fp16) -> bytes:
+    def _build(trt, logger, onnx_path, batch, c, h, w, fp16) -> bytes:
         builder = trt.Builder(logger)
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, logger)
@@ -116,7 +117,7 @@ class TensorRTBackend(Backend):
         if fp16 and hasattr(trt, "BuilderFlag") and hasattr(trt.BuilderFlag, "FP16"):
             config.set_flag(trt.BuilderFlag.FP16)
         profile = builder.create_optimization_profile()
-        shape = (batch, 3, h, w)
+        shape = (batch, c, h, w)
         profile.set_shape(network.get_input(0).name, shape, shape, shape)
         config.add_optimization_profile(profile)
         plan = builder.build_serialized_network(network, config)

@@ -60,9 +60,9 @@ class TorchBackend(Backend):
             raise ManifestError(f"model file {path} cannot be loaded as a torch program ({type(e).__name__}: "
                                 f"{first[:200]})") from e
         shape = program_input_shape(program)
-        if shape is not None and tuple(shape[2:]) != (manifest.height, manifest.width):
+        if shape is not None and tuple(shape[1:]) != (manifest.channels, manifest.height, manifest.width):
             raise ManifestError(f"model file {path} takes input {list(shape)}, but the manifest says "
-                                f"{manifest.height}x{manifest.width}")
+                                f"{manifest.channels}x{manifest.height}x{manifest.width}")
         cuda = device.startswith("cuda")
         self.module = program.module().to(device)
         self.channels_last = channels_last and cuda

@@ -12,6 +12,10 @@ from pathlib import Path
 SUPPORTED_VERSIONS = (1,)
 
 
+# Camera-aware input channels a manifest may declare (input.geometry.channels; core/geometry_input.py computes them).
+GEOMETRY_CHANNELS = ("ground_inverse_depth", "ray_elevation")
+
+
 class ManifestError(ValueError):
     """A manifest or model file that cannot be used; the message names the file and what was expected."""
 
@@ -31,6 +35,11 @@ class ModelManifest:
     canonical_focal_px: float
     files: dict
     raw: dict
+    geometry: dict | None = None  # input.geometry: camera-aware channels after RGB (None: RGB only)
+
+    @property
+    def channels(self) -> int:
+        return 3 + (len(self.geometry["channels"]) if self.geometry else 0)
 
     def file_path(self, kind: str) -> Path:
         if kind not in self.files:
@@ -109,13 +118,25 @@ def load_manifest(model_dir) -> ModelManifest:
     f = _get(d, "canonical_focal_px", float, mf)
     if not (0 < lo < hi) or f <= 0:
         raise ManifestError(f"{mf}: need 0 < min_depth < max_depth and canonical_focal_px > 0")
+    geometry = d["input"].get("geometry")
+    if geometry is not None:
+        names = _get(d, "input.geometry.channels", list, mf)
+        unknown = [n for n in names if n not in GEOMETRY_CHANNELS]
+        if not names or unknown or _get(d, "input.geometry.version", int, mf) != 1:
+            raise ManifestError(f"{mf}: input.geometry must be version 1 with channels from {GEOMETRY_CHANNELS}, "
+                                f"got {names!r} (version {geometry.get('version')!r})")
+        _get(d, "input.geometry.ground_scale", float, mf), _get(d, "input.geometry.ground_clip", float, mf)
+    channels = 3 + (len(geometry["channels"]) if geometry else 0)
+    if d["input"].get("channels", 3) != channels:
+        raise ManifestError(f"{mf}: input.channels is {d['input'].get('channels')!r}, expected {channels} "
+                            f"(RGB + the geometry channels declared)")
     files = _get(d, "files", dict, mf)
     for kind, entry in files.items():
         if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
             raise ManifestError(f"{mf}: files.{kind} needs 'path' and 'sha256'")
     return ModelManifest(root=mf.parent, name=_get(d, "name", str, mf), version=version, height=h, width=w,
                          scale=_get(d, "input.scale", float, mf), mean=tuple(mean), std=tuple(std), min_depth=lo,
-                         max_depth=hi, canonical_focal_px=f, files=files, raw=d)
+                         max_depth=hi, canonical_focal_px=f, files=files, raw=d, geometry=geometry)
 
 
 def onnx_input_shape(path) -> list | None:
@@ -144,6 +165,6 @@ def check_model_files(m: ModelManifest) -> None:
         path = m.verified_file(kind)
         if kind == "onnx":
             shape = onnx_input_shape(path)
-            if shape is not None and (len(shape) != 4 or list(shape[2:]) != [m.height, m.width]):
+            if shape is not None and (len(shape) != 4 or list(shape[1:]) != [m.channels, m.height, m.width]):
                 raise ManifestError(f"model file {path} takes input {shape}, but the manifest says "
-                                    f"{m.height}x{m.width}")
+                                    f"{m.channels}x{m.height}x{m.width}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import cloud as cloudlib
+from .geometry_input import GeometryError, GeometryInputs
 from .preprocess import Preprocessor
 
 
@@ -42,12 +43,31 @@ class SetResult:
     rgb_small: list[np.ndarray | None]
     cloud: np.ndarray | None  # structured XYZRGB_DTYPE array in the base frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    skipped: dict[int, str] = field(default_factory=dict)  # view index -> why it was dropped after decoding
+
+
+def camera_inputs(geometry: GeometryInputs | None, Ks: list, views: list) -> tuple[list, dict[int, str]]:
+    """The camera-aware channels per live view (None where the view is absent), and the views that cannot have
+    them (no extrinsics, a camera below the road...) with the reason: those are dropped, never fed zeros."""
+    if geometry is None:
+        return [None] * len(Ks), {}
+    out, skipped = [], {}
+    for i, (K, v) in enumerate(zip(Ks, views)):
+        g = None
+        if K is not None:
+            try:
+                g = geometry.for_view(K, v.T_base_cam)
+            except GeometryError as e:
+                skipped[i] = str(e)
+        out.append(g)
+    return out, skipped
 
 
 class SurroundPipeline:
     def __init__(self, backend, pre: Preprocessor, min_depth: float, max_depth: float,
-                 cloud: CloudConfig = CloudConfig(), map_fn=map):
+                 cloud: CloudConfig = CloudConfig(), map_fn=map, geometry: GeometryInputs | None = None):
         self.backend, self.pre, self.cloud_cfg, self.map = backend, pre, cloud, map_fn
+        self.geometry = geometry  # the model's camera-aware input channels (None: an RGB-only model)
         self.min_depth, self.max_depth = min_depth, max_depth
         self._buf: np.ndarray | None = None
         self.fuser = cloudlib.CloudFuser()
@@ -59,31 +79,36 @@ class SurroundPipeline:
         big = sum(v.rgb.size for v in views if v.rgb is not None) > (1 << 21)  # parallel only where it pays
         small = list((self.map if big else map)(
             lambda v: self.pre.resize(v.rgb) if v.rgb is not None else None, views))
+        Ks = [self.pre.model_intrinsics(v.K, v.src_wh) if s is not None else None for v, s in zip(views, small)]
+        geo, skipped = camera_inputs(self.geometry, Ks, views)
+        for i in skipped:
+            small[i] = Ks[i] = None
         # A view that failed to decode still takes its slot (zeros), so the batch shape stays fixed (TensorRT).
         blank = np.zeros((self.pre.h, self.pre.w, 3), np.uint8)
         if self._buf is None or self._buf.shape[0] != n:
-            self._buf = self.backend.input_buffer((n, 3, self.pre.h, self.pre.w))
+            self._buf = self.backend.input_buffer((n, self.pre.channels, self.pre.h, self.pre.w))
         batch = self.pre.batch([s if s is not None else blank for s in small], out=self._buf)
+        if self.geometry is not None:
+            for i, g in enumerate(geo):
+                batch[i, 3:] = g if g is not None else 0.0
         t1 = time.perf_counter()
         pred = self.backend.infer(batch)
         t2 = time.perf_counter()
-        depths, Ks = [], []
+        depths = []
         for i, v in enumerate(views):
             if small[i] is None:
                 depths.append(None)
-                Ks.append(None)
                 continue
-            K = self.pre.model_intrinsics(v.K, v.src_wh)
+            K = Ks[i]
             d = pred[i, 0] * np.float32(self.pre.focal_scale(K))
             d[(d < self.min_depth) | (d > self.max_depth) | ~np.isfinite(d)] = np.nan
             depths.append(d)
-            Ks.append(K)
         t3 = time.perf_counter()
         want = self.cloud_cfg.enabled if cloud is None else cloud and self.cloud_cfg.enabled
         points = self.fuse(depths, Ks, small, views) if want else None
         t4 = time.perf_counter()
         return SetResult(depths, Ks, small, points,
-                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3})
+                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3}, skipped)
 
     def fuse(self, depths, Ks, rgbs, views) -> np.ndarray:
         c = self.cloud_cfg

@@ -1,4 +1,5 @@
-"""Six decoded views -> one normalised batch [N, 3, H, W] for the model, with the matching intrinsics."""
+"""Six decoded views -> one normalised batch [N, C, H, W] for the model, with the matching intrinsics (C = 3 RGB
+channels, then the camera-aware channels a manifest may declare: geometry_input.py fills those)."""
 from __future__ import annotations
 
 import cv2
@@ -32,6 +33,7 @@ class Preprocessor(ModelGeometry):
         self.a = (scale / std).reshape(3, 1, 1)
         self.b = (-mean / std).reshape(3, 1, 1)
         self.canonical_focal = manifest.canonical_focal_px
+        self.channels = manifest.channels
 
     def resize(self, rgb: np.ndarray) -> np.ndarray:
         if rgb.shape[:2] == (self.h, self.w):
@@ -45,12 +47,13 @@ class Preprocessor(ModelGeometry):
         return cv2.cvtColor(self.resize(bgr), cv2.COLOR_BGR2RGB)
 
     def batch(self, images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-        """RGB uint8 views (already at model size) -> float32 [N, 3, H, W]; ``out`` may be a pinned buffer."""
+        """RGB uint8 views (already at model size) -> float32 [N, C, H, W] with channels :3 written (the caller
+        writes any camera-aware channels after them); ``out`` may be a pinned buffer."""
         n = len(images)
         if out is None:
-            out = np.empty((n, 3, self.h, self.w), np.float32)
+            out = np.empty((n, self.channels, self.h, self.w), np.float32)
         for i, im in enumerate(images):
-            np.multiply(im.transpose(2, 0, 1), self.a, out=out[i], casting="unsafe")
-            out[i] += self.b
+            np.multiply(im.transpose(2, 0, 1), self.a, out=out[i, :3], casting="unsafe")
+            out[i, :3] += self.b
         return out
 

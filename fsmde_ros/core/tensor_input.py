@@ -206,10 +206,11 @@ class TensorSurroundPipeline:
     Stage times synchronise the device at each boundary (a few microseconds), so they are real, not launch times.
     ``rgb_small`` stays on the device and is not returned (None per view): nothing on the host needs it."""
 
-    def __init__(self, backend, pre: TensorPreprocessor, min_depth: float, max_depth: float, cloud=None):
+    def __init__(self, backend, pre: TensorPreprocessor, min_depth: float, max_depth: float, cloud=None,
+                 geometry=None):
         from .pipeline import CloudConfig
 
-        self.backend, self.pre = backend, pre
+        self.backend, self.pre, self.geometry = backend, pre, geometry
         self.cloud_cfg = cloud if cloud is not None else CloudConfig()
         self.min_depth, self.max_depth = min_depth, max_depth
         self.fuser = TensorCloudFuser(str(pre.device))
@@ -224,22 +225,30 @@ class TensorSurroundPipeline:
 
     @torch.inference_mode()
     def process(self, views, cloud: bool | None = None):
-        from .pipeline import SetResult
+        from .pipeline import SetResult, camera_inputs
 
         t0 = self._now()
         n, h, w = len(views), self.pre.h, self.pre.w
         live = [i for i, v in enumerate(views) if v.rgb is not None]
+        Ks = [self.pre.model_intrinsics(v.K, v.src_wh) if v.rgb is not None else None for v in views]
+        geo, skipped = camera_inputs(self.geometry, Ks, views)
+        live = [i for i in live if i not in skipped]
+        for i in skipped:
+            Ks[i] = None
         fitted = dict(zip(live, self.pre.fit([views[i].rgb for i in live])))
         blank = torch.zeros((3, h, w), dtype=torch.uint8, device=self.pre.device)  # fixed batch shape (TensorRT)
         small = [fitted.get(i, blank) for i in range(n)]
+        c_in = 3 + (len(self.geometry) if self.geometry is not None else 0)
         if self._buf is None or self._buf.shape[0] != n:
-            self._buf = torch.empty((n, 3, h, w), dtype=torch.float32, device=self.pre.device)
-        x = self.pre.batch(small, out=self._buf)
+            self._buf = torch.empty((n, c_in, h, w), dtype=torch.float32, device=self.pre.device)
+        x = self.pre.batch(small, out=self._buf[:, :3])
+        if self.geometry is not None:
+            self._buf[:, 3:] = torch.from_numpy(np.stack([g if g is not None else np.zeros((c_in - 3, h, w),
+                                                          np.float32) for g in geo])).to(self.pre.device)
+            x = self._buf
         t1 = self._now()
         pred = self.backend.infer_tensor(x)
         t2 = self._now()
-        Ks = [self.pre.model_intrinsics(v.K, v.src_wh) if i in fitted else None
-              for i, v in enumerate(views)]
         scale = torch.tensor([self.pre.focal_scale(K) if K is not None else 0.0 for K in Ks],
                              dtype=torch.float32).to(self.pre.device).reshape(n, 1, 1)
         d = pred[:, 0] * scale
@@ -262,7 +271,7 @@ class TensorSurroundPipeline:
         t4 = self._now()
         depths = [depth_host[i] if i in fitted else None for i in range(n)]
         return SetResult(depths, Ks, [None] * n, points,
-                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3})
+                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3}, skipped)
 
 
 __all__ = ["GpuInputUnavailable", "TensorCloudFuser", "TensorDecoder", "TensorPreprocessor", "TensorSurroundPipeline",

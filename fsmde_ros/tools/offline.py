@@ -22,6 +22,7 @@ from ..backends import make_backend
 from ..core.extrinsics import Extrinsics
 from ..core.manifest import check_model_files, load_manifest
 from ..core.messages import cloud_fields, depth_image_fields, depth_info_fields
+from ..core.geometry_input import GeometryInputs
 from ..core.pipeline import CloudConfig, SurroundPipeline
 from ..core.preprocess import Preprocessor
 from ..core.rig import Rig, load_rig
@@ -47,7 +48,8 @@ def _stamp(hdr) -> int:
 
 
 def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", device="auto", slop=0.06,
-                queue_size=10, cloud: CloudConfig = CloudConfig(), log=print, progress=True) -> dict:
+                queue_size=10, cloud: CloudConfig = CloudConfig(), log=print, progress=True,
+                ground_height: float = 0.0) -> dict:
     manifest = load_manifest(model_dir or default_model_dir())
     check_model_files(manifest)
     in_bag = Path(in_bag)
@@ -83,7 +85,9 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
         be, why = make_backend(manifest, backend, device, batch=len(rig.cameras), log=log)
         log(f"backend: {be.describe()} — {why}")
         pre = Preprocessor(manifest)
-        pipe = SurroundPipeline(be, pre, manifest.min_depth, manifest.max_depth, cloud)
+        geometry = (GeometryInputs(manifest.geometry, (manifest.height, manifest.width), manifest.canonical_focal_px,
+                                   ground_height) if manifest.geometry else None)
+        pipe = SurroundPipeline(be, pre, manifest.min_depth, manifest.max_depth, cloud, geometry=geometry)
         ext = Extrinsics(rig, rig.base_frame, lookup, warn, log)
         views = ViewBuilder([c.name for c in rig.cameras], img_topics, info_topics, (manifest.height, manifest.width),
                             lambda frame, i: ext.get(frame, img_topics[i]), warn, fit_bgr=pre.fit_bgr)
@@ -105,6 +109,8 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
         def serve(imgs):
             infos = assembler.infos_for(imgs)
             res = pipe.process(views.build(imgs, infos))
+            for i, why in res.skipped.items():
+                warn(("geometry", i), f"{rig.cameras[i].name}: {why}; skipping this view")
             stats["timings"].append(res.timings)
             stats["sets"] += 1
             for i, cam in enumerate(rig.cameras):
@@ -161,10 +167,12 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--slop", type=float, default=0.06)
+    ap.add_argument("--ground-height", type=float, default=0.0,
+                    help="height of the rig's base frame origin above the road, m (the node's ground_height)")
     a = ap.parse_args(argv)
     t0 = time.time()
     try:
-        s = run_offline(a.bag, a.out, a.model, a.rig, a.backend, a.device, a.slop)
+        s = run_offline(a.bag, a.out, a.model, a.rig, a.backend, a.device, a.slop, ground_height=a.ground_height)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"fsmde-offline: error: {e}", file=sys.stderr)
         return 2

@@ -62,3 +62,39 @@ def pose_from_record(record: dict) -> np.ndarray:
 def transform_points(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply a 4x4 transform to ``[N, 3]`` points."""
     return pts @ T[:3, :3].T + T[:3, 3]
+
+
+# Camera-aware input channels (StudentConfig.geometry_inputs; the manifest's input.geometry declares them and the
+# node computes the same from CameraInfo and TF). They tell the network where each pixel looks in a gravity-aligned
+# vehicle frame, so mounting height, pitch, focal length and anisotropic resizing are inputs, not guesses.
+GEOMETRY_INPUTS = ("ground_inverse_depth", "ray_elevation")
+GROUND_SCALE = 10.0  # ground_inverse_depth = 10 m x the flat road's inverse depth at the canonical focal
+GROUND_CLIP = 4.0  # |channel| <= 4 (the road nearer than 2.5 m canonical saturates)
+
+
+def camera_channels(K: np.ndarray, T_vehicle_cam: np.ndarray, hw: tuple[int, int], canonical_focal_px: float,
+                    names=GEOMETRY_INPUTS, ground_height: float = 0.0) -> np.ndarray:
+    """float32 [len(names), h, w] for a camera with intrinsics K at h x w and pose T_vehicle_cam (z up).
+
+    - ``ground_inverse_depth``: GROUND_SCALE x (f/f_canonical) x 1 / (z-depth where the pixel's ray meets the
+      plane z = -ground_height of the vehicle frame), negative above the horizon (rays that rise), clipped to
+      +-GROUND_CLIP; ``ground_height`` is the vehicle frame origin's height above the road (0 for nuScenes' ego
+      frame, ~0.3 m for a base_link on the rear axle);
+    - ``ray_elevation``: 2 x sine of the ray's elevation above the horizontal plane.
+    """
+    unknown = [n for n in names if n not in GEOMETRY_INPUTS]
+    if unknown:
+        raise ValueError(f"unknown geometry inputs {unknown} (known: {list(GEOMETRY_INPUTS)})")
+    height = float(T_vehicle_cam[2, 3]) + ground_height
+    if height < 0.2:
+        raise ValueError(f"camera height above the road is {height:.2f} m (translation z {T_vehicle_cam[2, 3]:.2f} + "
+                         f"ground_height {ground_height:.2f}); expected > 0.2 m: is the vehicle frame z up, and is its "
+                         f"origin's height above the road given?")
+    h, w = hw
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    up = (rays @ np.asarray(T_vehicle_cam, np.float64)[:3, :3].T)[..., 2]  # metres risen per metre of z-depth
+    fs = (K[0, 0] + K[1, 1]) / 2 / canonical_focal_px
+    out = {"ground_inverse_depth": np.clip(-GROUND_SCALE * fs * up / height, -GROUND_CLIP, GROUND_CLIP),
+           "ray_elevation": 2.0 * up / np.linalg.norm(rays, axis=-1)}
+    return np.stack([out[n] for n in names]).astype(np.float32)

@@ -7,7 +7,9 @@ order of ``fsmde_train.CAMERAS``; H, W = the model input size):
 =================  ======================  ================================================================
 key                shape / dtype           meaning
 =================  ======================  ================================================================
-``image``          [B, N, 3, H, W] f32     RGB normalised with the manifest's mean/std
+``image``          [B, N, 3+G, H, W] f32   RGB normalised with the manifest's mean/std, then the G camera-aware
+                                           channels of ``geometry_inputs`` (geometry.camera_channels; G = 0
+                                           by default)
 ``depth``          [B, N, 1, H, W] f32     supervision GT z-depth in metres at the camera's real focal length,
                                            0 = none: projected LIDAR_TOP (``gt="lidar"``, sparse) or the
                                            synthetic world's dense depth (``gt="dense"``)
@@ -42,7 +44,7 @@ from tqdm import tqdm
 from .. import CAMERAS
 from ..networks.student import StudentConfig
 from ..files import BadFile, read_rgb
-from ..geometry import pose_from_record
+from ..geometry import camera_channels, pose_from_record
 from ..synth.writer import dense_depth_path
 
 BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "index")
@@ -93,7 +95,7 @@ class SurroundDataset(Dataset):
 
     def __init__(self, dataroot, version: str, scenes=None, input_hw=(128, 224), canonical_focal_px=177.3,
                  sweeps: bool = False, gt: str = "lidar", lidar_sweeps: int = 1, progress: bool = True, nusc=None,
-                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS, mean=None, std=None):
+                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS, mean=None, std=None, geometry_inputs=()):
         from nuscenes.nuscenes import NuScenes
 
         self.root = Path(dataroot)
@@ -104,6 +106,8 @@ class SurroundDataset(Dataset):
         self.nusc = nusc or NuScenes(version=version, dataroot=str(self.root), verbose=False)
         self.h, self.w = input_hw
         self.f_canon = canonical_focal_px
+        self.geometry_inputs = tuple(geometry_inputs)
+        self._geometry: dict[bytes, np.ndarray] = {}  # camera_channels per (K, T): one per camera and rig
         names = set(scenes) if scenes else {s["name"] for s in self.nusc.scene}
         unknown = names - {s["name"] for s in self.nusc.scene}
         if unknown:
@@ -281,15 +285,23 @@ class SurroundDataset(Dataset):
     def __len__(self):
         return len(self.samples)
 
+    def geometry(self, K: np.ndarray, T: np.ndarray) -> np.ndarray:
+        key = K.tobytes() + T.tobytes()
+        if key not in self._geometry:
+            self._geometry[key] = camera_channels(K, T, (self.h, self.w), self.f_canon, self.geometry_inputs)
+        return self._geometry[key]
+
     def __getitem__(self, i):
-        img = (self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std
+        img = ((self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2)
         K = self.K[i]
+        if self.geometry_inputs:
+            img = np.concatenate([img, np.stack([self.geometry(K[j], self.T[i, j]) for j in range(len(K))])], 1)
         fs = (K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon
         depth = self.depths[i][:, None].astype(np.float32)
         return {
             "index": torch.tensor(i, dtype=torch.int64),
             "depth_dense": torch.from_numpy(self.dense_depths[i][:, None].astype(np.float32)),
-            "image": torch.from_numpy(img.transpose(0, 3, 1, 2).copy()),
+            "image": torch.from_numpy(np.ascontiguousarray(img)),
             "depth": torch.from_numpy(depth),
             "depth_canon": torch.from_numpy(depth / fs[:, None, None, None]),
             "K": torch.from_numpy(K),

@@ -28,6 +28,7 @@ class DataConfig:
     gt: str = "lidar"  # supervision: "lidar" (sparse, projected LIDAR_TOP; real data) or "dense" (synthetic only)
     lidar_sweeps: int = 1  # LiDAR sweeps aggregated per camera set (nearest in time, ego motion compensated)
     eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
+    augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
     # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and
     # of the exported manifest; the node's rig file names the same cameras

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
+from ..data.augment import photometric
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..networks import build_student, build_teacher
@@ -68,12 +69,13 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
     ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
                          d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
                          depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir, cameras=d.cameras,
-                         mean=cfg.model.mean, std=cfg.model.std)
+                         mean=cfg.model.mean, std=cfg.model.std, geometry_inputs=cfg.model.geometry_inputs)
     val = None
     if d.val_root:
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
                               d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir,
-                              cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std)
+                              cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
+                              geometry_inputs=cfg.model.geometry_inputs)
     return ds, val
 
 
@@ -174,8 +176,11 @@ def _step(run: _Run, b: dict):
     for g in opt.param_groups:
         g["lr"] = lr_at(run.step, run.cfg.optim)
     buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
+    if run.cfg.data.augment:
+        gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
+        b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
     with run.autocast():
-        t_out = run.teacher(b["image"], b) if run.teacher is not None else None
+        t_out = run.teacher(b["image"][:, :3], b) if run.teacher is not None else None  # RGB only
         s_out = run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
     loss, terms = run.objective(s_out, b, t_out)

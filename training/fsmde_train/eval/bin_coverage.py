@@ -25,7 +25,8 @@ def main(argv=None) -> int:
         net, cfg = load_run(run)
         d = cfg["data"]
         ds = SurroundDataset(a.data_root, a.version, a.scenes, tuple(d["input_hw"]), d["canonical_focal_px"],
-                             sweeps=False, gt="dense", progress=False)
+                             sweeps=False, gt="dense", progress=False,
+                             geometry_inputs=net.cfg.geometry_inputs)
         far = []
         with torch.no_grad():
             for i in range(len(ds)):

@@ -29,9 +29,10 @@ def load_run(run_dir):
 
 
 def run_predictor(run_dir):
-    """The newest checkpoint of a training run, built from the config stored in it."""
+    """The newest checkpoint of a training run, built from the config stored in it: (predict, data config,
+    geometry inputs)."""
     net, cfg = load_run(run_dir)
-    return torch_predictor(net), cfg["data"]
+    return torch_predictor(net), cfg["data"], tuple(net.cfg.geometry_inputs)
 
 
 def model_predictor(model_dir, backend: str = "onnxruntime"):
@@ -78,12 +79,19 @@ def main(argv=None) -> int:
         preds = []
         for src_dir in a.run or a.model:
             if a.run:
-                pred, d = run_predictor(src_dir)
+                pred, d, geom = run_predictor(src_dir)
                 hw, f = tuple(d["input_hw"]), d["canonical_focal_px"]
             else:
                 pred, man = model_predictor(src_dir, a.backend)
                 hw, f = (man["input"]["height"], man["input"]["width"]), man["canonical_focal_px"]
-            preds.append((pred, tuple(a.input_hw or hw), a.canonical_focal or f))
+                geom = tuple(man["input"].get("geometry", {}).get("channels", ()))
+                if a.input_hw and tuple(a.input_hw) != hw:  # the exported files are built for one input size
+                    raise ValueError(f"--input-hw {a.input_hw[0]} {a.input_hw[1]}: {src_dir} takes {hw[0]}x{hw[1]} "
+                                     f"input only (its manifest's input.height/width); use --run for other sizes")
+            hw = tuple(a.input_hw or hw)
+            if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
+                raise ValueError(f"--input-hw {hw[0]} {hw[1]}: expected positive multiples of 32")
+            preds.append((pred, hw, a.canonical_focal or f, geom))
         scenes = None
         if a.scenes:
             scenes = resolve_scenes(a.scenes) if Path(a.scenes).exists() else a.scenes.split(",")
@@ -91,11 +99,12 @@ def main(argv=None) -> int:
         if len(names) != len(preds):
             raise ValueError(f"{len(names)} --names for {len(preds)} runs/models")
         rows, datasets = {}, {}
-        for name, (pred, hw, f) in zip(names, preds):
-            if (hw, f) not in datasets:
-                datasets[(hw, f)] = SurroundDataset(a.data_root, a.version, scenes, hw, f, sweeps=a.sweeps,
-                                                    gt="lidar" if a.gt == "lidar" else "dense", progress=False)
-            rows[name] = evaluate(pred, datasets[(hw, f)], gt=a.gt, progress=True)
+        for name, (pred, hw, f, geom) in zip(names, preds):
+            if (hw, f, geom) not in datasets:
+                datasets[(hw, f, geom)] = SurroundDataset(a.data_root, a.version, scenes, hw, f, sweeps=a.sweeps,
+                                                          gt="lidar" if a.gt == "lidar" else "dense", progress=False,
+                                                          geometry_inputs=geom)
+            rows[name] = evaluate(pred, datasets[(hw, f, geom)], gt=a.gt, progress=True)
     except (ValueError, OSError, KeyError) as e:
         print(f"fsmde-eval: error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.real import RealView
 from ..data.surround import scale_K
+from ..geometry import camera_channels
 from .metrics import METRIC_NAMES, PROTOCOLS, average, depth_metrics
 
 PROTOCOL = {"nuscenes": "nuscenes", "ddad": "ddad", "kitti": "nuscenes"}  # KITTI is evaluated to 80 m too
@@ -57,11 +58,14 @@ def evaluate_real(predict, manifest: dict, views: list[RealView], progress: bool
     std = np.asarray(manifest["input"]["std"], np.float32).reshape(3, 1, 1)
     scale = np.float32(manifest["input"]["scale"])
     focal = float(manifest["canonical_focal_px"])
+    geometry = tuple(manifest["input"].get("geometry", {}).get("channels", ()))
     rows, arrays = [], []
     for v in tqdm(views, desc="real frames", disable=not progress):
         rgb = load_image(v.image_path, hw)
         x = ((rgb.transpose(2, 0, 1).astype(np.float32) * scale - mean) / std)[None]
         K = scale_K(v.K, v.size, (hw[1], hw[0]))
+        if geometry:  # the camera-aware channels the manifest declares, from this camera's K and mounting
+            x = np.concatenate([x, camera_channels(K, v.T_vehicle_cam, hw, focal, geometry)[None]], 1)
         with torch.inference_mode():
             out = predict(torch.from_numpy(x))
         pred = np.asarray(out, np.float32)[0, 0] * np.float32((K[0, 0] + K[1, 1]) / 2 / focal)

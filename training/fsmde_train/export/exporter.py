@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..geometry import GROUND_CLIP, GROUND_SCALE
 from ..networks.student import DepthOnly, SurroundDepthStudent
 
 MANIFEST_VERSION = 1
@@ -31,6 +32,14 @@ def _atomic_json(path: Path, obj) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     os.replace(tmp, path)
+
+
+def geometry_manifest(names) -> dict:
+    """How the camera-aware channels after RGB are computed (fsmde_train.geometry.camera_channels), for the node."""
+    return {"channels": list(names), "version": 1, "ground_scale": GROUND_SCALE, "ground_clip": GROUND_CLIP,
+            "vehicle_frame": "z up; the road is the plane z = -ground_height (0 for nuScenes' ego frame)",
+            "pixel_convention": "pixel centres at integer coordinates of K scaled to the input size",
+            "focal_scale": "(fx + fy) / 2 / canonical_focal_px at the input size"}
 
 
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
@@ -79,19 +88,23 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
     out.mkdir(parents=True, exist_ok=True)
     module = DepthOnly(net).eval()
     gen = torch.Generator().manual_seed(seed)
-    example = torch.randn(2, 3, h, w, generator=gen)
+    c = net.cfg.in_channels
+    example = torch.randn(2, c, h, w, generator=gen)
     onnx_path, prog_path = out / "student.onnx", out / "student.pt2"
     export_onnx(module, example, onnx_path)
     export_program(module, example, prog_path)
-    par = parity(module, onnx_path, prog_path, torch.randn(6, 3, h, w, generator=gen))
+    par = parity(module, onnx_path, prog_path, torch.randn(6, c, h, w, generator=gen))
     cfg = net.cfg
     manifest = {
         "format": "fsmde-model",
         "format_version": MANIFEST_VERSION,
         "name": name,
-        "architecture": {"type": "SurroundDepthStudent", "config": {**cfg.__dict__, "blocks": list(cfg.blocks)}},
+        "architecture": {"type": "SurroundDepthStudent",
+                         "config": {**cfg.__dict__, "blocks": list(cfg.blocks),
+                                    "geometry_inputs": list(cfg.geometry_inputs)}},
         "input": {"height": h, "width": w, "channel_order": "RGB", "layout": "NCHW", "dtype": "float32",
-                  "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std), "dynamic_batch": True},
+                  "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std), "dynamic_batch": True,
+                  "channels": c, **({"geometry": geometry_manifest(cfg.geometry_inputs)} if cfg.geometry_inputs else {})},
         "output": {"name": "depth", "units": "m", "layout": "N1HW", "min_depth": cfg.min_depth,
                    "max_depth": cfg.max_depth,
                    "invalid": ("NaN where the validity head finds no surface (sky)" if cfg.validity_head

@@ -2,7 +2,8 @@
 
 Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to [B * N_cam, 3, H, W]):
 
-- input  ``image``  float32 [B, 3, H, W], normalised with the manifest's mean/std; H, W multiples of 32
+- input  ``image``  float32 [B, 3 + G, H, W]: RGB normalised with the manifest's mean/std, then the G camera-aware
+  channels of ``geometry_inputs`` (fsmde_train.geometry.camera_channels; none by default); H, W multiples of 32
 - ``centers``  [B, K]        metric bin centres in metres, increasing, in (min_depth, max_depth)   (per image)
 - ``logits``   [B, K, H/s, W/s]  per-pixel bin logits (s = ``output_stride``, 2 or 4); ``probs`` their softmax
 - ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
@@ -33,9 +34,15 @@ class StudentConfig:
     decoder_width: int = 64
     output_stride: int = 2  # resolution of the bin logits/probabilities: 2 or 4 (4 halves the FLOPs; BENCHMARKS.md)
     validity_head: bool = False  # a sky/validity logit beside the bins (trained from dense GT's sky = 0)
+    # camera-aware input channels after RGB (names of fsmde_train.geometry.GEOMETRY_INPUTS), from K and extrinsics
+    geometry_inputs: tuple[str, ...] = ()
     # input normalisation (x / 255 - mean) / std: the one definition; the dataset and the exported manifest read it
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @property
+    def in_channels(self) -> int:
+        return 3 + len(self.geometry_inputs)
 
 
 def _conv_bn(cin, cout, stride=1, k=3):
@@ -56,9 +63,9 @@ class _Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, w: int, blocks):
+    def __init__(self, w: int, blocks, in_channels: int = 3):
         super().__init__()
-        self.stem = _conv_bn(3, w, stride=2)  # /2
+        self.stem = _conv_bn(in_channels, w, stride=2)  # /2
         chans = [w, 2 * w, 4 * w, 8 * w, 8 * w]
         self.stages = nn.ModuleList()
         cin = w
@@ -100,7 +107,7 @@ class SurroundDepthStudent(nn.Module):
     def __init__(self, cfg: StudentConfig = StudentConfig()):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg.base_width, cfg.blocks)
+        self.encoder = Encoder(cfg.base_width, cfg.blocks, cfg.in_channels)
         self.decoder = Decoder(self.encoder.channels, cfg.decoder_width, cfg.output_stride)
         bott = self.encoder.channels[-1]
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
@@ -148,5 +155,6 @@ class DepthOnly(nn.Module):
 def build_student(cfg: StudentConfig | dict | None = None) -> SurroundDepthStudent:
     """The one builder: from a StudentConfig or its dict (as stored in checkpoints and manifests)."""
     if isinstance(cfg, dict):
-        cfg = StudentConfig(**{k: tuple(v) if k == "blocks" else v for k, v in cfg.items()})
+        cfg = StudentConfig(**{k: tuple(v) if k in ("blocks", "geometry_inputs", "mean", "std") else v
+                               for k, v in cfg.items()})
     return SurroundDepthStudent(cfg or StudentConfig())

@@ -21,12 +21,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="base seed; scene i uses seed*1000+i (default 0)")
     ap.add_argument("--version", default="v1.0-synth", help="table folder name (NuScenes(version=...))")
     ap.add_argument("--jpeg-quality", type=int, default=90)
+    ap.add_argument("--randomize", action="store_true",
+                    help="domain randomisation per scene: rig mounting and focal, lighting, exposure, noise, blur, "
+                         "JPEG quality, more object classes (the worlds the shipped weights train on)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     w, h = PRESETS[a.preset]
     cfg = SynthConfig(out=a.out, scenes=a.scenes, duration=a.duration, width=a.width or w, height=a.height or h,
-                      seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device)
+                      seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
+                      randomize=a.randomize)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet)

@@ -22,23 +22,28 @@ def primitives_at(world: World, t: float, device="cpu") -> Primitives:
 
 
 def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: Sensor,
-                 gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 gen: torch.Generator, style: shading.Style = shading.Style()) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 [H, W, 3] and z-depth float32 [H, W] in metres (0 where the ray sees sky)."""
     T_local_cam = T_local_ego @ cam.T_ego_sensor
     depth, ids, d, o = render_camera(T_local_cam, cam.K, cam.width, cam.height, prims)
     H, W = depth.shape
     d_flat = d.reshape(-1, 3)
     d_unit = d_flat / d_flat.norm(dim=1, keepdim=True)
-    rgb = shading.sky(d_unit)
+    rgb = shading.sky(d_unit, style)
     hit = ids.reshape(-1) >= 0
     if hit.any():
         z = depth.reshape(-1)[hit]
         p = o + z[:, None] * d_flat[hit]
         n, albedo, _ = shading.surface(world, prims, p, ids.reshape(-1)[hit])
         dist = z * d_flat[hit].norm(dim=1)
-        rgb[hit] = shading.shade(albedo, n, d_unit[hit], dist, world.sun_dir)
-    gain = float(0.9 + 0.25 * torch.rand((), generator=gen))
-    img = shading.to_srgb8(rgb.reshape(H, W, 3), gain, 0.012, gen)
+        rgb[hit] = shading.shade(albedo, n, d_unit[hit], dist, world.sun_dir, style)
+    lo, hi = style.gain
+    gain = float(lo + (hi - lo) * torch.rand((), generator=gen))
+    img = shading.to_srgb8(rgb.reshape(H, W, 3), gain, style.noise_std, gen, style.white)
+    if style.blur_px > 0.05:
+        import cv2
+
+        img = cv2.GaussianBlur(img, (0, 0), style.blur_px)
     depth_np = depth.cpu().numpy().astype(np.float32)
     depth_np[~np.isfinite(depth_np)] = 0.0
     return img, depth_np

@@ -63,6 +63,40 @@ def load_rig(width: int = NUSC_WIDTH, height: int = NUSC_HEIGHT) -> dict[str, Se
     return rig
 
 
+def jitter_rig(rig: dict[str, Sensor], rng: np.random.Generator) -> dict[str, Sensor]:
+    """Another vehicle of the same camera layout (domain randomisation, one draw per scene): the camera ring
+    raised by -0.1..+0.5 m (mounting heights ~1.4-2.1 m), tilted as a whole by pitch +-3 deg and roll +-1.5 deg
+    about the ego origin, each camera off by up to 1 deg, and one focal factor 0.7-1.4 for all cameras
+    (principal point kept). The LiDAR stays: projected GT follows the cameras' recorded calibration."""
+    def rot(axis, deg):
+        a = np.radians(deg)
+        c, s = np.cos(a), np.sin(a)
+        i, j = [(1, 2), (2, 0), (0, 1)][axis]
+        R = np.eye(3)
+        R[i, i] = R[j, j] = c
+        R[i, j], R[j, i] = -s, s
+        return R
+
+    from ..geometry import matrix_to_quat
+
+    dz = rng.uniform(-0.1, 0.5)
+    R_body = rot(1, rng.uniform(-3, 3)) @ rot(0, rng.uniform(-1.5, 1.5))
+    focal = rng.uniform(0.7, 1.4)
+    out = {}
+    for name, s in rig.items():
+        if s.modality != "camera":
+            out[name] = s
+            continue
+        T = s.T_ego_sensor
+        R_cam = T[:3, :3] @ rot(0, rng.uniform(-1, 1)) @ rot(1, rng.uniform(-1, 1))  # in the camera's own axes
+        t = R_body @ (T[:3, 3] + [0.0, 0.0, dz])
+        K = s.K.copy()
+        K[0, 0] *= focal
+        K[1, 1] *= focal
+        out[name] = Sensor(name, "camera", t, matrix_to_quat(R_body @ R_cam), K, s.width, s.height)
+    return out
+
+
 def camera_trigger_offsets(rig: dict[str, Sensor]) -> dict[str, float]:
     """Seconds after the LiDAR sweep start at which each camera fires.
 

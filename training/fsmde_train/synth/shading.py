@@ -6,16 +6,48 @@ from perspective, texture gradients and occlusion rather than from colour codes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from . import world as W
 from .tracer import Primitives
 
-HORIZON = torch.tensor([0.78, 0.83, 0.88])
-ZENITH = torch.tensor([0.30, 0.50, 0.82])
 # LiDAR reflectivity multiplier per material (paint and glass differ from their albedo).
 REFLECTIVITY = torch.tensor([0.6, 0.5, 0.7, 0.8, 1.2, 0.3, 1.0, 0.6, 0.5, 0.9])
+
+
+@dataclass(frozen=True)
+class Style:
+    """Lighting and camera response of a scene; the defaults are the plain world, ``random_style`` varies them."""
+
+    horizon: tuple[float, float, float] = (0.78, 0.83, 0.88)
+    zenith: tuple[float, float, float] = (0.30, 0.50, 0.82)
+    ambient: float = 0.30
+    sun: float = 0.85
+    haze_m: float = 350.0  # distance at which 63 % of the radiance is haze
+    gain: tuple[float, float] = (0.9, 1.15)  # exposure range per frame
+    white: tuple[float, float, float] = (1.0, 1.0, 1.0)  # per-channel sensor gains (white balance)
+    noise_std: float = 0.012
+    blur_px: float = 0.0  # Gaussian sigma at the rendered resolution (defocus, motion, cheap optics)
+    jpeg_quality: int | None = None  # None: the dataset's setting
+
+
+def random_style(rng: np.random.Generator) -> Style:
+    """Overcast to low sun, hazy to clear, dim to bright, warm to cool, clean to noisy/blurred/compressed."""
+    overcast = rng.random() < 0.35
+    grey = rng.uniform(0.6, 0.9)
+    horizon = (grey, grey, grey * rng.uniform(1.0, 1.08)) if overcast else tuple(
+        np.clip(np.array([0.78, 0.83, 0.88]) * rng.uniform(0.8, 1.15, 3), 0, 1))
+    zenith = tuple(np.clip((np.array(horizon) * 0.85 if overcast else np.array([0.30, 0.50, 0.82]))
+                           * rng.uniform(0.75, 1.25, 3), 0, 1))
+    g = rng.uniform(0.55, 1.5)
+    return Style(horizon=horizon, zenith=zenith, ambient=rng.uniform(0.45, 0.7) if overcast else rng.uniform(0.2, 0.4),
+                 sun=rng.uniform(0.0, 0.25) if overcast else rng.uniform(0.6, 1.1),
+                 haze_m=float(np.exp(rng.uniform(np.log(120), np.log(1500)))), gain=(g, g * rng.uniform(1.0, 1.3)),
+                 white=tuple(rng.uniform(0.88, 1.12, 3)), noise_std=rng.uniform(0.004, 0.03),
+                 blur_px=rng.uniform(0.0, 1.0), jpeg_quality=int(rng.integers(55, 96)))
 
 
 def _hash(ix, iy, iz):
@@ -156,24 +188,26 @@ def _texture(world: W.World, p, n, mat, s, base):
     return fac
 
 
-def shade(albedo, n, d_unit, dist, sun_dir):
+def shade(albedo, n, d_unit, dist, sun_dir, style: Style = Style()):
     """Linear radiance of lit surfaces: ambient sky light + Lambertian sun, then distance haze."""
     sun = torch.as_tensor(sun_dir, dtype=torch.float32, device=n.device)
     lam = (n @ sun).clamp_min(0)[:, None]
-    amb = 0.30 + 0.12 * n[:, 2:3]
-    rad = albedo * (amb + 0.85 * lam)
-    haze = 1 - torch.exp(-dist / 350.0)[:, None]
-    return rad * (1 - haze) + HORIZON.to(n.device) * haze
+    amb = style.ambient + 0.12 * n[:, 2:3]
+    rad = albedo * (amb + style.sun * lam)
+    haze = 1 - torch.exp(-dist / style.haze_m)[:, None]
+    return rad * (1 - haze) + torch.tensor(style.horizon, dtype=torch.float32, device=n.device) * haze
 
 
-def sky(d_unit):
+def sky(d_unit, style: Style = Style()):
     elev = d_unit[:, 2:3].clamp(0, 1)
     w = (elev * 3).clamp(0, 1)
-    return HORIZON.to(d_unit.device) * (1 - w) + ZENITH.to(d_unit.device) * w
+    return (torch.tensor(style.horizon, dtype=torch.float32, device=d_unit.device) * (1 - w)
+            + torch.tensor(style.zenith, dtype=torch.float32, device=d_unit.device) * w)
 
 
-def to_srgb8(rgb_lin: torch.Tensor, gain: float, noise_std: float, gen: torch.Generator) -> np.ndarray:
-    """Exposure, read noise, gamma: linear [H, W, 3] -> uint8 sRGB-ish image."""
-    x = (rgb_lin * gain).clamp(0, 1) ** (1 / 2.2)
+def to_srgb8(rgb_lin: torch.Tensor, gain: float, noise_std: float, gen: torch.Generator,
+             white=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """Exposure, white balance, read noise, gamma: linear [H, W, 3] -> uint8 sRGB-ish image."""
+    x = (rgb_lin * gain * torch.tensor(white, dtype=torch.float32, device=rgb_lin.device)).clamp(0, 1) ** (1 / 2.2)
     x = x + torch.randn(x.shape, generator=gen, device="cpu").to(x.device) * noise_std
     return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()

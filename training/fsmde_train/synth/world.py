@@ -132,8 +132,51 @@ def _arr(x, cols):
     return np.asarray(x, dtype=np.float64).reshape(-1, cols)
 
 
-def generate_world(seed: int, duration: float) -> World:
-    """A street long enough for ``duration`` seconds of driving plus margin at both ends."""
+def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
+                 lane_w: float, n_lanes: int, ego_lane: float) -> None:
+    """More of what real streets hold (domain randomisation): trucks and buses, pedestrians, barriers, hedges,
+    parked rows, an overpass. Drawn from its own generator so the plain world of a seed stays the same."""
+    for lane in range(n_lanes):  # large vehicles, never in the ego lane's path
+        y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
+        if abs(y - ego_lane) < 0.1:
+            continue
+        for _ in range(int(rng.integers(0, 3))):
+            length, width, height = rng.uniform(6, 13), rng.uniform(2.3, 2.6), rng.uniform(2.6, 3.8)
+            v = rng.uniform(3, 10) * (1 if y < 0 else -1)
+            color = CAR_PALETTE[rng.integers(len(CAR_PALETTE))] * rng.uniform(0.8, 1.1)
+            b.box((rng.uniform(x0 + 20, x1 - 20), y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0,
+                  CAR_BODY, color, vel=(v, 0.0))
+    for side in (-1, 1):
+        kerb = road_half + 0.4
+        x = x0 + rng.uniform(0, 5)
+        while x < x1:  # pedestrians: legs-and-torso cylinder with a head
+            y = side * (kerb + rng.uniform(0.3, sidewalk_w - 0.3))
+            h = rng.uniform(1.5, 1.9)
+            col = np.clip(rng.uniform(0.05, 0.8, 3), 0, 1)
+            b.cyl(x, y, 0.15, 0.15 + h * 0.87, rng.uniform(0.17, 0.25), CLUTTER, col)
+            b.sphere((x, y, 0.15 + h * 0.93), 0.11, CLUTTER, np.array([0.55, 0.42, 0.33]) * rng.uniform(0.5, 1.2))
+            x += rng.exponential(12.0) + 1.0
+        if rng.random() < 0.5:  # a hedge or a row of barriers along the kerb
+            xa = rng.uniform(x0, x1 - 30)
+            length = rng.uniform(10, 40)
+            hedge = rng.random() < 0.5
+            hgt = rng.uniform(0.8, 1.6) if hedge else rng.uniform(0.8, 1.1)
+            b.box((xa + length / 2, side * (kerb + 0.4), 0.15 + hgt / 2), (length / 2, 0.35 if hedge else 0.12,
+                  hgt / 2), 0.0, FOLIAGE if hedge else CLUTTER,
+                  np.array([0.16, 0.36, 0.12]) * rng.uniform(0.7, 1.2) if hedge else np.array([0.85, 0.82, 0.78]))
+    if rng.random() < 0.3:  # an overpass across the street
+        xo = rng.uniform(x0 + 30, x1 - 30)
+        z = rng.uniform(5.0, 7.5)
+        half_y = road_half + sidewalk_w + 10
+        b.box((xo, 0.0, z + 0.75), (rng.uniform(4, 8), half_y, 0.75), 0.0, BUILDING, FACADE_PALETTE[rng.integers(8)])
+        for side in (-1, 1):
+            b.box((xo, side * (road_half + sidewalk_w * 0.6), z / 2), (1.0, 0.5, z / 2), 0.0, BUILDING,
+                  np.array([0.6, 0.6, 0.58]))
+
+
+def generate_world(seed: int, duration: float, varied: bool = False) -> World:
+    """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
+    object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation)."""
     rng = np.random.default_rng(seed)
     n_lanes = int(rng.choice([2, 3, 4]))
     lane_w = float(rng.uniform(3.2, 3.7))
@@ -209,9 +252,13 @@ def generate_world(seed: int, duration: float) -> World:
                       np.array([0.2, 0.45, 0.25]) if rng.random() < .5 else np.array([0.55, 0.5, 0.45]))
             x += rng.uniform(6, 16)
 
+    if varied:
+        _add_variety(b, np.random.default_rng([seed, 11]), x0, x1, road_half, sidewalk_w, lane_w, n_lanes, ego_lane)
     yaw_g = rng.uniform(-np.pi, np.pi)
     T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))
+    if varied:
+        sun_el = np.random.default_rng([seed, 12]).uniform(np.radians(8), np.radians(70))
     sun = np.array([np.cos(sun_el) * np.cos(sun_az), np.cos(sun_el) * np.sin(sun_az), np.sin(sun_el)])
     return World(
         boxes=_arr(b.boxes, 7), box_vel=_arr(b.box_vel, 2), box_mat=np.array(b.box_mat, dtype=np.int64),

@@ -30,7 +30,8 @@ from tqdm import tqdm
 from .. import CAMERAS
 from ..geometry import matrix_to_quat
 from .render import lidar_sweep, primitives_at, render_image
-from .rig import CAMERA_HZ, KEYFRAME_HZ, LIDAR_HZ, PRESETS, camera_trigger_offsets, load_rig
+from .shading import Style, random_style
+from .rig import CAMERA_HZ, KEYFRAME_HZ, LIDAR_HZ, PRESETS, camera_trigger_offsets, jitter_rig, load_rig
 from .world import generate_world
 
 DEPTH_DIR = "depth"
@@ -64,6 +65,9 @@ class SynthConfig:
     version: str = "v1.0-synth"
     jpeg_quality: int = 90
     device: str = "cpu"
+    # domain randomisation per scene: another mounting of the rig (rig.jitter_rig), lighting, exposure, white
+    # balance, noise, blur and JPEG quality (shading.random_style), more object classes (world.generate_world)
+    randomize: bool = False
 
 
 def _token(*parts) -> str:
@@ -87,13 +91,13 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
     if cfg.duration <= 0 or abs(cfg.duration * KEYFRAME_HZ - round(cfg.duration * KEYFRAME_HZ)) > 1e-9:
         raise ValueError(f"duration must be a positive multiple of {1 / KEYFRAME_HZ} s, got {cfg.duration}")
     root = Path(cfg.out)
-    rig = load_rig(cfg.width, cfg.height)
-    offsets = camera_trigger_offsets(rig)
+    base_rig = load_rig(cfg.width, cfg.height)
+    offsets = camera_trigger_offsets(base_rig)  # the trigger timing of the nominal rig for every scene
     tables = {k: [] for k in ("category", "attribute", "instance", "sensor", "calibrated_sensor", "ego_pose",
                               "log", "scene", "sample", "sample_data", "sample_annotation", "map")}
     tables["visibility"] = VISIBILITY
-    sensor_tokens = {ch: _token("sensor", ch) for ch in rig}
-    for ch, s in rig.items():
+    sensor_tokens = {ch: _token("sensor", ch) for ch in base_rig}
+    for ch, s in base_rig.items():
         tables["sensor"].append({"token": sensor_tokens[ch], "channel": ch, "modality": s.modality})
     map_token = _token("map", cfg.seed)
 
@@ -103,9 +107,13 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
     bar = tqdm(total=cfg.scenes * frames_per_scene, desc="fsmde-synth", unit="frame", disable=not progress)
     for si in range(cfg.scenes):
         seed = cfg.seed * 1000 + si
-        world = generate_world(seed, cfg.duration)
+        world = generate_world(seed, cfg.duration, varied=cfg.randomize)
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed + 7)
+        style_rng = np.random.default_rng([seed, 13])
+        rig = jitter_rig(base_rig, style_rng) if cfg.randomize else base_rig
+        style = random_style(style_rng) if cfg.randomize else Style()
+        quality = style.jpeg_quality or cfg.jpeg_quality
         scene_name = f"scene-{si + 1:04d}"
         log_name = f"n015-synth-{cfg.seed:03d}-{si + 1:04d}"
         t0_us = EPOCH_US + si * 100_000_000
@@ -149,8 +157,8 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
                 pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
                 _write_file(root / rel, pts.astype(np.float32).tobytes())
             else:
-                img, depth = render_image(world, prims, T_local_ego, sensor, gen)
-                ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+                img, depth = render_image(world, prims, T_local_ego, sensor, gen, style)
+                ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
                 assert ok, "JPEG encoding failed"
                 _write_file(root / rel, jpg.tobytes())
                 dpath = dense_depth_path(root, rel)

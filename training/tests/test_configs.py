@@ -1,0 +1,32 @@
+"""The shipped configs: only configs/shipped.yaml writes the shipped model; no ablation row can replace it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsmde_train.engine.config import TRAINING_DIR, load_config
+
+CONFIGS = TRAINING_DIR / "configs"
+
+
+def _writes_models(cfg) -> bool:
+    return bool(cfg.export_dir) and (CONFIGS.parent / cfg.export_dir).resolve().is_relative_to(
+        (TRAINING_DIR.parent / "models").resolve())
+
+
+def test_no_ablation_row_writes_the_shipped_model():
+    rows = sorted((CONFIGS / "ablation").glob("*.yaml"))
+    assert len(rows) >= 7
+    for row in rows:
+        cfg = load_config([CONFIGS / "synthetic_method.yaml", row])
+        assert not _writes_models(cfg), f"{row.name} would overwrite models/ (export_dir {cfg.export_dir})"
+    assert not _writes_models(load_config(CONFIGS / "synthetic_method.yaml"))
+
+
+def test_make_weights_writes_it_with_the_real_camera_settings():
+    cfg = load_config([CONFIGS / "synthetic_method.yaml", CONFIGS / "ablation" / "ci_vr_kd_two_hot.yaml",
+                       CONFIGS / "shipped.yaml"])
+    assert _writes_models(cfg) and Path(cfg.export_dir).name == "fsmde_student"
+    assert cfg.model.geometry_inputs and cfg.model.validity_head and cfg.loss.validity > 0 and cfg.data.augment > 0
+    assert cfg.loss.ci_kd > 0 and cfg.loss.vr_kd > 0 and cfg.loss.ci_target == "two_hot"
+    makefile = (TRAINING_DIR.parent / "Makefile").read_text()
+    assert "configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml" in makefile
