@@ -39,7 +39,8 @@ def heldout(tmp_path_factory):
     generate_dataset(SynthConfig(out=str(root), scenes=1, version="v1.0-synth", **synth), progress=False)
     man = load_manifest(MODEL)
     ds = SurroundDataset(root, "v1.0-synth", [scene], (man.height, man.width), man.canonical_focal_px, sweeps=True,
-                         gt="dense", progress=False)
+                         gt="dense", progress=False,
+                         geometry_inputs=tuple(man.geometry["channels"]) if man.geometry else ())
     assert len(ds) == n
     return ds, man, absrel
 

@@ -46,6 +46,13 @@ class SetResult:
     skipped: dict[int, str] = field(default_factory=dict)  # view index -> why it was dropped after decoding
 
 
+def default_geometry(pre) -> GeometryInputs | None:
+    """The channels a model declares, for a base frame on the road (ground_height 0, nuScenes' ego frame); the node
+    passes its own with the ground_height parameter."""
+    spec = pre.geometry_spec
+    return GeometryInputs(spec, (pre.h, pre.w), pre.canonical_focal) if spec else None
+
+
 def camera_inputs(geometry: GeometryInputs | None, Ks: list, views: list) -> tuple[list, dict[int, str]]:
     """The camera-aware channels per live view (None where the view is absent), and the views that cannot have
     them (no extrinsics, a camera below the road...) with the reason: those are dropped, never fed zeros."""
@@ -67,7 +74,7 @@ class SurroundPipeline:
     def __init__(self, backend, pre: Preprocessor, min_depth: float, max_depth: float,
                  cloud: CloudConfig = CloudConfig(), map_fn=map, geometry: GeometryInputs | None = None):
         self.backend, self.pre, self.cloud_cfg, self.map = backend, pre, cloud, map_fn
-        self.geometry = geometry  # the model's camera-aware input channels (None: an RGB-only model)
+        self.geometry = geometry or default_geometry(pre)  # the model's camera-aware channels (None: RGB only)
         self.min_depth, self.max_depth = min_depth, max_depth
         self._buf: np.ndarray | None = None
         self.fuser = cloudlib.CloudFuser()

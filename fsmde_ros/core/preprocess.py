@@ -34,6 +34,7 @@ class Preprocessor(ModelGeometry):
         self.b = (-mean / std).reshape(3, 1, 1)
         self.canonical_focal = manifest.canonical_focal_px
         self.channels = manifest.channels
+        self.geometry_spec = manifest.geometry  # camera-aware input channels after RGB (None: RGB only)
 
     def resize(self, rgb: np.ndarray) -> np.ndarray:
         if rgb.shape[:2] == (self.h, self.w):
@@ -51,7 +52,7 @@ class Preprocessor(ModelGeometry):
         writes any camera-aware channels after them); ``out`` may be a pinned buffer."""
         n = len(images)
         if out is None:
-            out = np.empty((n, self.channels, self.h, self.w), np.float32)
+            out = np.zeros((n, self.channels, self.h, self.w), np.float32)
         for i, im in enumerate(images):
             np.multiply(im.transpose(2, 0, 1), self.a, out=out[i, :3], casting="unsafe")
             out[i, :3] += self.b

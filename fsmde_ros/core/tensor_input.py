@@ -67,6 +67,7 @@ class TensorPreprocessor(ModelGeometry):
         self.a = (manifest.scale / std).reshape(1, 3, 1, 1).to(self.device)
         self.b = (-torch.tensor(manifest.mean, dtype=torch.float32) / std).reshape(1, 3, 1, 1).to(self.device)
         self.canonical_focal = manifest.canonical_focal_px
+        self.geometry_spec = manifest.geometry
         self._weights: dict[tuple[int, int], torch.Tensor] = {}
 
     def to_device(self, rgb) -> torch.Tensor:
@@ -210,7 +211,9 @@ class TensorSurroundPipeline:
                  geometry=None):
         from .pipeline import CloudConfig
 
-        self.backend, self.pre, self.geometry = backend, pre, geometry
+        from .pipeline import default_geometry
+
+        self.backend, self.pre, self.geometry = backend, pre, geometry or default_geometry(pre)
         self.cloud_cfg = cloud if cloud is not None else CloudConfig()
         self.min_depth, self.max_depth = min_depth, max_depth
         self.fuser = TensorCloudFuser(str(pre.device))

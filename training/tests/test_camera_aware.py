@@ -93,7 +93,7 @@ def test_jittered_rig_stays_in_the_documented_ranges():
             assert np.allclose(R @ R.T, np.eye(3), atol=1e-9)
             tilt = np.degrees(np.arccos(np.clip(R[:, 2] @ base[name].T_ego_sensor[:3, 2], -1, 1)))
             assert tilt < 6.0, f"{name}: optical axis moved {tilt:.1f} deg"
-    assert 1.35 < min(heights) and max(heights) < 2.15 and max(heights) - min(heights) > 0.4
+    assert 1.25 < min(heights) and max(heights) < 2.25 and max(heights) - min(heights) > 0.4
     assert 0.7 <= min(focals) and max(focals) <= 1.4 and max(focals) - min(focals) > 0.4
 
 
@@ -139,4 +139,4 @@ def test_photometric_augmentation_changes_colour_not_geometry():
     assert torch.allclose(photometric(x, mean, std, torch.Generator().manual_seed(1), strength=0.0)[:, :3],
                           ((x[:, :3] * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1))
                            .clamp(0, 1) - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1),
-                          atol=1e-4)
+                          atol=1e-3)

@@ -30,3 +30,20 @@ def test_make_weights_writes_it_with_the_real_camera_settings():
     assert cfg.loss.ci_kd > 0 and cfg.loss.vr_kd > 0 and cfg.loss.ci_target == "two_hot"
     makefile = (TRAINING_DIR.parent / "Makefile").read_text()
     assert "configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml" in makefile
+
+
+def test_eval_input_hw_on_an_exported_model_is_one_clear_error(tmp_path, capsys):
+    """Issue 12: `fsmde-eval --model M --input-hw ...` crashed; the exported files take one input size only."""
+    from fsmde_train.eval.cli import main
+    from fsmde_train.export import export_model
+    from fsmde_train.networks import StudentConfig, build_student
+
+    net = build_student(StudentConfig(base_width=8, decoder_width=16, n_bins=8, blocks=(1, 1, 1, 1))).eval()
+    export_model(net, tmp_path / "m", name="m", input_hw=(64, 96), canonical_focal_px=70.0)
+    for hw, expect in ((["96", "160"], "takes 64x96 input only"), (["64", "96"], "no v1.0-synth/ table folder")):
+        rc = main(["--model", str(tmp_path / "m"), "--input-hw", *hw, "--data-root", str(tmp_path / "nowhere"),
+                   "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+        if expect:
+            assert expect in err, err

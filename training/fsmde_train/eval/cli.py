@@ -98,6 +98,9 @@ def main(argv=None) -> int:
         names = a.names or [Path(p).name for p in (a.run or a.model)]
         if len(names) != len(preds):
             raise ValueError(f"{len(names)} --names for {len(preds)} runs/models")
+        if not (Path(a.data_root) / a.version).is_dir():  # the devkit would stop on a bare assert
+            raise ValueError(f"--data-root {a.data_root}: no {a.version}/ table folder (a nuScenes-format dataroot "
+                             f"with --version {a.version} expected)")
         rows, datasets = {}, {}
         for name, (pred, hw, f, geom) in zip(names, preds):
             if (hw, f, geom) not in datasets:

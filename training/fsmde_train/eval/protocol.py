@@ -80,6 +80,7 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
     rows = {(p, s, c): [] for p in protocols for s in ("scale_aware", "median_scaled") for c in cameras}
     dist_acc = [[0.0, 0] for _ in range(len(DISTANCE_BINS) - 1)]
     cv_pred, cv_gt, cv_pairs = [], [], []
+    nan_counts = np.zeros(4, np.int64)  # sky NaN, sky, surface NaN, surface (dense GT only: 0 = sky)
     for i in tqdm(range(len(ds)), desc="evaluating", disable=not progress):
         b = ds[i]
         pred = predict(b["image"]).float()[:, 0] * b["focal_scale"][:, None, None]
@@ -96,7 +97,12 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
         cv_pred.append(m), cv_pairs.append(pairs)
         if gt == "dense":
             cv_gt.append(cross_view_disagreement(g, K, T)[0])
+            sky, nan = g <= 0, ~np.isfinite(pred)
+            nan_counts += [int((nan & sky).sum()), int(sky.sum()), int((nan & ~sky).sum()), int((~sky).sum())]
     out = {"n_sets": len(ds), "gt": gt}
+    if gt == "dense":  # the validity output: sky should be NaN (REP-118's "no return"), surfaces should not
+        out["invalid"] = {"sky_nan": float(nan_counts[0] / max(1, nan_counts[1])),
+                          "surface_nan": float(nan_counts[2] / max(1, nan_counts[3])), "sky_pixels": int(nan_counts[1])}
     for p in protocols:
         out[p] = {}
         for s in ("scale_aware", "median_scaled"):

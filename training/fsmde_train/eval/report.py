@@ -41,6 +41,10 @@ def rows_table(rows: dict[str, dict], protocol="nuscenes", scaling="scale_aware"
 
 def report_markdown(ev: dict, title: str) -> str:
     parts = [f"# {title}", "", f"{ev['n_sets']} camera sets, GT: {ev['gt']}.", ""]
+    if ev.get("invalid"):
+        iv = ev["invalid"]
+        parts += [f"Invalid output (NaN): {100 * iv['sky_nan']:.1f} % of sky pixels, {100 * iv['surface_nan']:.2f} % of "
+                  f"pixels with a surface (dense GT).", ""]
     for p, cap in (("nuscenes", "80 m"), ("ddad", "200 m")):
         for s in ("scale_aware", "median_scaled"):
             parts += [f"## {p} protocol ({cap}), {s.replace('_', '-')}", "", per_camera_table(ev, p, s), ""]

@@ -65,7 +65,7 @@ def load_rig(width: int = NUSC_WIDTH, height: int = NUSC_HEIGHT) -> dict[str, Se
 
 def jitter_rig(rig: dict[str, Sensor], rng: np.random.Generator) -> dict[str, Sensor]:
     """Another vehicle of the same camera layout (domain randomisation, one draw per scene): the camera ring
-    raised by -0.1..+0.5 m (mounting heights ~1.4-2.1 m), tilted as a whole by pitch +-3 deg and roll +-1.5 deg
+    raised by -0.1..+0.5 m (mounting heights ~1.3-2.2 m with the tilt), tilted as a whole by pitch +-3 deg and roll +-1.5 deg
     about the ego origin, each camera off by up to 1 deg, and one focal factor 0.7-1.4 for all cameras
     (principal point kept). The LiDAR stays: projected GT follows the cameras' recorded calibration."""
     def rot(axis, deg):
