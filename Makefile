@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights ablation eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -31,12 +31,26 @@ demo: setup
 # real cameras (configs/shipped.yaml: camera-aware input, photometric augmentation, sky/validity head;
 # training/RESULTS.md). CPU (2 cores): ~10 min worlds + ~25 min training.
 WORLDS := data/weights/train-dr data/weights/val
-$(WORLDS): | setup
-	test -d data/weights/train-dr || $(VENV)/bin/fsmde-synth --out data/weights/train-dr --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --quiet
-	test -d data/weights/val || $(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
+data/weights/train-dr: | setup
+	$(VENV)/bin/fsmde-synth --out data/weights/train-dr --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --quiet
+data/weights/val: | setup
+	$(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
 
 weights: setup $(WORLDS)
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml
+
+# The learned stand-in teacher (issue 12; training/README.md "Teachers"): a reduced Depth-Anything-V2 trained with
+# the scale-and-shift-invariant loss on its own world (seed 400, "alt" palette, randomised), which no student trains
+# or validates on; weights in data/teacher/learned (outside git, sha256 in teacher_manifest.json). Then its fitted
+# AbsRel and error picture on the held-out test world (boulevard layout, seed 500: no other world has that layout).
+# CPU (2 cores): ~6 min world + ~45 min training.
+data/teacher/world: | setup
+	$(VENV)/bin/fsmde-synth --out data/teacher/world --scenes 10 --duration 2.5 --width 320 --height 180 --seed 400 --randomize --palette alt --quiet
+data/weights/test: | setup
+	$(VENV)/bin/fsmde-synth --out data/weights/test --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard --quiet
+teacher: setup data/teacher/world data/weights/val data/weights/test
+	cd training && ../$(PY) -m fsmde_train.engine.teacher_trainer --config configs/teacher.yaml --quiet
+	cd training && ../$(PY) -m fsmde_train.eval.teacher_eval --teacher ../data/teacher/learned --data-root ../data/weights/test --out results/teacher
 
 # The ablation of training/RESULTS.md: seven runs on the plain world, same budget and seeds, then fsmde-eval on the
 # held-out world; no ablation config writes models/ (training/tests checks it). CPU: ~75 min.

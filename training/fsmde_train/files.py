@@ -2,6 +2,7 @@
 the path and what was expected, so callers can skip that sample and report it."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,14 @@ import numpy as np
 
 class BadFile(ValueError):
     pass
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def jpeg_ok(data: bytes) -> bool:

@@ -109,3 +109,28 @@ def test_generation_is_deterministic(tmp_path):
 def test_bad_duration_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="multiple of 0.5"):
         generate_dataset(SynthConfig(out=str(tmp_path), duration=0.7), progress=False)
+
+
+def test_boulevard_layout_and_alt_palette_are_other_worlds_and_leave_the_street_alone():
+    """The test world's layout (a median with trees, a park on one side) and the teacher world's palette: new
+    worlds, while a seed's street world stays what it was (the other layouts draw from their own generators)."""
+    import numpy as np
+    import pytest
+
+    from fsmde_train.synth.world import ALT_CAR_PALETTE, CAR_BODY, GRASS, generate_world
+
+    street = generate_world(7, 2.0)
+    again = generate_world(7, 2.0, layout="street", palette="default")
+    assert np.array_equal(street.boxes, again.boxes) and street.ego_lane_y == again.ego_lane_y
+    blvd = generate_world(7, 2.0, layout="boulevard")
+    median = (blvd.box_mat == GRASS) & (np.abs(blvd.boxes[:, 1]) < 0.01)
+    assert median.sum() == 1
+    half = blvd.boxes[median][0, 4]
+    cars = blvd.box_mat == CAR_BODY
+    assert np.all(np.abs(blvd.boxes[cars, 1]) - blvd.boxes[cars, 4] > half - 0.5), "a car stands on the median"
+    assert abs(blvd.ego_lane_y) > abs(street.ego_lane_y) and blvd.road_half_width > street.road_half_width
+    alt = generate_world(7, 2.0, palette="alt")
+    car_cols = alt.box_color[alt.box_mat == CAR_BODY]
+    assert np.all(np.min(np.abs(car_cols[:, None] / ALT_CAR_PALETTE[None] - 1).max(-1), 1) < 0.2)
+    with pytest.raises(ValueError, match="layout"):
+        generate_world(7, 2.0, layout="roundabout")

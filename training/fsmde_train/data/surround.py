@@ -20,6 +20,9 @@ key                shape / dtype           meaning
 ``K``              [B, N, 3, 3] f32        intrinsics at H x W
 ``focal_scale``    [B, N] f32              f_actual / f_canonical (multiply predictions by it for metres)
 ``T_ego_cam``      [B, N, 4, 4] f32        camera -> ego extrinsics
+``T_ref_cam``      [B, N, 4, 4] f32        camera -> the ego frame at the set's first camera's timestamp (ego
+                                           motion between the cameras' exposures included): the frame in
+                                           which the views of one set meet (VR-KD correspondences)
 =================  ======================  ================================================================
 
 Sparse GT: the LIDAR_TOP sweep nearest in time to each camera set (the key frame's own sweep for key frames),
@@ -47,7 +50,7 @@ from ..files import BadFile, read_rgb
 from ..geometry import camera_channels, pose_from_record
 from ..synth.writer import dense_depth_path
 
-BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "index")
+BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "T_ref_cam", "index")
 GT_KINDS = ("lidar", "dense")
 
 
@@ -132,6 +135,7 @@ class SurroundDataset(Dataset):
         self.dense_depths = np.zeros((n, c, self.h, self.w), depth_dtype)
         self.K = np.empty((n, c, 3, 3), np.float32)
         self.T = np.empty((n, c, 4, 4), np.float32)
+        self.E = np.empty((n, c, 4, 4), np.float64)  # ego -> global at each camera's timestamp
         self.samples, self.skipped = [], []  # skipped: {"tokens", "reason"} of sets with a bad file
         for s in tqdm(samples, desc=f"loading {self.root.name}", disable=not progress):
             try:
@@ -141,6 +145,7 @@ class SurroundDataset(Dataset):
                 self.skipped.append({"tokens": s.tokens, "reason": f"{type(e).__name__}: {e}"})
         k = len(self.samples)
         self.images, self.depths, self.K, self.T = self.images[:k], self.depths[:k], self.K[:k], self.T[:k]
+        self.E = self.E[:k]
         self.dense_depths = self.dense_depths[:k]
         if self.skipped:
             print(f"warning: {self.root}: skipped {len(self.skipped)} of {n} camera sets with bad files "
@@ -157,7 +162,7 @@ class SurroundDataset(Dataset):
         import hashlib
         import json
 
-        key = json.dumps({"v": 1, "root": str(self.root.resolve()), "tokens": [s.tokens for s in samples],
+        key = json.dumps({"v": 2, "root": str(self.root.resolve()), "tokens": [s.tokens for s in samples],
                           "hw": [self.h, self.w], "gt": self.gt, "lidar_sweeps": self.lidar_sweeps,
                           "dtype": np.dtype(depth_dtype).name, "mtime": (self.root / "synth").exists() and
                           (self.root / "synth" / "meta.json").stat().st_mtime})
@@ -170,7 +175,7 @@ class SurroundDataset(Dataset):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         kept = [s.tokens for s in self.samples]
-        np.savez(tmp, images=self.images, depths=self.depths, dense=self.dense_depths, K=self.K, T=self.T,
+        np.savez(tmp, images=self.images, depths=self.depths, dense=self.dense_depths, K=self.K, T=self.T, E=self.E,
                  kept=np.array(json.dumps(kept)), skipped=np.array(json.dumps(self.skipped)))
         os.replace(tmp, path)
 
@@ -179,7 +184,7 @@ class SurroundDataset(Dataset):
 
         with np.load(path, allow_pickle=False) as z:
             self.images, self.depths, self.dense_depths = z["images"], z["depths"], z["dense"]
-            self.K, self.T = z["K"], z["T"]
+            self.K, self.T, self.E = z["K"], z["T"], z["E"]
             kept = {tuple(t) for t in json.loads(str(z["kept"]))}
             self.skipped = json.loads(str(z["skipped"]))
         self.samples = [s for s in samples if tuple(s.tokens) in kept]
@@ -274,6 +279,7 @@ class SurroundDataset(Dataset):
                                      if lidar else 0.0)
             self.K[i, j] = scale_K(np.array(cs["camera_intrinsic"]), src, (self.w, self.h))
             self.T[i, j] = pose_from_record(cs)
+            self.E[i, j] = pose_from_record(self.nusc.get("ego_pose", sd["ego_pose_token"]))
 
     def _resize_depth(self, d: np.ndarray) -> np.ndarray:
         """Nearest neighbour at the pixel centres of the target grid (exact values, no blending)."""
@@ -307,4 +313,5 @@ class SurroundDataset(Dataset):
             "K": torch.from_numpy(K),
             "focal_scale": torch.from_numpy(fs.astype(np.float32)),
             "T_ego_cam": torch.from_numpy(self.T[i]),
+            "T_ref_cam": torch.from_numpy((np.linalg.inv(self.E[i, 0]) @ self.E[i] @ self.T[i]).astype(np.float32)),
         }

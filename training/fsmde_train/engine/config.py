@@ -121,3 +121,18 @@ def resolve_scenes(spec, base_dir: str | Path = TRAINING_DIR) -> list[str] | Non
         raise ValueError(f"split file {spec!r} not found (a list of scene names, a file, or nuscenes:<split>)")
     names = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
     return [n for n in names if n]
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``a.b=value`` (value parsed as YAML) -> nested dict."""
+    over: dict = {}
+    for kv in pairs:
+        key, sep, val = kv.partition("=")
+        if not sep:
+            raise ValueError(f"override {kv!r} is not key=value")
+        cur = over
+        parts = key.split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = yaml.safe_load(val)
+    return over

@@ -25,6 +25,7 @@ from ..data import StepBatchSampler, SurroundDataset
 from ..data.augment import photometric
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
+from ..losses.supervised import bin_stats
 from ..networks import build_student, build_teacher
 from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -254,10 +255,13 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
         step = run.step
         bar.update(1)
         if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
-            vals = {k: D.mean_over_ranks(v.float(), dd).item() for k, v in {"loss": loss.detach(), **terms}.items()}
+            stats = {f"bins_{k}": v for k, v in bin_stats(s_out["centers"], b["depth_canon"], cfg.model.min_depth,
+                                                          cfg.model.max_depth).items()}
+            vals = {k: D.mean_over_ranks(v.float(), dd).item()
+                    for k, v in {"loss": loss.detach(), **terms, **stats}.items()}
             run.history.append({"step": step, **vals, "lr": lr_at(step - 1, cfg.optim), "time_s": time.time() - t0})
             bar.set_postfix(loss=f"{vals['loss']:.3f}")
-            tb.scalars(step, {f"train/{k}": v for k, v in vals.items()} |
+            tb.scalars(step, {(f"bins/{k[5:]}" if k.startswith("bins_") else f"train/{k}"): v for k, v in vals.items()} |
                        {"train/lr": lr_at(step - 1, cfg.optim), "train/grad_norm": gnorm.item(),
                         "train/steps_per_s": (step - step0) / max(1e-9, time.time() - t0)})
         if cfg.image_every and step % cfg.image_every == 0:
@@ -275,27 +279,10 @@ def recipe(cfg: TrainConfig) -> str:
     return f"{cfg.data.gt} GT; " + ", ".join(terms) + f"; teacher {cfg.teacher.kind}"
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """``a.b=value`` (value parsed as YAML) -> nested dict."""
-    import yaml
-
-    over: dict = {}
-    for kv in pairs:
-        key, sep, val = kv.partition("=")
-        if not sep:
-            raise ValueError(f"override {kv!r} is not key=value")
-        cur = over
-        parts = key.split(".")
-        for p in parts[:-1]:
-            cur = cur.setdefault(p, {})
-        cur[parts[-1]] = yaml.safe_load(val)
-    return over
-
-
 def main(argv=None) -> int:
     import argparse
 
-    from .config import load_config
+    from .config import load_config, parse_overrides
 
     ap = argparse.ArgumentParser(prog="fsmde-train", description="train the surround depth student "
                                  "(torchrun --nproc_per_node=N -m fsmde_train.engine.trainer ... for DDP)")

@@ -18,6 +18,8 @@ DISTANCE_BINS = (0, 5, 10, 20, 40, 80, 200)
 
 
 def cross_view_disagreement(depth: np.ndarray, K: np.ndarray, T_ego_cam: np.ndarray, max_depth: float = 80.0):
+    # T_ego_cam: camera -> a frame common to the set (the batch's T_ref_cam; T_ego_cam ignores the ego motion
+    # between the cameras' exposures, which raises even GT's floor)
     """Mean |d_j(p') - z'| / z' over pixels of view i that project into view j = i + 1 (ring pairs).
 
     depth [N, H, W] metres (0/NaN = none), K [N, 3, 3], T_ego_cam [N, 4, 4]. Each pixel of view i is lifted with
@@ -92,7 +94,8 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
                 rows[(p, "scale_aware", c)].append(depth_metrics(pred[j], g[j], p))
                 rows[(p, "median_scaled", c)].append(depth_metrics(pred[j], g[j], p, median_scale=True))
             _by_distance(pred[j], g[j], *PROTOCOLS[protocols[-1]], dist_acc)
-        K, T = b["K"].numpy().astype(np.float64), b["T_ego_cam"].numpy().astype(np.float64)
+        # the set's common frame (ego motion between the exposures included) where the dataset gives it
+        K, T = b["K"].numpy().astype(np.float64), b.get("T_ref_cam", b["T_ego_cam"]).numpy().astype(np.float64)
         m, pairs = cross_view_disagreement(pred, K, T)
         cv_pred.append(m), cv_pairs.append(pairs)
         if gt == "dense":

@@ -6,7 +6,6 @@ of every file travel with the weights, so the node never guesses them.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,18 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import sha256_file  # noqa: F401 (re-exported: tests and the TensorRT builder use it from here)
 from ..geometry import GROUND_CLIP, GROUND_SCALE
 from ..networks.student import DepthOnly, SurroundDepthStudent
 
 MANIFEST_VERSION = 1
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_json(path: Path, obj) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
-from .relational import depth_encoding, vr_kd_loss
+from .relational import depth_encoding, overlap_correspondences, vr_kd_loss, vr_kd_overlap_loss
 from .supervised import bin_centre_loss, silog_loss, validity_loss
 
 
@@ -28,8 +28,12 @@ class LossConfig:
     ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
     vr_tau: float = 0.1
     vr_kind: str = "kl"
-    vr_strip: float = 0.2  # border strip width, fraction of the image width
-    vr_grid: tuple[int, int] = (8, 2)  # pooled locations per strip (rows, cols)
+    # which locations VR-KD relates (losses/relational.py): "geometric" = cells that really overlap under the
+    # rig's K and poses (found with the teacher's aligned depth), "strip" = fixed border strips (first version)
+    vr_overlap: str = "geometric"
+    vr_points: int = 32  # overlapping cells per pair (geometric)
+    vr_strip: float = 0.2  # border strip width, fraction of the image width (strip)
+    vr_grid: tuple[int, int] = (8, 2)  # pooled locations per strip (rows, cols) (strip)
     align_min_points: int = 20
 
     @property
@@ -66,7 +70,19 @@ class Objective:
                 tf = teacher.get("features")
                 if tf is None:
                     tf = depth_encoding(t_depth, out["features"].shape[-2:], self.lo, self.hi)
-                terms["vr_kd"] = vr_kd_loss(out["features"], tf, self.n_cam, c.vr_strip, tuple(c.vr_grid),
-                                            c.vr_tau, c.vr_kind)
+                terms["vr_kd"] = self._vr_kd(out, batch, tf, t_depth, valid)
         total = sum(getattr(c, k) * v for k, v in terms.items() if k != "teacher_aligned_frac")
         return total, {k: v.detach() for k, v in terms.items()}
+
+    def _vr_kd(self, out: dict, batch: dict, teacher_feats, t_depth, valid) -> torch.Tensor:
+        c, n = self.cfg, self.n_cam
+        if c.vr_overlap == "strip":
+            return vr_kd_loss(out["features"], teacher_feats, n, c.vr_strip, tuple(c.vr_grid), c.vr_tau, c.vr_kind)
+        if c.vr_overlap != "geometric":
+            raise ValueError(f"loss.vr_overlap must be 'geometric' or 'strip', got {c.vr_overlap!r}")
+        depth_m = t_depth * batch["focal_scale"].reshape(-1, 1, 1, 1)  # canonical focal -> the camera's own
+        T = batch["T_ref_cam"] if "T_ref_cam" in batch else batch["T_ego_cam"]
+        K = batch["K"].reshape(-1, n, 3, 3)
+        src, dst, ok = overlap_correspondences(depth_m, K, T.reshape(-1, n, 4, 4), n, out["features"].shape[-2:],
+                                               c.vr_points, view_ok=valid)
+        return vr_kd_overlap_loss(out["features"], teacher_feats, src, dst, ok, n, depth_m.shape[-2:], c.vr_tau)

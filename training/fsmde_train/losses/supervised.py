@@ -54,3 +54,22 @@ def validity_loss(valid_logit: torch.Tensor, dense_gt: torch.Tensor) -> torch.Te
     pos = target.flatten(1).mean(1).clamp(1e-3, 1 - 1e-3)[:, None, None, None]
     weight = torch.where(target > 0, 0.5 / pos, 0.5 / (1 - pos))
     return F.binary_cross_entropy_with_logits(logit, target, weight=weight)
+
+
+@torch.no_grad()
+def bin_stats(centers: torch.Tensor, gt: torch.Tensor, min_depth: float = 0.5, max_depth: float = 100.0,
+              distinct_gap: float = 0.01, near: float = 0.1) -> dict:
+    """Diagnostics of the bin-centre head (logged to TensorBoard as bins/*): ``distinct`` = centres more than
+    ``distinct_gap`` (log) from their lower neighbour, +1, mean over images; ``coverage`` = fraction of GT pixels
+    within ``near`` (log, ~10 %) of some centre of their image; ``lowest``/``highest`` centre (mean)."""
+    logc = torch.log(centers.float())
+    distinct = 1 + (logc[:, 1:] - logc[:, :-1] > distinct_gap).sum(1).float()
+    cov = []
+    for b in range(centers.shape[0]):
+        g = gt[b].flatten()
+        g = g[(g > min_depth) & (g < max_depth)]
+        if g.numel():
+            g = g[:: max(1, g.numel() // 4096)]
+            cov.append(((torch.log(g)[:, None] - logc[b][None]).abs().min(1).values <= near).float().mean())
+    return {"distinct": distinct.mean(), "coverage": torch.stack(cov).mean() if cov else torch.tensor(float("nan")),
+            "lowest": centers[:, 0].mean(), "highest": centers[:, -1].mean()}

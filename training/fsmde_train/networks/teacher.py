@@ -1,4 +1,6 @@
-"""Teachers: Depth-Anything-V2 through ``transformers`` (the real one) and the synthetic-testbed stand-in.
+"""Teachers: Depth-Anything-V2 through ``transformers`` (the real one, and the learned stand-in of the synthetic
+testbed: the same architecture reduced, trained by ``fsmde-teacher`` on a world the student never sees) and the
+GT-plus-noise diagnostic.
 
 Both map a surround batch (views flattened, ``[B, 3, H, W]`` normalised with ImageNet mean/std, plus the batch
 dict) to
@@ -21,8 +23,10 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    kind: str = "none"  # none | standin | depth_anything
-    model: str = "depth-anything/Depth-Anything-V2-Small-hf"  # HF model id or local folder (depth_anything)
+    # none | learned (fsmde-teacher's output folder, sha256-checked) | depth_anything (HF weights) |
+    # standin (GT + noise: a labelled diagnostic, not a teacher a real student could have) | depth_anything_tiny
+    kind: str = "none"
+    model: str = "depth-anything/Depth-Anything-V2-Small-hf"  # HF model id or local folder (depth_anything, learned)
     feature_layer: int = -1  # backbone hidden state used as features (depth_anything)
     # stand-in: GT inverse depth under a random per-image affine map, blurred, with low-frequency and pixel noise
     blur_sigma_px: float = 1.5
@@ -39,7 +43,7 @@ class DepthAnythingTeacher(nn.Module):
     Features are the patch tokens of backbone hidden state ``feature_layer`` as a [B, C, H/14, W/14] map.
     """
 
-    def __init__(self, model: str | None = None, config=None, feature_layer: int = -1):
+    def __init__(self, model: str | None = None, config=None, feature_layer: int = -1, input_hw=None):
         super().__init__()
         from transformers import DepthAnythingForDepthEstimation
 
@@ -52,22 +56,34 @@ class DepthAnythingTeacher(nn.Module):
         self.model.eval().requires_grad_(False)
         self.patch = self.model.config.backbone_config.patch_size
         self.feature_layer = feature_layer
+        self.input_hw = tuple(input_hw) if input_hw else None
 
     def train(self, mode: bool = True):  # always eval: a frozen teacher
         return super().train(False)
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor, batch: dict | None = None) -> dict:
-        h, w = image.shape[-2:]
-        ph, pw = max(1, round(h / self.patch)) * self.patch, max(1, round(w / self.patch)) * self.patch
-        x = F.interpolate(image, size=(ph, pw), mode="bilinear", align_corners=False)
-        out = self.model(pixel_values=x, output_hidden_states=True)
-        rel = F.interpolate(out.predicted_depth[:, None], size=(h, w), mode="bilinear", align_corners=False)
-        tokens = out.hidden_states[self.feature_layer]
-        gh, gw = ph // self.patch, pw // self.patch
-        tokens = tokens[:, tokens.shape[1] - gh * gw:]  # drop the CLS (and any register) tokens
-        feats = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, gh, gw)
-        return {"rel": rel.float(), "features": feats.float()}
+        return run_depth_anything(self.model, image, self.input_hw, self.feature_layer)
+
+
+def run_depth_anything(model, image: torch.Tensor, input_hw=None, feature_layer: int = -1) -> dict:
+    """``DepthAnythingForDepthEstimation`` on image [B, 3, H, W] (ImageNet-normalised): the network sees
+    ``input_hw`` (default: H, W rounded to multiples of the patch size); ``rel`` [B, 1, H, W] comes back at the
+    input's size and ``features`` [B, C, H_p, W_p] are the patch tokens of hidden state ``feature_layer``.
+    With gradients when the caller has them on (fsmde-teacher trains through this)."""
+    patch = model.config.backbone_config.patch_size
+    h, w = image.shape[-2:]
+    ph, pw = input_hw or (max(1, round(h / patch)) * patch, max(1, round(w / patch)) * patch)
+    if ph % patch or pw % patch:
+        raise ValueError(f"teacher input_hw {(ph, pw)} must be multiples of the patch size {patch}")
+    x = F.interpolate(image, size=(ph, pw), mode="bilinear", align_corners=False)
+    out = model(pixel_values=x, output_hidden_states=True)
+    rel = F.interpolate(out.predicted_depth[:, None], size=(h, w), mode="bilinear", align_corners=False)
+    tokens = out.hidden_states[feature_layer]
+    gh, gw = ph // patch, pw // patch
+    tokens = tokens[:, tokens.shape[1] - gh * gw:]  # drop the CLS (and any register) tokens
+    feats = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, gh, gw)
+    return {"rel": rel.float(), "features": feats.float()}
 
 
 def tiny_depth_anything_config(hidden: int = 32, layers: int = 2):
@@ -84,6 +100,48 @@ def tiny_depth_anything_config(hidden: int = 32, layers: int = 2):
                                head_hidden_size=8, depth_estimation_type="relative")
 
 
+def learned_teacher_config(hidden: int = 96, layers: int = 6, heads: int = 3):
+    """The learned stand-in teacher: DA-V2's architecture (DINOv2 ViT-S/14 backbone, DPT neck, relative head)
+    reduced about 4x in width and 2x in depth (ViT-S: 384 wide, 12 layers; this: 96, 6). The one builder:
+    fsmde-teacher trains it, its saved config.json rebuilds it."""
+    from transformers import DepthAnythingConfig, Dinov2Config
+
+    outs = [round(layers * k / 4) for k in (1, 2, 3, 4)]  # DPT taps four evenly spaced blocks, as DA-V2 does
+    bc = Dinov2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=4 * hidden, out_indices=outs, out_features=[f"stage{i}" for i in outs],
+                      image_size=518, patch_size=14, reshape_hidden_states=False)
+    return DepthAnythingConfig(backbone_config=bc, reassemble_hidden_size=hidden,
+                               neck_hidden_sizes=[hidden // 4, hidden // 2, hidden, hidden],
+                               reassemble_factors=[4, 2, 1, 0.5], fusion_hidden_size=hidden // 3,
+                               head_hidden_size=16, depth_estimation_type="relative")
+
+
+TEACHER_MANIFEST = "teacher_manifest.json"
+
+
+def load_learned_teacher(folder, feature_layer: int = -1) -> DepthAnythingTeacher:
+    """fsmde-teacher's output folder: ``config.json`` + ``model.safetensors`` (transformers) and
+    ``teacher_manifest.json`` (sha256 of every file, the input size it was trained at). A missing or altered file
+    is refused with its name, never loaded half-checked."""
+    import json
+    from pathlib import Path
+
+    from ..files import sha256_file
+
+    folder = Path(folder)
+    mpath = folder / TEACHER_MANIFEST
+    if not mpath.is_file():
+        raise ValueError(f"learned teacher {folder}: {TEACHER_MANIFEST} not found (make teacher writes it)")
+    manifest = json.loads(mpath.read_text())
+    for name, digest in manifest.get("files", {}).items():
+        f = folder / name
+        if not f.is_file():
+            raise ValueError(f"learned teacher {folder}: {name} is missing (listed in {TEACHER_MANIFEST})")
+        if sha256_file(f) != digest:
+            raise ValueError(f"learned teacher {folder}: {name} does not match its sha256 in {TEACHER_MANIFEST}")
+    return DepthAnythingTeacher(str(folder), feature_layer=feature_layer, input_hw=manifest["input_hw"])
+
+
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return x
@@ -95,7 +153,9 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class StandInTeacher(nn.Module):
-    """The synthetic testbed's teacher: knows dense relative structure, not scale (training/README.md).
+    """Diagnostic only (``kind: standin``): the evaluation GT's own structure plus noise, not scale.
+    It is better than any student could learn to be, so KD rows built on it measure "add dense GT"
+    (issue 12). The testbed's teacher is the learned one (``kind: learned``).
 
     rel = a * blur(1 / depth_dense) * (1 + smooth error + pixel noise) + b with a ~ logU(0.5, 20) and
     b ~ U(0, 0.2) * a * mean(inverse depth), all drawn per image from (seed, sample index, camera): like a real
@@ -135,8 +195,11 @@ def build_teacher(cfg: TeacherConfig) -> nn.Module | None:
         return None
     if cfg.kind == "standin":
         return StandInTeacher(cfg)
+    if cfg.kind == "learned":
+        return load_learned_teacher(cfg.model, feature_layer=cfg.feature_layer)
     if cfg.kind == "depth_anything":
         return DepthAnythingTeacher(cfg.model, feature_layer=cfg.feature_layer)
     if cfg.kind == "depth_anything_tiny":  # random weights of the real architecture: smoke runs and tests only
         return DepthAnythingTeacher(config=tiny_depth_anything_config(), feature_layer=cfg.feature_layer)
-    raise ValueError(f"teacher.kind must be none, standin, depth_anything or depth_anything_tiny, got {cfg.kind!r}")
+    raise ValueError(f"teacher.kind must be none, learned, standin, depth_anything or depth_anything_tiny, "
+                     f"got {cfg.kind!r}")

@@ -6,6 +6,7 @@ import sys
 import time
 
 from .rig import PRESETS
+from .world import LAYOUTS, PALETTES
 from .writer import SynthConfig, generate_dataset
 
 
@@ -24,13 +25,18 @@ def main(argv=None) -> int:
     ap.add_argument("--randomize", action="store_true",
                     help="domain randomisation per scene: rig mounting and focal, lighting, exposure, noise, blur, "
                          "JPEG quality, more object classes (the worlds the shipped weights train on)")
+    ap.add_argument("--layout", choices=LAYOUTS, default="street",
+                    help="street layout: street (buildings both sides; training and validation worlds) or boulevard "
+                         "(tree-lined median, a park on one side; the held-out test world)")
+    ap.add_argument("--palette", choices=sorted(PALETTES), default="default",
+                    help="paint and facade colours: default, or alt (the learned stand-in teacher's world)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     w, h = PRESETS[a.preset]
     cfg = SynthConfig(out=a.out, scenes=a.scenes, duration=a.duration, width=a.width or w, height=a.height or h,
                       seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
-                      randomize=a.randomize)
+                      randomize=a.randomize, layout=a.layout, palette=a.palette)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet)

@@ -25,6 +25,18 @@ FACADE_PALETTE = np.array([
     [0.78, 0.72, 0.62], [0.62, 0.38, 0.30], [0.85, 0.84, 0.80], [0.55, 0.57, 0.60], [0.72, 0.62, 0.45],
     [0.45, 0.47, 0.52], [0.88, 0.80, 0.68], [0.60, 0.52, 0.48],
 ])
+# The "alt" palette (the learned stand-in teacher's world, styled unlike the student's): saturated paint, brick,
+# stucco and dark glass instead of the default's muted stone and concrete.
+ALT_CAR_PALETTE = np.array([
+    [0.10, 0.45, 0.65], [0.75, 0.30, 0.05], [0.35, 0.10, 0.35], [0.20, 0.50, 0.35], [0.65, 0.65, 0.30],
+    [0.25, 0.15, 0.10], [0.90, 0.55, 0.55], [0.40, 0.42, 0.20],
+])
+ALT_FACADE_PALETTE = np.array([
+    [0.55, 0.22, 0.16], [0.92, 0.86, 0.55], [0.30, 0.35, 0.45], [0.70, 0.45, 0.35], [0.40, 0.55, 0.50],
+    [0.95, 0.70, 0.50], [0.22, 0.22, 0.25], [0.65, 0.75, 0.80],
+])
+PALETTES = {"default": (CAR_PALETTE, FACADE_PALETTE), "alt": (ALT_CAR_PALETTE, ALT_FACADE_PALETTE)}
+LAYOUTS = ("street", "boulevard")
 
 
 @dataclass
@@ -94,7 +106,8 @@ def load_world(path) -> tuple[World, dict]:
 
 
 class _Builder:
-    def __init__(self):
+    def __init__(self, car_palette=CAR_PALETTE):
+        self.car_palette = car_palette
         self.boxes, self.box_vel, self.box_mat, self.box_color = [], [], [], []
         self.cyls, self.cyl_mat, self.cyl_color = [], [], []
         self.spheres, self.sph_mat, self.sph_color = [], [], []
@@ -118,7 +131,7 @@ class _Builder:
     def car(self, rng, x, y, yaw, vel=(0.0, 0.0)):
         """A car: body + glass cabin, both moving together."""
         length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.95)
-        color = CAR_PALETTE[rng.integers(len(CAR_PALETTE))] * rng.uniform(0.85, 1.1)
+        color = self.car_palette[rng.integers(len(self.car_palette))] * rng.uniform(0.85, 1.1)
         body_h = rng.uniform(0.75, 0.95)
         self.box((x, y, 0.2 + body_h / 2), (length / 2, width / 2, body_h / 2), yaw, CAR_BODY, color, vel)
         cab_l, cab_h = length * rng.uniform(0.45, 0.6), rng.uniform(0.45, 0.65)
@@ -133,17 +146,17 @@ def _arr(x, cols):
 
 
 def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
-                 lane_w: float, n_lanes: int, ego_lane: float) -> None:
+                 lane_w: float, n_lanes: int, ego_lane: float, lane_y, facade_palette=FACADE_PALETTE) -> None:
     """More of what real streets hold (domain randomisation): trucks and buses, pedestrians, barriers, hedges,
     parked rows, an overpass. Drawn from its own generator so the plain world of a seed stays the same."""
     for lane in range(n_lanes):  # large vehicles, never in the ego lane's path
-        y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
+        y = lane_y(lane)
         if abs(y - ego_lane) < 0.1:
             continue
         for _ in range(int(rng.integers(0, 3))):
             length, width, height = rng.uniform(6, 13), rng.uniform(2.3, 2.6), rng.uniform(2.6, 3.8)
             v = rng.uniform(3, 10) * (1 if y < 0 else -1)
-            color = CAR_PALETTE[rng.integers(len(CAR_PALETTE))] * rng.uniform(0.8, 1.1)
+            color = b.car_palette[rng.integers(len(b.car_palette))] * rng.uniform(0.8, 1.1)
             b.box((rng.uniform(x0 + 20, x1 - 20), y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0,
                   CAR_BODY, color, vel=(v, 0.0))
     for side in (-1, 1):
@@ -168,23 +181,70 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
         xo = rng.uniform(x0 + 30, x1 - 30)
         z = rng.uniform(5.0, 7.5)
         half_y = road_half + sidewalk_w + 10
-        b.box((xo, 0.0, z + 0.75), (rng.uniform(4, 8), half_y, 0.75), 0.0, BUILDING, FACADE_PALETTE[rng.integers(8)])
+        b.box((xo, 0.0, z + 0.75), (rng.uniform(4, 8), half_y, 0.75), 0.0, BUILDING, facade_palette[rng.integers(8)])
         for side in (-1, 1):
             b.box((xo, side * (road_half + sidewalk_w * 0.6), z / 2), (1.0, 0.5, z / 2), 0.0, BUILDING,
                   np.array([0.6, 0.6, 0.58]))
 
 
-def generate_world(seed: int, duration: float, varied: bool = False) -> World:
+def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
+                   median_w: float, park_side: int) -> None:
+    """The boulevard layout's extras: a raised grass median with a row of trees and, on ``park_side``, a park
+    (trees, bushes and hedges on grass) between the sidewalk and the set-back buildings."""
+    b.box(((x0 + x1) / 2, 0.0, 0.1), ((x1 - x0) / 2, median_w / 2 - 0.2, 0.1), 0.0, GRASS,
+          np.array([0.28, 0.38, 0.16]) * rng.uniform(0.85, 1.1))
+    x = x0 + rng.uniform(0, 6)
+    while x < x1:  # median trees: trunk + crown
+        top = rng.uniform(2.2, 3.8)
+        b.cyl(x, 0.0, 0.2, top, rng.uniform(0.12, 0.2), TRUNK, np.array([0.30, 0.22, 0.15]))
+        r = rng.uniform(1.0, min(2.0, median_w / 2 + 0.6))
+        b.sphere((x, 0.0, top + r * 0.8), r, FOLIAGE, np.array([0.16, 0.40, 0.13]) * rng.uniform(0.7, 1.2))
+        x += rng.uniform(7, 12)
+    y_in, y_out = road_half + sidewalk_w + 1.0, road_half + sidewalk_w + 18.0
+    for _ in range(int((x1 - x0) / 6)):  # park trees and bushes at random
+        x, y = rng.uniform(x0, x1), park_side * rng.uniform(y_in, y_out)
+        if rng.random() < 0.6:
+            top, r = rng.uniform(2.0, 5.0), rng.uniform(1.2, 2.8)
+            b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
+            b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
+        else:
+            r = rng.uniform(0.5, 1.1)
+            b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
+    if rng.random() < 0.7:  # a hedge along the park's edge
+        b.box(((x0 + x1) / 2, park_side * (y_in + 0.3), 0.6), ((x1 - x0) / 2, 0.4, 0.6), 0.0, FOLIAGE,
+              np.array([0.15, 0.33, 0.11]) * rng.uniform(0.8, 1.2))
+
+
+def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
+                   palette: str = "default") -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
-    object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation)."""
+    object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
+
+    ``layout``: "street" (buildings both sides) or "boulevard" (a tree-lined median splits the carriageways and
+    one side is an open park with trees and hedges before a distant row of buildings: the held-out *test* world's
+    layout, which no training or validation world uses). ``palette``: "default" or "alt" (other paint and
+    façade colours: the learned stand-in teacher's world). The street world of a seed is the same whatever the
+    other layouts draw (they use their own generators)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if palette not in PALETTES:
+        raise ValueError(f"palette must be one of {sorted(PALETTES)}, got {palette!r}")
+    car_palette, facade_palette = PALETTES[palette]
     rng = np.random.default_rng(seed)
+    lay = np.random.default_rng([seed, 21])
+    median_w = float(lay.uniform(3.0, 6.0)) if layout == "boulevard" else 0.0
+    park_side = int(lay.choice([-1, 1])) if layout == "boulevard" else 0
     n_lanes = int(rng.choice([2, 3, 4]))
     lane_w = float(rng.uniform(3.2, 3.7))
-    road_half = n_lanes * lane_w / 2 + 2.2  # + a parking strip each side
+    road_half = n_lanes * lane_w / 2 + 2.2 + median_w / 2  # + a parking strip each side (+ half the median)
     sidewalk_w = float(rng.uniform(2.5, 4.5))
     speed = float(rng.uniform(5.0, 9.0))
     x0, x1 = -70.0, speed * duration + 120.0
-    b = _Builder()
+    b = _Builder(car_palette)
+
+    def lane_y(lane: int) -> float:  # lane centres; the median pushes both carriageways outwards
+        y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
+        return y + np.sign(y) * median_w / 2
 
     # Sidewalks (their road-facing sides are the kerbs) and end walls that close the street.
     for side in (-1, 1):
@@ -193,7 +253,7 @@ def generate_world(seed: int, duration: float, varied: bool = False) -> World:
               np.array([0.62, 0.61, 0.58]) * rng.uniform(0.9, 1.1))
     wall_half_y = road_half + sidewalk_w + 25
     for xe in (x0 - 6, x1 + 6):
-        b.box((xe, 0.0, 9.0), (6.0, wall_half_y, 9.0), 0.0, BUILDING, FACADE_PALETTE[rng.integers(8)])
+        b.box((xe, 0.0, 9.0), (6.0, wall_half_y, 9.0), 0.0, BUILDING, facade_palette[rng.integers(8)])
 
     # Building façades: a row per side with random lengths, depths, heights, setbacks and gaps.
     for side in (-1, 1):
@@ -205,9 +265,11 @@ def generate_world(seed: int, duration: float, varied: bool = False) -> World:
                 continue
             depth, height = rng.uniform(8, 18), rng.uniform(5, 32)
             setback = rng.uniform(0, 2.5)
+            if side == park_side:  # the park: buildings far back (the park's trees are added below)
+                setback += 18.0
             y_in = road_half + sidewalk_w + setback
             b.box((x + length / 2, side * (y_in + depth / 2), height / 2), (length / 2, depth / 2, height / 2),
-                  0.0, BUILDING, FACADE_PALETTE[rng.integers(8)] * rng.uniform(0.85, 1.1))
+                  0.0, BUILDING, facade_palette[rng.integers(8)] * rng.uniform(0.85, 1.1))
             x += length + rng.uniform(0, 1.5)
 
     # Parked cars in the parking strips, moving cars in the lanes.
@@ -218,9 +280,9 @@ def generate_world(seed: int, duration: float, varied: bool = False) -> World:
             if rng.random() < 0.7:
                 b.car(rng, x, side * (park_y + rng.uniform(-0.15, 0.15)), rng.normal(0, 0.04) + (0 if rng.random() < .5 else np.pi))
             x += rng.uniform(5.5, 14)
-    ego_lane = -(lane_w / 2) if n_lanes == 2 else -(lane_w * (n_lanes / 2 - 0.5))
+    ego_lane = lane_y(0)  # the rightmost lane of our carriageway
     for lane in range(n_lanes):
-        y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
+        y = lane_y(lane)
         same_dir = y < 0
         in_ego_lane = abs(y - ego_lane) < 0.1
         for _ in range(int(rng.integers(2, 5))):
@@ -252,8 +314,11 @@ def generate_world(seed: int, duration: float, varied: bool = False) -> World:
                       np.array([0.2, 0.45, 0.25]) if rng.random() < .5 else np.array([0.55, 0.5, 0.45]))
             x += rng.uniform(6, 16)
 
+    if layout == "boulevard":
+        _add_boulevard(b, lay, x0, x1, road_half, sidewalk_w, median_w, park_side)
     if varied:
-        _add_variety(b, np.random.default_rng([seed, 11]), x0, x1, road_half, sidewalk_w, lane_w, n_lanes, ego_lane)
+        _add_variety(b, np.random.default_rng([seed, 11]), x0, x1, road_half, sidewalk_w, lane_w, n_lanes, ego_lane,
+                     lane_y, facade_palette)
     yaw_g = rng.uniform(-np.pi, np.pi)
     T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))

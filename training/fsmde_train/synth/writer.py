@@ -68,6 +68,8 @@ class SynthConfig:
     # domain randomisation per scene: another mounting of the rig (rig.jitter_rig), lighting, exposure, white
     # balance, noise, blur and JPEG quality (shading.random_style), more object classes (world.generate_world)
     randomize: bool = False
+    layout: str = "street"  # world.LAYOUTS: "boulevard" is the held-out test world's street layout
+    palette: str = "default"  # world.PALETTES: "alt" is the learned stand-in teacher's world
 
 
 def _token(*parts) -> str:
@@ -107,7 +109,7 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
     bar = tqdm(total=cfg.scenes * frames_per_scene, desc="fsmde-synth", unit="frame", disable=not progress)
     for si in range(cfg.scenes):
         seed = cfg.seed * 1000 + si
-        world = generate_world(seed, cfg.duration, varied=cfg.randomize)
+        world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette)
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed + 7)
         style_rng = np.random.default_rng([seed, 13])
