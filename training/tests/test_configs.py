@@ -47,3 +47,20 @@ def test_eval_input_hw_on_an_exported_model_is_one_clear_error(tmp_path, capsys)
         assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
         if expect:
             assert expect in err, err
+
+
+def test_the_ablation_uses_the_learned_teacher_and_seeds_on_disjoint_worlds():
+    """Issue 12: the KD rows distil the learned teacher (the GT + noise one is a diagnostic), 3 seeds per row,
+    validation and test worlds from other seeds than the training world, the test world with its own layout."""
+    for row in ("plain_kd", "ci_kd", "ci_vr_kd", "ci_kd_two_hot", "ci_vr_kd_two_hot"):
+        cfg = load_config([CONFIGS / "synthetic_method.yaml", CONFIGS / "ablation" / f"{row}.yaml"])
+        assert cfg.teacher.kind == "learned", row
+        assert cfg.model.bin_space == "log" and cfg.model.bin_width_floor > 0
+        assert cfg.loss.vr_kd == 0 or cfg.loss.vr_overlap == "geometric"
+    makefile = (TRAINING_DIR.parent / "Makefile").read_text()
+    assert "SEEDS := 0 1 2" in makefile and "--data-root ../data/weights/test" in makefile
+    seeds = {w: int(makefile.split(f"--out {w} ")[1].split("--seed ")[1].split()[0])
+             for w in ("data/weights/train", "data/weights/val", "data/weights/test", "data/teacher/world")}
+    assert len(set(seeds.values())) == 4, seeds
+    assert "--out data/weights/test --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard" \
+        in makefile

@@ -129,3 +129,17 @@ def test_train_export_eval_clis_agree(tiny_world, tmp_path):
     r = subprocess.run([sys.executable, "-m", "fsmde_train.eval.cli", "--run", tmp_path / "nothing", "--data-root",
                         tiny_world, "--out", tmp_path / "x"], cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 2 and "no loadable checkpoint" in r.stderr
+
+
+def test_seeds_table_gives_mean_and_std_per_row():
+    from fsmde_train.eval.report import seeds_table
+
+    def ev(a, cv):
+        m = {"abs_rel": a, "sq_rel": 0.1, "rmse": 1.0, "d1": 0.9}
+        return {"nuscenes": {"scale_aware": {"mean": m}}, "cross_view": {"pred": cv}}
+
+    t = seeds_table({"sparse/0": ev(0.10, 0.2), "sparse/1": ev(0.12, 0.3), "sparse/2": ev(0.14, 0.4),
+                     "full/0": ev(0.08, 0.1)})
+    rows = t.splitlines()
+    assert rows[2].startswith("| sparse | 0.120 ± 0.020 |") and rows[2].endswith("| 0.300 ± 0.100 | 3 |")
+    assert rows[3].startswith("| full | 0.080 |") and rows[3].endswith("| 1 |")

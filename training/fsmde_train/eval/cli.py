@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .protocol import evaluate, torch_predictor
-from .report import plots, report_markdown, rows_table
+from .report import plots, report_markdown, rows_table, seeds_table
 
 
 def load_run(run_dir):
@@ -119,6 +119,9 @@ def main(argv=None) -> int:
         md.insert(0, "# Comparison (nuScenes protocol, scale-aware)\n\n" + rows_table(rows) + "\n\n"
                   "# Comparison (nuScenes protocol, median-scaled)\n\n" + rows_table(rows, scaling="median_scaled")
                   + "\n")
+    if any("/" in n for n in rows):  # rows named <row>/<seed>: the seeds' mean ± std first
+        md.insert(0, "# Mean ± std over seeds (nuScenes protocol, scale-aware)\n\n" + seeds_table(rows) + "\n")
+        print(seeds_table(rows))
     (out / "report.md").write_text("\n\n".join(md))
     paths = plots(next(iter(rows.values())), out, rows)
     print(rows_table(rows))

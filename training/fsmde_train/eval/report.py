@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .metrics import METRIC_NAMES
 
 HEAD = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSE log", "d1": "δ<1.25",
@@ -96,3 +98,24 @@ def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
     fig.savefig(paths[1], dpi=110)
     plt.close(fig)
     return paths
+
+
+def seeds_table(rows: dict[str, dict], protocol="nuscenes", scaling="scale_aware",
+                metrics=("abs_rel", "sq_rel", "rmse", "d1")) -> str:
+    """Rows named ``<row>/<seed>`` grouped by ``<row>``: mean ± std over seeds (sample std, n - 1) of the chosen
+    metrics and the cross-view disagreement, with the number of seeds."""
+    groups: dict[str, list[dict]] = {}
+    for name, ev in rows.items():
+        groups.setdefault(name.rsplit("/", 1)[0], []).append(ev)
+    cols = [HEAD[k] for k in metrics] + ["cross-view ↓", "seeds"]
+    lines = ["| row | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+
+    def cell(vals):
+        vals = np.asarray(vals, dtype=float)
+        return f"{vals.mean():.3f} ± {vals.std(ddof=1):.3f}" if len(vals) > 1 else f"{vals.mean():.3f}"
+
+    for row, evs in groups.items():
+        cells = [cell([ev[protocol][scaling]["mean"][k] for ev in evs]) for k in metrics]
+        cells += [cell([ev["cross_view"]["pred"] for ev in evs]), str(len(evs))]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
