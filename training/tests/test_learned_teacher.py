@@ -48,6 +48,13 @@ def test_fsmde_teacher_writes_a_checked_transformers_folder(tiny_teacher, tmp_pa
     out = t(torch.randn(3, 3, 64, 96))
     assert out["rel"].shape == (3, 1, 64, 96) and out["features"].shape == (3, 24, 5, 9)
     assert torch.isfinite(out["rel"]).all()
+    # the output is calibrated to DA-V2's range: farthest ~0, nearest ~10 on its own world's images
+    from fsmde_train.data import SurroundDataset
+
+    assert m["output_calibration"]["scale"] > 0
+    ds = SurroundDataset(m["train"]["world"], "v1.0-synth", input_hw=(64, 96), sweeps=False, progress=False)
+    rel = t(ds[0]["image"][:, :3])["rel"]
+    assert float(rel.min()) >= 0 and 3 < float(rel.quantile(0.99)) < 30
 
     # an altered or missing file is refused by name
     import shutil
@@ -104,3 +111,38 @@ def test_teacher_eval_measures_the_diagnostic_teachers_edge_bleeding(tiny_world,
     assert "AbsRel" in format_report("standin", r)
     r = evaluate_teacher(build_teacher(TeacherConfig(kind="learned", model=str(tiny_teacher))), ds, max_sets=2)
     assert r["images"] + r["unfit_images"] == 12
+
+
+def test_teacher_outputs_are_cached_per_set_without_changing_training(tiny_world, tiny_teacher, tmp_path):
+    """With the cache on, each camera set's teacher forward runs once; the run is the same as with it off."""
+    from fsmde_train.engine import trainer as T
+    from fsmde_train.engine.config import load_config
+
+    calls = []
+
+    def run(cache: bool, out):
+        cfg = load_config(TRAINING / "configs/synthetic_tiny.yaml",
+                          {"data": {"root": str(tiny_world)}, "out_dir": str(out), "optim": {"steps": 12},
+                           "teacher": {"kind": "learned", "model": str(tiny_teacher), "cache": cache},
+                           "tensorboard": False, "image_every": 0, "log_every": 4, "threads": 1})
+        orig = T.build_teacher
+
+        def counting(c):
+            t = orig(c)
+            f = t.forward
+            t.forward = lambda *a, **k: (calls.append(1), f(*a, **k))[1]
+            return t
+
+        T.build_teacher = counting
+        try:
+            calls.clear()
+            r = T.train(cfg, progress=False)
+        finally:
+            T.build_teacher = orig
+        return r, len(calls)
+
+    cached, n_cached = run(True, tmp_path / "a")
+    plain, n_plain = run(False, tmp_path / "b")
+    assert n_plain == 12 and n_cached < 12  # the tiny world's key frames repeat within 12 steps
+    for a, b in zip(cached["history"], plain["history"]):
+        assert abs(a["loss"] - b["loss"]) < 1e-4 * abs(b["loss"]), (a, b)

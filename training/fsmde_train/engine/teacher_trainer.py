@@ -93,6 +93,25 @@ def _batch(ds, cfg: TeacherTrainConfig, step: int, mean, std):
     return img, gt
 
 
+@torch.no_grad()
+def calibrate_output(model, ds, cfg: TeacherTrainConfig, norm, views: int = 48) -> dict:
+    """Fold an affine map into the head's last conv so the output has DA-V2's range: the farthest 0.5 % of
+    pixels (sky) at 0, the nearest 1 % at ~10. The SSI loss leaves scale and shift free, and from the positive
+    bias start the trained output sits near 1 with its structure in the third decimal: correct, but fragile
+    in low precision and unlike the real teacher. relu(a (w x + b - c)) = a (out - c) wherever out > c."""
+    gen = torch.Generator().manual_seed(cfg.seed + 77)
+    n_cam = len(ds.cameras)
+    picks = torch.randint(0, len(ds) * n_cam, (views,), generator=gen).tolist()
+    img = torch.stack([ds[p // n_cam]["image"][p % n_cam, :3] for p in picks])
+    rel = torch.cat([run_depth_anything(model, img[i:i + 8], tuple(cfg.model_hw))["rel"] for i in range(0, views, 8)])
+    lo, hi = torch.quantile(rel.flatten()[::7].double(), torch.tensor([0.005, 0.99], dtype=torch.float64)).tolist()
+    a = 10.0 / max(hi - lo, 1e-12)
+    conv = model.head.conv3
+    conv.weight.mul_(a)
+    conv.bias.sub_(lo).mul_(a)
+    return {"shift": lo, "scale": a, "views": views}
+
+
 def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> Path:
     from transformers import DepthAnythingForDepthEstimation
 
@@ -149,9 +168,10 @@ def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> 
         save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                               "step": cfg.steps}, cfg.steps)
     model.eval()
+    calibration = calibrate_output(model, ds, cfg, norm)
     manifest = {"format": "fsmde-learned-teacher", "version": 1, "architecture": "DepthAnythingForDepthEstimation",
                 "input_hw": list(cfg.model_hw), "output": "relative inverse depth (affine-invariant), sky ~ 0",
-                "train": {**asdict(cfg), "final_ssi_ema": ema}}
+                "output_calibration": calibration, "train": {**asdict(cfg), "final_ssi_ema": ema}}
     if cfg.val_root:
         from ..eval.teacher_eval import evaluate_teacher
         from ..networks.teacher import DepthAnythingTeacher

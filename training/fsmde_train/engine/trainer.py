@@ -121,6 +121,28 @@ class _Run:
     step: int = 0
     skipped: int = 0
     history: list = field(default_factory=list)
+    teacher_cache: dict | None = None  # sample index -> teacher outputs of its views (CPU)
+
+    def teacher_outputs(self, b: dict) -> dict | None:
+        """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
+        outputs are cached per camera set (``teacher.cache``): a 1500-step run sees each set ~7 times, and the
+        teacher's forward is most of a step's cost on CPU. Stored as computed (float32: a relative map's
+        structure can sit in its low bits), so the values are the same either way."""
+        if self.teacher is None:
+            return None
+        if self.teacher_cache is None:
+            return self.teacher(b["image"][:, :3], b)
+        n = b["n_cam"]
+        sets = b["index"][::n].tolist()
+        if any(i not in self.teacher_cache for i in sets):
+            out = self.teacher(b["image"][:, :3], b)
+            for k, i in enumerate(sets):
+                self.teacher_cache[i] = {key: (None if v is None else v[k * n:(k + 1) * n].detach().float().cpu())
+                                         for key, v in out.items()}
+        dev = b["image"].device
+        return {key: (None if self.teacher_cache[sets[0]][key] is None else
+                      torch.cat([self.teacher_cache[i][key] for i in sets]).to(dev))
+                for key in self.teacher_cache[sets[0]]}
 
 
 def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
@@ -143,6 +165,8 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
     run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)
+    if teacher is not None and cfg.teacher.cache and not cfg.data.augment:
+        run.teacher_cache = {}
     state = load_checkpoint(out)
     if state is not None:
         net.load_state_dict(state["model"])
@@ -180,8 +204,9 @@ def _step(run: _Run, b: dict):
     if run.cfg.data.augment:
         gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
+    # the teacher in full precision: a relative map's structure can sit in bits bf16 does not keep
+    t_out = run.teacher_outputs(b)  # RGB only
     with run.autocast():
-        t_out = run.teacher(b["image"][:, :3], b) if run.teacher is not None else None  # RGB only
         s_out = run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
     loss, terms = run.objective(s_out, b, t_out)

@@ -28,6 +28,7 @@ class TeacherConfig:
     kind: str = "none"
     model: str = "depth-anything/Depth-Anything-V2-Small-hf"  # HF model id or local folder (depth_anything, learned)
     feature_layer: int = -1  # backbone hidden state used as features (depth_anything)
+    cache: bool = True  # reuse the outputs per camera set when training without augmentation (engine/trainer.py)
     # stand-in: GT inverse depth under a random per-image affine map, blurred, with low-frequency and pixel noise
     blur_sigma_px: float = 1.5
     lowfreq_noise: float = 0.05  # std of a smooth multiplicative error field (teacher's structural error)
