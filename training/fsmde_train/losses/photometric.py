@@ -1,0 +1,84 @@
+"""Photometric reconstruction for self-supervised depth (issue 14; Monodepth2 / SurroundDepth / Semi-SMD style).
+
+A target view is re-synthesised from a source view (another time, or the neighbouring camera) through the
+target's depth and the relative pose; where depth and pose are right, the re-synthesised image matches.
+
+Shapes: images [B, 3, H, W] in [0, 1] (or normalised: the error is per channel, any affine colour map works
+the same on both sides); depth [B, 1, H, W] metric z-depth of the *target* at its real focal length;
+K [B, 3, 3] at H x W; T_src_tgt [B, 4, 4] maps points of the target camera frame into the source camera frame.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def warp(src: torch.Tensor, depth_tgt: torch.Tensor, K_tgt: torch.Tensor, K_src: torch.Tensor,
+         T_src_tgt: torch.Tensor, min_depth: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source image re-sampled at the target's pixels: (warped [B, C, H, W], valid [B, 1, H, W]).
+
+    Each target pixel is lifted with its depth, moved into the source camera, projected with K_src and
+    bilinearly sampled; ``valid`` is False where it lands behind the source camera or outside its image.
+    """
+    B, _, H, W = depth_tgt.shape
+    dev, dt = depth_tgt.device, depth_tgt.dtype
+    ys, xs = torch.meshgrid(torch.arange(H, device=dev, dtype=dt), torch.arange(W, device=dev, dtype=dt),
+                            indexing="ij")
+    pix = torch.stack([xs, ys, torch.ones_like(xs)], 0).view(1, 3, -1)  # [1, 3, HW]
+    cam = torch.linalg.inv(K_tgt.to(dt)) @ pix * depth_tgt.view(B, 1, -1)  # [B, 3, HW]
+    T = T_src_tgt.to(dt)
+    p = T[:, :3, :3] @ cam + T[:, :3, 3:]
+    z = p[:, 2:3]
+    uv = (K_src.to(dt) @ p)[:, :2] / z.clamp_min(1e-6)
+    gx = (uv[:, 0] + 0.5) / W * 2 - 1
+    gy = (uv[:, 1] + 0.5) / H * 2 - 1
+    grid = torch.stack([gx, gy], -1).view(B, H, W, 2)
+    warped = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    valid = ((z[:, 0] > min_depth) & (gx.abs() <= 1) & (gy.abs() <= 1)).view(B, 1, H, W)
+    valid &= depth_tgt > 0
+    return warped, valid
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-pixel structural dissimilarity term (1 - SSIM) / 2 over 3x3 windows (Monodepth2), [B, C, H, W]."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    pad = lambda t: F.pad(t, (1, 1, 1, 1), mode="reflect")  # noqa: E731
+    mu_x, mu_y = F.avg_pool2d(pad(x), 3, 1), F.avg_pool2d(pad(y), 3, 1)
+    sx = F.avg_pool2d(pad(x * x), 3, 1) - mu_x ** 2
+    sy = F.avg_pool2d(pad(y * y), 3, 1) - mu_y ** 2
+    sxy = F.avg_pool2d(pad(x * y), 3, 1) - mu_x * mu_y
+    n = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    d = (mu_x ** 2 + mu_y ** 2 + c1) * (sx + sy + c2)
+    return ((1 - n / d) / 2).clamp(0, 1)
+
+
+def photometric_error(pred: torch.Tensor, target: torch.Tensor, alpha: float = 0.85) -> torch.Tensor:
+    """alpha * SSIM term + (1 - alpha) * L1, mean over channels: [B, C, H, W] -> [B, 1, H, W]."""
+    return (alpha * ssim(pred, target) + (1 - alpha) * (pred - target).abs()).mean(1, keepdim=True)
+
+
+def reprojection_loss(target: torch.Tensor, warped: list[torch.Tensor], valid: list[torch.Tensor],
+                      sources: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Per-pixel minimum over the sources' reprojection errors (occlusions: some source sees the pixel), with
+    Monodepth2's auto-masking when ``sources`` (the un-warped source images) are given: pixels where a raw
+    source already matches better than every warp (static camera, objects moving with the ego) are left out.
+    Invalid warps count as +inf; pixels no source sees are left out. Returns a scalar."""
+    big = torch.full_like(target[:, :1], 1e4)
+    errs = torch.cat([torch.where(v, photometric_error(w, target), big) for w, v in zip(warped, valid)], 1)
+    best = errs.min(1, keepdim=True).values
+    mask = best < big
+    if sources:
+        ident = torch.cat([photometric_error(s, target) for s in sources], 1).min(1, keepdim=True).values
+        mask &= best < ident  # ties count as static (deterministic, unlike Monodepth2's random tie-break)
+    return best[mask].mean() if bool(mask.any()) else errs.sum() * 0.0
+
+
+def smoothness_loss(depth: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Edge-aware smoothness of mean-normalised inverse depth (Monodepth2): gradients of 1/d, down-weighted
+    where the image has edges. depth [B, 1, H, W], image [B, C, H, W]."""
+    inv = 1.0 / depth.clamp_min(1e-3)
+    inv = inv / inv.mean((2, 3), keepdim=True).clamp_min(1e-6)
+    dx, dy = (inv[..., :, 1:] - inv[..., :, :-1]).abs(), (inv[..., 1:, :] - inv[..., :-1, :]).abs()
+    ix = (image[..., :, 1:] - image[..., :, :-1]).abs().mean(1, keepdim=True)
+    iy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean(1, keepdim=True)
+    return (dx * torch.exp(-ix)).mean() + (dy * torch.exp(-iy)).mean()
