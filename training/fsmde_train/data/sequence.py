@@ -1,0 +1,79 @@
+"""Frames t-1, t, t+1 of every camera, for self-supervised training (issue 14).
+
+Built on a ``SurroundDataset`` with ``sweeps=True`` (its camera sets are in time order per scene). A triple
+(t-1, t, t+1) is kept only when the three sets belong to one scene and every camera's stamps increase with
+gaps within ``max_gap`` x the scene's median camera period; anything else (a dropped frame, a reordered or
+looped recording, a scene boundary) is skipped and reported in ``skipped`` with the reason, never bridged.
+
+Sample keys (N cameras; frame axis F = 3 in the order t-1, t, t+1):
+
+=================  ======================  ================================================================
+``image``          [F, N, 3+G, H, W] f32   as SurroundDataset's ``image`` for each frame
+``depth_dense``    [N, 1, H, W] f32        dense GT of frame t where the dataset has it (evaluation only)
+``depth``          [N, 1, H, W] f32        the supervision GT of frame t (sparse LiDAR / dense; optional use)
+``K``              [N, 3, 3] f32           intrinsics at H x W (frame t)
+``T_ego_cam``      [N, 4, 4] f32           camera -> ego extrinsics
+``T_ref_cam``      [F, N, 4, 4] f32        camera at each frame -> the ego frame of camera 0 at time t: the
+                                           ego motion between frames and exposures from the dataset's ego
+                                           poses (its odometry); identity motion is never assumed
+``stamps_us``      [F, N] i64              sample_data timestamps
+``index``          i64                     index of frame t in the base dataset
+=================  ======================  ================================================================
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class SurroundSequence(Dataset):
+    def __init__(self, base, max_gap: float = 1.5, min_triples: int = 1):
+        self.base = base
+        n_sets = len(base.samples)
+        stamps = np.array([[base.nusc.get("sample_data", t)["timestamp"] for t in s.tokens] for s in base.samples],
+                          dtype=np.int64)  # [S, N]
+        scenes = [s.scene for s in base.samples]
+        self.stamps = stamps
+        periods = {}
+        for sc in set(scenes):
+            idx = [i for i in range(n_sets) if scenes[i] == sc]
+            d = np.diff(stamps[idx], axis=0)
+            periods[sc] = float(np.median(d[d > 0])) if (d > 0).any() else float("nan")
+        self.triples, self.skipped = [], []
+        for i in range(1, n_sets - 1):
+            a, b, c = i - 1, i, i + 1
+            if not (scenes[a] == scenes[b] == scenes[c]):
+                continue  # a scene's first and last sets have no neighbour on one side: not an error
+            gaps = np.stack([stamps[b] - stamps[a], stamps[c] - stamps[b]])  # [2, N]
+            limit = max_gap * periods[scenes[b]]
+            if (gaps <= 0).any():
+                self.skipped.append({"index": b, "reason": f"stamps not increasing around set {b} "
+                                     f"({scenes[b]}): gaps {gaps.min() / 1e3:.1f} ms (reordered or looped)"})
+            elif (gaps > limit).any():
+                self.skipped.append({"index": b, "reason": f"gap of {gaps.max() / 1e3:.1f} ms around set {b} "
+                                     f"({scenes[b]}), more than {max_gap} x the {periods[scenes[b]] / 1e3:.1f} ms "
+                                     f"period (a dropped frame)"})
+            else:
+                self.triples.append((a, b, c))
+        if len(self.triples) < min_triples:
+            raise ValueError(f"{base.root}: {len(self.triples)} usable (t-1, t, t+1) camera-set triples; at least "
+                             f"{min_triples} needed (3 consecutive frames per camera"
+                             + (f"; first skip: {self.skipped[0]['reason']})" if self.skipped else ")"))
+
+    def __len__(self):
+        return len(self.triples)
+
+    def __getitem__(self, k):
+        a, b, c = self.triples[k]
+        frames = [self.base[i] for i in (a, b, c)]
+        E, T = self.base.E, self.base.T.astype(np.float64)
+        ref_inv = np.linalg.inv(E[b, 0])
+        T_ref = np.stack([ref_inv @ E[i] @ T[i] for i in (a, b, c)]).astype(np.float32)
+        mid = frames[1]
+        return {
+            "image": torch.stack([f["image"] for f in frames]),
+            "depth_dense": mid["depth_dense"], "depth": mid["depth"], "K": mid["K"], "T_ego_cam": mid["T_ego_cam"],
+            "T_ref_cam": torch.from_numpy(T_ref), "stamps_us": torch.from_numpy(self.stamps[[a, b, c]]),
+            "index": torch.tensor(b, dtype=torch.int64),
+        }

@@ -1,0 +1,62 @@
+"""Frames t-1, t, t+1 for self-supervised training (issue 14): stamps checked, ego motion from the dataset."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from fsmde_train.data.sequence import SurroundSequence
+from fsmde_train.losses.photometric import warp
+
+HW = (108, 192)
+
+
+@pytest.fixture(scope="module")
+def base(tiny_world, nusc):
+    from fsmde_train.data import SurroundDataset
+
+    return SurroundDataset(tiny_world, "v1.0-synth", input_hw=HW, sweeps=True, gt="dense", progress=False, nusc=nusc)
+
+
+def _drop(base, keep):
+    """A copy of ``base`` holding only the camera sets ``keep`` (in that order)."""
+    b = copy.copy(base)
+    b.samples = [base.samples[i] for i in keep]
+    for k in ("images", "depths", "dense_depths", "K", "T", "E"):
+        setattr(b, k, getattr(base, k)[keep])
+    return b
+
+
+def test_triples_are_consecutive_and_their_poses_warp_frame_to_frame(base):
+    seq = SurroundSequence(base)
+    assert len(seq) == len(base) - 2 * len(base.scenes) and not seq.skipped
+    s = seq[3]
+    assert s["image"].shape == (3, 6, 3, *HW) and s["T_ref_cam"].shape == (3, 6, 4, 4)
+    assert (torch.diff(s["stamps_us"], dim=0) > 0).all()
+    # the pose chain: CAM_FRONT at t+1 re-projected into t with t's exact depth matches (gain-matched L1)
+    T_src_tgt = torch.linalg.inv(s["T_ref_cam"][2, 0].double()) @ s["T_ref_cam"][1, 0].double()
+    img = lambda f: torch.from_numpy(base.images[int(s["index"]) + f - 1, 0]).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    w, v = warp(img(2), s["depth_dense"][:1], s["K"][:1], s["K"][:1], T_src_tgt.float()[None])
+    m = v.expand_as(w)
+    w = w * img(1)[m].mean() / w[m].mean()
+    assert float((w - img(1)).abs().mean(1, keepdim=True)[v].median()) < 0.018
+    # ego motion: forward along the street, metres per frame at driving speed, never assumed zero
+    step = s["T_ref_cam"][2, 0, :3, 3] - s["T_ref_cam"][1, 0, :3, 3]
+    assert 0.2 < float(step.norm()) < 1.5
+
+
+def test_a_dropped_or_reordered_frame_is_skipped_and_reported_never_bridged(base):
+    n = len(base.samples)
+    dropped = SurroundSequence(_drop(base, [i for i in range(n) if i != 5]))
+    assert any("gap of" in s["reason"] and "dropped frame" in s["reason"] for s in dropped.skipped)
+    assert len(dropped) == len(SurroundSequence(base)) - 3
+    order = list(range(n))
+    order[5], order[6] = order[6], order[5]
+    swapped = SurroundSequence(_drop(base, order))
+    assert any("not increasing" in s["reason"] for s in swapped.skipped)
+
+
+def test_fewer_than_three_frames_is_one_clear_error(base):
+    with pytest.raises(ValueError, match="3 consecutive frames per camera"):
+        SurroundSequence(_drop(base, [0, 1]))
