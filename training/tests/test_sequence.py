@@ -60,3 +60,33 @@ def test_a_dropped_or_reordered_frame_is_skipped_and_reported_never_bridged(base
 def test_fewer_than_three_frames_is_one_clear_error(base):
     with pytest.raises(ValueError, match="3 consecutive frames per camera"):
         SurroundSequence(_drop(base, [0, 1]))
+
+
+def _scale_motion(T_ref_cam, T_ego_cam, s):
+    """Scale the ego motion's translation (what a pose network cannot tell from a scaled depth)."""
+    M = T_ref_cam.double() @ torch.linalg.inv(T_ego_cam.double())[None]  # [F, N, 4, 4] ego motion per view
+    M[..., :3, 3] *= s
+    return (M @ T_ego_cam.double()[None]).float()
+
+
+def test_only_the_spatial_term_sees_the_metric_scale_when_the_motion_is_learned(base):
+    """With the world's exact depth and motion both reconstruction terms sit at the photometric floor. Depth and
+    ego translation scaled together x1.5 (a pose network's ambiguity) leave the temporal term nearly unchanged
+    and clearly raise the spatial one, whose baseline is metric: the spatial term is what gives a camera-only
+    run without odometry its metric scale. With metric odometry the temporal term sees a wrong depth scale too."""
+    from fsmde_train.losses.photometric import surround_reconstruction
+
+    seq = SurroundSequence(base)
+    s = seq[len(seq) // 2]
+    mean = torch.tensor(base.mean).view(1, 1, 3, 1, 1)
+    std = torch.tensor(base.std).view(1, 1, 3, 1, 1)
+    images = (s["image"][:, :, :3] * std + mean)[None]
+    depth, K = s["depth_dense"][None], s["K"][None]
+    exact = surround_reconstruction(images, depth, K, s["T_ref_cam"][None])
+    joint = surround_reconstruction(images, depth * 1.5, K, _scale_motion(s["T_ref_cam"], s["T_ego_cam"], 1.5)[None])
+    metric_motion = surround_reconstruction(images, depth * 1.5, K, s["T_ref_cam"][None])
+    assert float(joint["temporal"]) < 1.1 * float(exact["temporal"]), (exact, joint)
+    assert float(joint["spatial"]) > 1.5 * float(exact["spatial"]), (exact, joint)
+    assert float(metric_motion["temporal"]) > 1.3 * float(exact["temporal"]), (exact, metric_motion)
+    with pytest.raises(ValueError, match="frames"):
+        surround_reconstruction(images[:, :2], depth, K, s["T_ref_cam"][None])

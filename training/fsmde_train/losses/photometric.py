@@ -82,3 +82,47 @@ def smoothness_loss(depth: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     ix = (image[..., :, 1:] - image[..., :, :-1]).abs().mean(1, keepdim=True)
     iy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean(1, keepdim=True)
     return (dx * torch.exp(-ix)).mean() + (dy * torch.exp(-iy)).mean()
+
+
+def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor,
+                            automask: bool = True) -> dict[str, torch.Tensor]:
+    """The temporal and the spatial reconstruction terms of a surround sequence batch.
+
+    images [B, 3 (t-1, t, t+1), N, 3, H, W] in [0, 1]; depth [B, N, 1, H, W] metric depth of frame t (the
+    network's, at the cameras' real focal lengths); K [B, N, 3, 3]; T_ref_cam [B, 3, N, 4, 4] camera at each
+    frame -> one common frame (data/sequence.py: from odometry / TF, or composed from a pose network).
+
+    - ``temporal``: each view at t re-synthesised from the same camera at t-1 and t+1 (per-pixel minimum,
+      auto-masking of pixels the raw neighbours already explain). With metric ego motion (odometry, /tf) it
+      sees the scale; with a pose network's motion it does not: depth x s with the translation x s explains
+      the frames as well.
+    - ``spatial``: each view at t re-synthesised from its two ring neighbours at t through the extrinsics,
+      whose baseline is metric: this is what fixes the scale without LiDAR or odometry (Semi-SMD,
+      SurroundDepth).
+    """
+    B, F_, N = images.shape[:3]
+    if F_ != 3:
+        raise ValueError(f"images must hold frames (t-1, t, t+1), got {F_} frames")
+    tgt = images[:, 1].flatten(0, 1)
+    d = depth.flatten(0, 1)
+    Kf = K.flatten(0, 1)
+    T = T_ref_cam.double()
+
+    def rel(f_src, c_src):  # [B*N, 4, 4] target camera (t, c) -> source camera (f_src, c_src(c))
+        src = T[:, f_src][:, c_src]  # [B, N, 4, 4]
+        return (torch.linalg.inv(src) @ T[:, 1]).flatten(0, 1).float()
+
+    cams = torch.arange(N)
+    temporal_w, temporal_v, raws = [], [], []
+    for f in (0, 2):
+        src = images[:, f].flatten(0, 1)
+        w, v = warp(src, d, Kf, Kf, rel(f, cams))
+        temporal_w.append(w), temporal_v.append(v), raws.append(src)
+    spatial_w, spatial_v = [], []
+    for shift in (-1, 1):
+        nb = (cams + shift) % N
+        src = images[:, 1][:, nb].flatten(0, 1)
+        w, v = warp(src, d, Kf, K[:, nb].flatten(0, 1), rel(1, nb))
+        spatial_w.append(w), spatial_v.append(v)
+    return {"temporal": reprojection_loss(tgt, temporal_w, temporal_v, raws if automask else None),
+            "spatial": reprojection_loss(tgt, spatial_w, spatial_v)}
