@@ -1,0 +1,81 @@
+"""Surround pose network (issue 14): one vehicle motion from all cameras, mapped to each camera by its extrinsics.
+
+Where a bag has no odometry or TF for the ego motion, the temporal reconstruction needs a learned motion. The
+cameras of a rig do not move independently: they share the vehicle's motion M, and camera c moves by
+inv(T_ego_cam[c]) @ M @ T_ego_cam[c]. So the network predicts M once, from every camera's view of the motion
+(forward motion is expansion in the front camera and lateral flow in the side ones), and the per-camera motions
+are consistent by construction (SurroundDepth / Semi-SMD share the motion across views the same way).
+
+Shapes: frames a, b [B, N, 3, H, W] (normalised RGB); output ``M`` [B, 4, 4] maps points of the ego frame at b
+into the ego frame at a; ``axis_angle`` [B, 3], ``translation`` [B, 3] (metres only as far as the training
+signal is metric: the spatial term or odometry gives it scale).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    n_cam: int = 6
+    width: int = 16  # channels of the first conv; stages double it
+    hidden: int = 128
+    rot_scale: float = 0.01  # radians per unit output (Monodepth2's pose decoder scales by 0.01)
+    trans_scale: float = 0.1  # metres per unit output (a frame at 12 Hz is ~0.5 m at driving speed)
+
+
+def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: [B, 3] -> [B, 3, 3] (exact at 0)."""
+    theta = r.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    k = r / theta
+    K = torch.zeros(r.shape[0], 3, 3, dtype=r.dtype, device=r.device)
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 0] = -k[:, 2], k[:, 1], k[:, 2]
+    K[:, 1, 2], K[:, 2, 0], K[:, 2, 1] = -k[:, 0], -k[:, 1], k[:, 0]
+    t = theta[:, :, None]
+    eye = torch.eye(3, dtype=r.dtype, device=r.device).expand_as(K)
+    return eye + torch.sin(t) * K + (1 - torch.cos(t)) * (K @ K)
+
+
+def motion_matrix(axis_angle: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
+    M = torch.eye(4, dtype=axis_angle.dtype, device=axis_angle.device).repeat(axis_angle.shape[0], 1, 1)
+    M[:, :3, :3] = axis_angle_to_matrix(axis_angle)
+    M[:, :3, 3] = translation
+    return M
+
+
+def camera_motions(M: torch.Tensor, T_ego_cam: torch.Tensor) -> torch.Tensor:
+    """Vehicle motion [B, 4, 4] -> each camera's [B, N, 4, 4] (camera at b -> camera at a) by the extrinsics."""
+    E = T_ego_cam
+    return torch.linalg.inv(E) @ M[:, None] @ E
+
+
+class SurroundPoseNet(nn.Module):
+    def __init__(self, cfg: PoseConfig = PoseConfig()):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.GroupNorm(4, cout), nn.ReLU(inplace=True))
+
+        self.encoder = nn.Sequential(block(6, w), block(w, 2 * w), block(2 * w, 4 * w), block(4 * w, 8 * w),
+                                     nn.AdaptiveAvgPool2d(1))
+        # each camera's pooled feature in its own slot: the MLP knows which camera saw which flow
+        self.head = nn.Sequential(nn.Linear(cfg.n_cam * 8 * w, cfg.hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(cfg.hidden, 6))
+        with torch.no_grad():  # small, not zero: an exactly static start is a tie the auto-mask cannot break
+            self.head[-1].weight.mul_(0.1)
+            self.head[-1].bias.zero_()
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, N = a.shape[:2]
+        if N != self.cfg.n_cam:
+            raise ValueError(f"the pose network was built for {self.cfg.n_cam} cameras, got {N}")
+        x = torch.cat([a[:, :, :3], b[:, :, :3]], 2).flatten(0, 1)  # RGB only
+        f = self.encoder(x).view(B, -1)
+        out = self.head(f)
+        r, t = out[:, :3] * self.cfg.rot_scale, out[:, 3:] * self.cfg.trans_scale
+        return {"axis_angle": r, "translation": t, "M": motion_matrix(r, t)}

@@ -1,0 +1,81 @@
+"""Surround pose network (issue 14): one vehicle motion, mapped to every camera by its extrinsics."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fsmde_train.networks.pose import PoseConfig, SurroundPoseNet, axis_angle_to_matrix, camera_motions
+
+HW = (108, 192)
+
+
+@pytest.fixture(scope="module")
+def seq(tiny_world, nusc):
+    from fsmde_train.data import SurroundDataset
+    from fsmde_train.data.sequence import SurroundSequence
+
+    return SurroundSequence(SurroundDataset(tiny_world, "v1.0-synth", input_hw=HW, sweeps=True, gt="dense",
+                                            progress=False, nusc=nusc))
+
+
+def _true_motion(s, f):
+    """Vehicle motion ego(frame f) -> ego(frame t) at CAM_FRONT's exposures, from the world's poses."""
+    Tec = s["T_ego_cam"].double()
+    ego = lambda k: s["T_ref_cam"][k, 0].double() @ torch.linalg.inv(Tec[0])  # noqa: E731
+    return torch.linalg.inv(ego(1)) @ ego(f)
+
+
+def test_rodrigues_and_the_shared_motion_match_the_worlds_camera_poses(seq):
+    R = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, math.pi / 2], [0.0, 0.0, 0.0]], dtype=torch.float64))
+    torch.testing.assert_close(R[0], torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=torch.float64))
+    torch.testing.assert_close(R[1], torch.eye(3, dtype=torch.float64))
+    # one vehicle motion through the extrinsics gives every camera's own motion (up to the exposure offsets)
+    s = seq[len(seq) // 2]
+    M = _true_motion(s, 2)[None]
+    cams = camera_motions(M, s["T_ego_cam"].double()[None])[0]
+    for c in range(6):
+        world = torch.linalg.inv(s["T_ref_cam"][1, c].double()) @ s["T_ref_cam"][2, c].double()
+        assert float((cams[c, :3, 3] - world[:3, 3]).norm()) < 0.02
+        cos = ((cams[c, :3, :3].T @ world[:3, :3]).trace() - 1) / 2
+        assert math.degrees(math.acos(min(1.0, float(cos)))) < 0.1
+
+
+def test_pose_net_shapes_start_near_rest_and_refuse_another_rig():
+    net = SurroundPoseNet(PoseConfig())
+    a = torch.randn(2, 6, 3, 64, 96)
+    out = net(a, a)
+    assert out["M"].shape == (2, 4, 4) and float(out["translation"].abs().max()) < 0.05
+    with pytest.raises(ValueError, match="6 cameras"):
+        net(a[:, :5], a[:, :5])
+
+
+def test_the_temporal_term_teaches_the_pose_net_the_forward_motion(seq):
+    """80 steps of the temporal reconstruction with exact depth: the predicted motion goes from ~0 (100 % error)
+    to within 50 % of the world's on every triple. A smoke check of the gradient path only: after 80 steps it has
+    learned an average speed (0.61 m/frame where one scene drives 0.42); the issue's 5 % / 1° on a held-out
+    sequence needs a real training run."""
+    from fsmde_train.losses.photometric import surround_reconstruction
+
+    torch.manual_seed(0)
+    base = seq.base
+    mean = torch.tensor(base.mean).view(1, 1, 3, 1, 1)
+    std = torch.tensor(base.std).view(1, 1, 3, 1, 1)
+    net = SurroundPoseNet(PoseConfig())
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for step in range(80):
+        s = seq[step % len(seq)]
+        img, Tec = s["image"][:, :, :3], s["T_ego_cam"].double()
+        Mp, Mn = net(img[1][None], img[0][None])["M"].double(), net(img[1][None], img[2][None])["M"].double()
+        T_ref = torch.stack([(Mp[:, None] @ Tec[None])[0], Tec, (Mn[:, None] @ Tec[None])[0]])[None].float()
+        loss = surround_reconstruction((img * std + mean)[None], s["depth_dense"][None], s["K"][None], T_ref)["temporal"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        for k in range(len(seq)):
+            s = seq[k]
+            t = net(s["image"][1, :, :3][None], s["image"][2, :, :3][None])["translation"][0].double()
+            true = _true_motion(s, 2)[:3, 3]
+            assert float((t - true).norm() / true.norm()) < 0.5, (k, t, true)
