@@ -1,6 +1,7 @@
 """Frames t-1, t, t+1 of every camera, for self-supervised training (issue 14).
 
-Built on a ``SurroundDataset`` with ``sweeps=True`` (its camera sets are in time order per scene). A triple
+Built on a ``SurroundDataset`` with ``sweeps=True`` (its camera sets are in time order per scene) or a
+``BagSurround`` (data/bag.py: a rosbag2 of the rig). A triple
 (t-1, t, t+1) is kept only when the three sets belong to one scene and every camera's stamps increase with
 gaps within ``max_gap`` x the scene's median camera period; anything else (a dropped frame, a reordered or
 looped recording, a scene boundary) is skipped and reported in ``skipped`` with the reason, never bridged.
@@ -15,7 +16,8 @@ Sample keys (N cameras; frame axis F = 3 in the order t-1, t, t+1):
 ``T_ego_cam``      [N, 4, 4] f32           camera -> ego extrinsics
 ``T_ref_cam``      [F, N, 4, 4] f32        camera at each frame -> the ego frame of camera 0 at time t: the
                                            ego motion between frames and exposures from the dataset's ego
-                                           poses (its odometry); identity motion is never assumed
+                                           poses (its odometry, a bag's /tf); identity motion is never
+                                           assumed: absent when the source has no poses (pose network)
 ``stamps_us``      [F, N] i64              sample_data timestamps
 ``index``          i64                     index of frame t in the base dataset
 =================  ======================  ================================================================
@@ -30,10 +32,9 @@ from torch.utils.data import Dataset
 class SurroundSequence(Dataset):
     def __init__(self, base, max_gap: float = 1.5, min_triples: int = 1):
         self.base = base
-        n_sets = len(base.samples)
-        stamps = np.array([[base.nusc.get("sample_data", t)["timestamp"] for t in s.tokens] for s in base.samples],
-                          dtype=np.int64)  # [S, N]
-        scenes = [s.scene for s in base.samples]
+        stamps = base.set_stamps()  # [S, N]
+        scenes = base.set_scenes()
+        n_sets = len(stamps)
         self.stamps = stamps
         periods = {}
         for sc in set(scenes):
@@ -67,13 +68,14 @@ class SurroundSequence(Dataset):
     def __getitem__(self, k):
         a, b, c = self.triples[k]
         frames = [self.base[i] for i in (a, b, c)]
-        E, T = self.base.E, self.base.T.astype(np.float64)
-        ref_inv = np.linalg.inv(E[b, 0])
-        T_ref = np.stack([ref_inv @ E[i] @ T[i] for i in (a, b, c)]).astype(np.float32)
         mid = frames[1]
-        return {
+        out = {
             "image": torch.stack([f["image"] for f in frames]),
             "depth_dense": mid["depth_dense"], "depth": mid["depth"], "K": mid["K"], "T_ego_cam": mid["T_ego_cam"],
-            "T_ref_cam": torch.from_numpy(T_ref), "stamps_us": torch.from_numpy(self.stamps[[a, b, c]]),
-            "index": torch.tensor(b, dtype=torch.int64),
+            "stamps_us": torch.from_numpy(self.stamps[[a, b, c]]), "index": torch.tensor(b, dtype=torch.int64),
         }
+        if self.base.E is not None:  # no ego poses (a bag without /tf): the pose network supplies the motion
+            E, T = self.base.E, self.base.T.astype(np.float64)
+            ref_inv = np.linalg.inv(E[b, 0])
+            out["T_ref_cam"] = torch.from_numpy(np.stack([ref_inv @ E[i] @ T[i] for i in (a, b, c)]).astype(np.float32))
+        return out

@@ -291,6 +291,14 @@ class SurroundDataset(Dataset):
     def __len__(self):
         return len(self.samples)
 
+    def set_stamps(self) -> np.ndarray:
+        """[S, N] int64 sample_data timestamps (µs) of every camera set."""
+        return np.array([[self.nusc.get("sample_data", t)["timestamp"] for t in s.tokens] for s in self.samples],
+                        dtype=np.int64)
+
+    def set_scenes(self) -> list[str]:
+        return [s.scene for s in self.samples]
+
     def geometry(self, K: np.ndarray, T: np.ndarray) -> np.ndarray:
         key = K.tobytes() + T.tobytes()
         if key not in self._geometry:
