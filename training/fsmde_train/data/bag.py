@@ -42,7 +42,8 @@ def _stamp_us(header) -> int:
 class BagSurround(Dataset):
     def __init__(self, bag, cameras=CAMERAS, input_hw=(128, 224), image_topic="/{channel}/image_rect",
                  info_topic="/{channel}/camera_info", base_frame="base_link", map_frame="map",
-                 slop_ms: float = 60.0, require_motion: bool = True, mean=None, std=None):
+                 slop_ms: float = 60.0, require_motion: bool = True, mean=None, std=None,
+                 canonical_focal_px: float = 177.3):
         from rosbags.highlevel import AnyReader
 
         self.root = Path(bag)
@@ -50,6 +51,7 @@ class BagSurround(Dataset):
             raise BagError(f"{bag}: not a rosbag2 folder")
         self.cameras = tuple(cameras)
         self.h, self.w = input_hw
+        self.f_canon = canonical_focal_px
         norm = StudentConfig()
         self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
         self.std = np.asarray(norm.std if std is None else std, np.float32)
@@ -172,7 +174,9 @@ class BagSurround(Dataset):
 
     def __getitem__(self, i):
         img = ((self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2)
-        zeros = torch.zeros(len(self.cameras), 1, self.h, self.w)
+        zeros = torch.zeros(len(self.cameras), 1, self.h, self.w)  # a bag has no depth GT
+        K = self.K[i]
+        fs = ((K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon).astype(np.float32)
         return {"index": torch.tensor(i, dtype=torch.int64), "image": torch.from_numpy(np.ascontiguousarray(img)),
-                "depth": zeros, "depth_dense": zeros, "K": torch.from_numpy(self.K[i]),
-                "T_ego_cam": torch.from_numpy(self.T[i])}
+                "depth": zeros, "depth_canon": zeros, "depth_dense": zeros, "K": torch.from_numpy(K),
+                "focal_scale": torch.from_numpy(fs), "T_ego_cam": torch.from_numpy(self.T[i])}

@@ -11,7 +11,8 @@ Sample keys (N cameras; frame axis F = 3 in the order t-1, t, t+1):
 =================  ======================  ================================================================
 ``image``          [F, N, 3+G, H, W] f32   as SurroundDataset's ``image`` for each frame
 ``depth_dense``    [N, 1, H, W] f32        dense GT of frame t where the dataset has it (evaluation only)
-``depth``          [N, 1, H, W] f32        the supervision GT of frame t (sparse LiDAR / dense; optional use)
+``depth``          [N, 1, H, W] f32        the supervision GT of frame t (sparse LiDAR / dense; zeros from a
+                                           bag); ``depth_canon`` and ``focal_scale`` as in SurroundDataset
 ``K``              [N, 3, 3] f32           intrinsics at H x W (frame t)
 ``T_ego_cam``      [N, 4, 4] f32           camera -> ego extrinsics
 ``T_ref_cam``      [F, N, 4, 4] f32        camera at each frame -> the ego frame of camera 0 at time t: the
@@ -71,7 +72,8 @@ class SurroundSequence(Dataset):
         mid = frames[1]
         out = {
             "image": torch.stack([f["image"] for f in frames]),
-            "depth_dense": mid["depth_dense"], "depth": mid["depth"], "K": mid["K"], "T_ego_cam": mid["T_ego_cam"],
+            "depth_dense": mid["depth_dense"], "depth": mid["depth"], "depth_canon": mid["depth_canon"],
+            "focal_scale": mid["focal_scale"], "K": mid["K"], "T_ego_cam": mid["T_ego_cam"],
             "stamps_us": torch.from_numpy(self.stamps[[a, b, c]]), "index": torch.tensor(b, dtype=torch.int64),
         }
         if self.base.E is not None:  # no ego poses (a bag without /tf): the pose network supplies the motion

@@ -29,6 +29,9 @@ class DataConfig:
     lidar_sweeps: int = 1  # LiDAR sweeps aggregated per camera set (nearest in time, ego motion compensated)
     eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
     augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
+    # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
+    sequence: bool = False
+    bags: list[str] | None = None  # train from these rosbag2 folders (the rig's topics, /tf_static, /tf) instead of root
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
     # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and
     # of the exported manifest; the node's rig file names the same cameras

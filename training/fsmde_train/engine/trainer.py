@@ -35,8 +35,15 @@ from .tb import TBLogger
 
 def _flat(batch, device):
     """[B, N, ...] -> [B * N, ...] for every tensor; ``index`` is repeated per view; adds ``n_cam``."""
+    batch = dict(batch)
+    seq = {}
+    if batch["image"].dim() == 6:  # a sequence sample [B, 3 (t-1, t, t+1), N, C, H, W]: the student sees t
+        seq = {"seq_image": batch["image"].to(device), "seq_T_ref_cam": batch.pop("T_ref_cam", None)}
+        batch["image"] = batch["image"][:, 1]
+        batch.pop("stamps_us", None)
     n = batch["image"].shape[1]
     out = {k: v.flatten(0, 1).to(device) for k, v in batch.items() if k != "index"}
+    out.update({k: (v.to(device) if v is not None else None) for k, v in seq.items()})
     out["index"] = batch["index"].repeat_interleave(n)
     out["n_cam"] = n
     return out
@@ -67,10 +74,29 @@ def set_rng_state(s: dict) -> None:
 
 def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tuple[SurroundDataset, SurroundDataset | None]:
     d = cfg.data
-    ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
-                         d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
-                         depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir, cameras=d.cameras,
-                         mean=cfg.model.mean, std=cfg.model.std, geometry_inputs=cfg.model.geometry_inputs)
+    if d.bags:
+        from torch.utils.data import ConcatDataset
+
+        from ..data.bag import BagSurround
+        from ..data.sequence import SurroundSequence
+
+        if not d.sequence:
+            raise ValueError("data.bags needs data.sequence: true (a bag has no depth GT; the photometric terms train)")
+        if cfg.model.geometry_inputs:
+            raise ValueError("data.bags does not compute model.geometry_inputs yet; train a model without them")
+        ds = ConcatDataset([SurroundSequence(BagSurround(b, d.cameras, d.input_hw, mean=cfg.model.mean,
+                                                         std=cfg.model.std, canonical_focal_px=d.canonical_focal_px))
+                            for b in d.bags])
+    else:
+        ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
+                             d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
+                             depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir,
+                             cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
+                             geometry_inputs=cfg.model.geometry_inputs)
+        if d.sequence:
+            from ..data.sequence import SurroundSequence
+
+            ds = SurroundSequence(ds)
     val = None
     if d.val_root:
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
@@ -161,7 +187,8 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     teacher = build_teacher(cfg.teacher) if cfg.loss.needs_teacher else None
     if teacher is not None:
         teacher = teacher.to(dd.device)
-    objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(cfg.data.cameras))
+    objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(cfg.data.cameras),
+                          mean=cfg.model.mean, std=cfg.model.std)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
     run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
+from .photometric import smoothness_loss, surround_reconstruction
 from .relational import depth_encoding, overlap_correspondences, vr_kd_loss, vr_kd_overlap_loss
 from .supervised import bin_centre_loss, silog_loss, validity_loss
 
@@ -22,6 +23,11 @@ class LossConfig:
     plain_kd: float = 0.0  # SILog to the GT-aligned teacher depth (the baseline KD)
     ci_kd: float = 0.0  # cross-interaction KD (KL over the student's bins)
     vr_kd: float = 0.0  # view-relational KD (adjacent-view relation matrices)
+    # self-supervised (issue 14; need data.sequence: true): photometric reconstruction from the same camera at
+    # t-1/t+1 and from the ring neighbours at t (losses/photometric.py), edge-aware smoothness
+    photo_temporal: float = 0.0
+    photo_spatial: float = 0.0
+    smooth: float = 0.0
     validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
     ci_tau: float = 0.05
     ci_space: str = "log"
@@ -42,8 +48,10 @@ class LossConfig:
 
 
 class Objective:
-    def __init__(self, cfg: LossConfig, min_depth: float, max_depth: float, n_cam: int):
+    def __init__(self, cfg: LossConfig, min_depth: float, max_depth: float, n_cam: int, mean=(0.485, 0.456, 0.406),
+                 std=(0.229, 0.224, 0.225)):
         self.cfg, self.lo, self.hi, self.n_cam = cfg, min_depth, max_depth, n_cam
+        self.mean, self.std = torch.tensor(mean).view(1, 1, 3, 1, 1), torch.tensor(std).view(1, 1, 3, 1, 1)
 
     def __call__(self, out: dict, batch: dict, teacher: dict | None = None) -> tuple[torch.Tensor, dict]:
         c, gt = self.cfg, batch["depth_canon"]
@@ -56,6 +64,8 @@ class Objective:
             if "valid_logit" not in out:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
             terms["validity"] = validity_loss(out["valid_logit"], batch["depth_dense"])
+        if c.photo_temporal or c.photo_spatial or c.smooth:
+            terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
             if teacher is None:
                 raise ValueError("loss weights plain_kd/ci_kd/vr_kd > 0 need a teacher (teacher.kind)")
@@ -86,3 +96,26 @@ class Objective:
         src, dst, ok = overlap_correspondences(depth_m, K, T.reshape(-1, n, 4, 4), n, out["features"].shape[-2:],
                                                c.vr_points, view_ok=valid)
         return vr_kd_overlap_loss(out["features"], teacher_feats, src, dst, ok, n, depth_m.shape[-2:], c.vr_tau)
+
+    def _self_supervised(self, out: dict, batch: dict) -> dict:
+        c, n = self.cfg, self.n_cam
+        if batch.get("seq_image") is None:
+            raise ValueError("loss.photo_temporal/photo_spatial/smooth need sequence samples (data.sequence: true)")
+        seq = batch["seq_image"][:, :, :, :3]  # [B, 3, N, 3, H, W] normalised
+        rgb = (seq * self.std.to(seq.device)[None] + self.mean.to(seq.device)[None]).clamp(0, 1)
+        depth = (out["depth"] * batch["focal_scale"].reshape(-1, 1, 1, 1)).clamp(self.lo, self.hi)  # metric
+        terms = {}
+        if c.photo_temporal or c.photo_spatial:
+            T = batch.get("seq_T_ref_cam")
+            if T is None:
+                raise ValueError("the photometric terms need the ego motion (T_ref_cam from the dataset's poses or a "
+                                 "bag's /tf); this data has none")
+            B = seq.shape[0]
+            r = surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3), T)
+            if c.photo_temporal:
+                terms["photo_temporal"] = r["temporal"]
+            if c.photo_spatial:
+                terms["photo_spatial"] = r["spatial"]
+        if c.smooth:
+            terms["smooth"] = smoothness_loss(out["depth"], rgb[:, 1].flatten(0, 1))
+        return terms
