@@ -82,3 +82,36 @@ def test_a_bag_without_sequence_samples_is_refused(bags, tmp_path):
     cfg = load_config(None, {"out_dir": str(tmp_path / "run"), "data": {"bags": [str(bags / "ok" / "scene-0001")]}})
     with pytest.raises(ValueError, match="data.sequence"):
         train(cfg, progress=False)
+
+
+def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path):
+    """A bag with extrinsics but no /tf: refused in one line unless pose_net is on; with it, fsmde-train trains
+    depth and motion together from the images alone, saves the pose network in its checkpoints and resumes."""
+    from fsmde_train.convert.nusc2bag import ConvertConfig, convert
+    from fsmde_train.engine.checkpoint import load_checkpoint
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import train
+
+    convert(tiny_world, "v1.0-synth", tmp_path / "noodom", ["scene-0001"], ConvertConfig(lidar=False, odometry=False),
+            log=lambda *a: None)
+    bag = str(tmp_path / "noodom" / "scene-0001")
+    with pytest.raises(BagError, match="no /tf map -> base_link"):
+        BagSurround(bag, input_hw=HW)
+
+    def cfg(steps):
+        return load_config(None, {
+            "out_dir": str(tmp_path / "run"), "threads": 1, "tensorboard": False, "log_every": 5, "image_every": 0,
+            "checkpoint_every": 10, "pose_net": True,
+            "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1]},
+            "teacher": {"kind": "none"}, "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0},
+            "data": {"bags": [bag], "sequence": True, "input_hw": [64, 96]},
+            "optim": {"steps": steps, "batch_size": 1, "lr": 0.002, "warmup_steps": 5}})
+
+    train(cfg(10), progress=False)
+    st = load_checkpoint(tmp_path / "run")
+    assert "pose" in st and st["step"] == 10
+    h = train(cfg(20), progress=False)["history"]
+    assert h[-1]["step"] == 20 and all(np.isfinite(e["photo_temporal"]) for e in h)
+    st2 = load_checkpoint(tmp_path / "run")
+    moved = sum(float((st2["pose"][k] - st["pose"][k]).abs().sum()) for k in st["pose"])
+    assert moved > 0, "the pose network did not train"

@@ -64,6 +64,7 @@ class ConvertConfig:
     distro: str = "kilted"
     lidar: bool = True
     tf: bool = True
+    odometry: bool = True  # /tf map -> base_link at every ego_pose (off: a bag with extrinsics but no ego motion)
     verify_images: bool = False  # decode every JPEG (always done in raw mode)
     overwrite: bool = False
     topics: Topics = field(default_factory=Topics)
@@ -214,7 +215,7 @@ def convert_scene(nusc, scene_name: str, out_dir, cfg: ConvertConfig = ConvertCo
         for r in records:
             ch, ts = r["channel"], r["timestamp"]
             frame = tp.frame.format(channel=ch, channel_lower=ch.lower())
-            if cfg.tf and ts != last_pose_us:
+            if cfg.tf and cfg.odometry and ts != last_pose_us:
                 pose = nusc.get("ego_pose", r["ego_pose_token"])
                 write("/tf", "tf2_msgs/msg/TFMessage",
                       mf.tf([mf.transform(ts, tp.map_frame, tp.base_frame, pose["translation"], pose["rotation"])]),

@@ -65,6 +65,9 @@ class TrainConfig:
     log_every: int = 20
     image_every: int = 250  # TensorBoard depth images (0 = never)
     tensorboard: bool = True  # scalars + images under <out_dir>/tb
+    # self-supervised runs without ego poses (issue 14): the surround pose network predicts the vehicle motion
+    # between frames (networks/pose.py), trained with the photometric terms; it is saved in the checkpoints
+    pose_net: bool = False
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
 

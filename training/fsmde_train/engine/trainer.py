@@ -85,7 +85,8 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
         if cfg.model.geometry_inputs:
             raise ValueError("data.bags does not compute model.geometry_inputs yet; train a model without them")
         ds = ConcatDataset([SurroundSequence(BagSurround(b, d.cameras, d.input_hw, mean=cfg.model.mean,
-                                                         std=cfg.model.std, canonical_focal_px=d.canonical_focal_px))
+                                                         std=cfg.model.std, canonical_focal_px=d.canonical_focal_px,
+                                                         require_motion=not cfg.pose_net))
                             for b in d.bags])
     else:
         ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
@@ -148,6 +149,8 @@ class _Run:
     skipped: int = 0
     history: list = field(default_factory=list)
     teacher_cache: dict | None = None  # sample index -> teacher outputs of its views (CPU)
+    pose: torch.nn.Module | None = None  # the surround pose network (cfg.pose_net)
+    pose_model: torch.nn.Module | None = None  # pose, or its DDP wrapper
 
     def teacher_outputs(self, b: dict) -> dict | None:
         """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
@@ -189,14 +192,25 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
         teacher = teacher.to(dd.device)
     objective = Objective(cfg.loss, cfg.model.min_depth, cfg.model.max_depth, len(cfg.data.cameras),
                           mean=cfg.model.mean, std=cfg.model.std)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    pose = None
+    if cfg.pose_net:
+        from ..networks.pose import PoseConfig, SurroundPoseNet
+
+        if not cfg.data.sequence:
+            raise ValueError("pose_net: true needs data.sequence: true (it predicts the motion between frames)")
+        pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras))).to(dd.device)
+    params = list(net.parameters()) + (list(pose.parameters()) if pose is not None else [])
+    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
     run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)
+    run.pose = run.pose_model = pose
     if teacher is not None and cfg.teacher.cache and not cfg.data.augment:
         run.teacher_cache = {}
     state = load_checkpoint(out)
     if state is not None:
         net.load_state_dict(state["model"])
+        if pose is not None:
+            pose.load_state_dict(state["pose"])
         opt.load_state_dict(state["optim"])
         if scaler is not None and "scaler" in state:
             scaler.load_state_dict(state["scaler"])
@@ -207,6 +221,9 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     if dd.world > 1:
         run.model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[dd.local_rank] if dd.device.type == "cuda" else None)
+        if pose is not None:
+            run.pose_model = torch.nn.parallel.DistributedDataParallel(
+                pose, device_ids=[dd.local_rank] if dd.device.type == "cuda" else None)
     return run
 
 
@@ -216,8 +233,22 @@ def _checkpoint(run: _Run) -> None:
               "history": json.dumps(run.history), "rng": rng_state(), "config": json.dumps(config_to_dict(run.cfg))}
         if run.scaler is not None:
             st["scaler"] = run.scaler.state_dict()
+        if run.pose is not None:
+            st["pose"] = run.pose.state_dict()
         save_checkpoint(run.out, st, run.step)
     D.barrier(run.dd)
+
+
+def _pose_net_motion(run: _Run, b: dict) -> torch.Tensor:
+    """T_ref_cam [B, 3, N, 4, 4] from the pose network: camera at t-1 / t / t+1 -> the ego frame at t (the
+    exposures of one set are taken as simultaneous; the vehicle motion M maps ego(t±1) points into ego(t))."""
+    seq = b["seq_image"]
+    B, _, N = seq.shape[:3]
+    Tec = b["T_ego_cam"].view(B, N, 4, 4)
+    # one forward for both directions (DDP allows one forward per backward)
+    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]))["M"]
+    Mp, Mn = M[:B], M[B:]
+    return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 
 
 def _step(run: _Run, b: dict):
@@ -233,6 +264,8 @@ def _step(run: _Run, b: dict):
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
     # the teacher in full precision: a relative map's structure can sit in bits bf16 does not keep
     t_out = run.teacher_outputs(b)  # RGB only
+    if run.pose is not None:
+        b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b)}
     with run.autocast():
         s_out = run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
@@ -243,7 +276,7 @@ def _step(run: _Run, b: dict):
     (scaler.scale(loss) if scaler is not None else loss).backward()
     if scaler is not None:
         scaler.unscale_(opt)
-    gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), run.cfg.optim.grad_clip)
+    gnorm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], run.cfg.optim.grad_clip)
     why = (f"non-finite loss {loss.item()}" if not torch.isfinite(loss) else
            f"non-finite gradient norm {gnorm.item()}" if not torch.isfinite(gnorm) else None)
     if why:
