@@ -21,6 +21,8 @@ def main(argv=None) -> int:
                     help="message definitions (type hashes) to record")
     ap.add_argument("--no-lidar", action="store_true", help="leave out LIDAR_TOP")
     ap.add_argument("--no-tf", action="store_true", help="leave out /tf and /tf_static")
+    ap.add_argument("--no-odometry", action="store_true",
+                    help="leave out /tf map -> base_link only (the ego motion), keep /tf_static")
     ap.add_argument("--verify-images", action="store_true", help="decode every JPEG, skip those that fail")
     ap.add_argument("--overwrite", action="store_true", help="replace existing bags")
     ap.add_argument("--image-topic", default=Topics.image, help="template, {channel} is replaced")
@@ -28,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lidar-topic", default=Topics.lidar)
     ap.add_argument("--frame", default=Topics.frame, help="frame_id template for sensors")
     a = ap.parse_args(argv)
-    cfg = ConvertConfig(image_mode=a.image_mode, storage=a.storage, distro=a.distro, lidar=not a.no_lidar,
+    cfg = ConvertConfig(image_mode=a.image_mode, storage=a.storage, distro=a.distro, lidar=not a.no_lidar, odometry=not a.no_odometry,
                         tf=not a.no_tf, verify_images=a.verify_images, overwrite=a.overwrite,
                         topics=Topics(image=a.image_topic, camera_info=a.camera_info_topic, lidar=a.lidar_topic,
                                       frame=a.frame))
