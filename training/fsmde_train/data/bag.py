@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import CAMERAS
-from ..geometry import make_pose, quat_to_matrix
+from ..geometry import camera_channels, make_pose, quat_to_matrix
 from ..networks.student import StudentConfig
 from .surround import scale_K
 
@@ -43,7 +43,7 @@ class BagSurround(Dataset):
     def __init__(self, bag, cameras=CAMERAS, input_hw=(128, 224), image_topic="/{channel}/image_rect",
                  info_topic="/{channel}/camera_info", base_frame="base_link", map_frame="map",
                  slop_ms: float = 60.0, require_motion: bool = True, mean=None, std=None,
-                 canonical_focal_px: float = 177.3):
+                 canonical_focal_px: float = 177.3, geometry_inputs=(), ground_height: float = 0.0):
         from rosbags.highlevel import AnyReader
 
         self.root = Path(bag)
@@ -52,6 +52,7 @@ class BagSurround(Dataset):
         self.cameras = tuple(cameras)
         self.h, self.w = input_hw
         self.f_canon = canonical_focal_px
+        self.geometry_inputs, self.ground_height = tuple(geometry_inputs), ground_height
         norm = StudentConfig()
         self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
         self.std = np.asarray(norm.std if std is None else std, np.float32)
@@ -174,6 +175,10 @@ class BagSurround(Dataset):
 
     def __getitem__(self, i):
         img = ((self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2)
+        if self.geometry_inputs:  # the model's camera-aware channels, from K and the /tf_static extrinsics
+            img = np.concatenate([img, np.stack([
+                camera_channels(self.K[i, j], self.T[i, j], (self.h, self.w), self.f_canon, self.geometry_inputs,
+                                self.ground_height) for j in range(len(self.cameras))])], 1)
         zeros = torch.zeros(len(self.cameras), 1, self.h, self.w)  # a bag has no depth GT
         K = self.K[i]
         fs = ((K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon).astype(np.float32)

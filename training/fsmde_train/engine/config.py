@@ -68,6 +68,7 @@ class TrainConfig:
     # self-supervised runs without ego poses (issue 14): the surround pose network predicts the vehicle motion
     # between frames (networks/pose.py), trained with the photometric terms; it is saved in the checkpoints
     pose_net: bool = False
+    init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
 

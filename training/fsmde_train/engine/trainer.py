@@ -82,11 +82,10 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
 
         if not d.sequence:
             raise ValueError("data.bags needs data.sequence: true (a bag has no depth GT; the photometric terms train)")
-        if cfg.model.geometry_inputs:
-            raise ValueError("data.bags does not compute model.geometry_inputs yet; train a model without them")
         ds = ConcatDataset([SurroundSequence(BagSurround(b, d.cameras, d.input_hw, mean=cfg.model.mean,
                                                          std=cfg.model.std, canonical_focal_px=d.canonical_focal_px,
-                                                         require_motion=not cfg.pose_net))
+                                                         require_motion=not cfg.pose_net,
+                                                         geometry_inputs=cfg.model.geometry_inputs))
                             for b in d.bags])
     else:
         ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
@@ -207,6 +206,8 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     if teacher is not None and cfg.teacher.cache and not cfg.data.augment:
         run.teacher_cache = {}
     state = load_checkpoint(out)
+    if state is None and cfg.init_from:  # a fresh run from given weights (a resumed one has its own)
+        _init_weights(net, cfg)
     if state is not None:
         net.load_state_dict(state["model"])
         if pose is not None:
@@ -225,6 +226,21 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
             run.pose_model = torch.nn.parallel.DistributedDataParallel(
                 pose, device_ids=[dd.local_rank] if dd.device.type == "cuda" else None)
     return run
+
+
+def _init_weights(net, cfg: TrainConfig) -> None:
+    src = Path(cfg.init_from)
+    if (src / "manifest.json").is_file():
+        from ..export.load import load_exported_student
+
+        other, _ = load_exported_student(src)
+    else:
+        from ..eval.cli import load_run
+
+        other, _ = load_run(src)
+    if other.cfg != net.cfg:
+        raise ValueError(f"init_from {src}: its model config differs from this run's model (use the same model: ...)")
+    net.load_state_dict(other.state_dict())
 
 
 def _checkpoint(run: _Run) -> None:
