@@ -2,6 +2,10 @@
 
     fsmde-adapt BAG [BAG ...] --model ../models/fsmde_student --out ../models/my_car [--steps 200] [--pose-net]
                 [--eval-root ROOT --eval-gt dense|lidar]
+    fsmde-adapt --kitti ../shared/real/kitti_raw_tiny --model ../models/fsmde_student --out ../out/kitti_tta
+
+``--kitti`` adapts on a KITTI raw drive as a stereo rig (left + right, oxts ego motion) and evaluates before and
+after against its LiDAR, which training never reads: test-time adaptation on the same frames, reported as such.
 
 The model's own training config (in its manifest) gives the network and the input; the run is that config
 with the photometric terms (temporal, spatial through the rig's extrinsics, smoothness) instead of the
@@ -16,8 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.kitti_seq import KITTI_CAMERAS
 
-def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, batch_size: int = 1):
+
+def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, batch_size: int = 1, kitti=None):
     from ..export.load import load_exported_student
     from .config import load_config
 
@@ -29,10 +35,10 @@ def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, ba
         "model": trained["model"], "teacher": {"kind": "none"},
         "loss": {"silog": 0.0, "bins": 0.0, "plain_kd": 0.0, "ci_kd": 0.0, "vr_kd": 0.0, "validity": 0.0,
                  "photo_temporal": 1.0, "photo_spatial": 1.0, "smooth": 0.001},
-        "data": {"bags": [str(b) for b in bags], "sequence": True, "augment": 0.0, "val_root": None,
-                 "input_hw": [man["input"]["height"], man["input"]["width"]],
-                 "canonical_focal_px": man["canonical_focal_px"], "cameras": list(man.get("cameras") or
-                                                                                   trained["data"]["cameras"])},
+        "data": {"bags": [str(b) for b in bags] or None, "kitti": str(kitti) if kitti else None, "sequence": True,
+                 "augment": 0.0, "val_root": None, "input_hw": [man["input"]["height"], man["input"]["width"]],
+                 "canonical_focal_px": man["canonical_focal_px"],
+                 "cameras": list(KITTI_CAMERAS) if kitti else list(man.get("cameras") or trained["data"]["cameras"])},
         "optim": {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": min(20, steps // 5)},
         "checkpoint_every": max(1, min(100, steps)), "log_every": max(1, min(20, steps)),
     }
@@ -51,12 +57,28 @@ def _evaluate(model_dir, root, version, gt):
     return evaluate(torch_predictor(net), ds, gt=gt, progress=False)["nuscenes"]["scale_aware"]["mean"]
 
 
+def _evaluate_kitti(model_dir, root):
+    """Scale-aware metrics against the drive's LiDAR (both cameras, every frame), through fsmde-eval --real."""
+    from ..data.real import load_kitti_raw
+    from ..eval.real import evaluate_real
+    from ..export.load import load_exported_student
+    from ..networks.student import DepthOnly
+
+    net, man = load_exported_student(model_dir)
+    views = [v for c in KITTI_CAMERAS for v in load_kitti_raw(root, c)]
+    res = evaluate_real(DepthOnly(net.eval()), man, views, progress=False)
+    m = res["per_dataset"]["kitti"]["model"]
+    return {**{k: float(m["scale_aware"][k]) for k in ("abs_rel", "d1", "rmse")},
+            "median_ratio": float(m["median_ratio"])}
+
+
 def main(argv=None) -> int:
     from .trainer import train
 
     ap = argparse.ArgumentParser(prog="fsmde-adapt", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("bags", nargs="+", help="rosbag2 folders of the rig (image + camera_info topics, /tf_static)")
+    ap.add_argument("bags", nargs="*", help="rosbag2 folders of the rig (image + camera_info topics, /tf_static)")
+    ap.add_argument("--kitti", help="a KITTI raw folder instead (stereo rig, oxts motion; LiDAR for before/after only)")
     ap.add_argument("--model", required=True, help="exported model folder to start from (manifest.json)")
     ap.add_argument("--out", required=True, help="folder for the adapted model (checkpoints in <out>.run)")
     ap.add_argument("--steps", type=int, default=200)
@@ -67,19 +89,25 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-gt", default="dense", choices=["dense", "lidar"])
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
+    if bool(a.bags) == bool(a.kitti):
+        ap.error("give rosbag2 folders or --kitti ROOT (one of them)")
+    evaluate = (lambda m: _evaluate_kitti(m, a.kitti)) if a.kitti else (
+        (lambda m: _evaluate(m, a.eval_root, a.eval_version, a.eval_gt)) if a.eval_root else None)
     try:
-        cfg = adapt_config(a.bags, a.model, a.out, a.steps, a.lr, a.pose_net)
-        before = _evaluate(a.model, a.eval_root, a.eval_version, a.eval_gt) if a.eval_root else None
+        cfg = adapt_config(a.bags, a.model, a.out, a.steps, a.lr, a.pose_net, kitti=a.kitti)
+        before = evaluate(a.model) if evaluate else None
         train(cfg, progress=not a.quiet)
-        after = _evaluate(a.out, a.eval_root, a.eval_version, a.eval_gt) if a.eval_root else None
+        after = evaluate(a.out) if evaluate else None
     except (ValueError, OSError) as e:
         print(f"fsmde-adapt: error: {e}", file=sys.stderr)
         return 2
     print(f"adapted model written to {a.out}")
     if before is not None:
         for name, m in (("before", before), ("after", after)):
-            print(f"{name:>6}: AbsRel {m['abs_rel']:.3f}  δ1 {m['d1']:.3f}  RMSE {m['rmse']:.2f} "
-                  f"({a.eval_root}, GT {a.eval_gt})")
+            where = (f"{a.kitti}: its LiDAR, the same frames it adapted on (test-time adaptation)" if a.kitti
+                     else f"{a.eval_root}, GT {a.eval_gt}")
+            ratio = f"  median pred/GT {m['median_ratio']:.2f}" if "median_ratio" in m else ""
+            print(f"{name:>6}: AbsRel {m['abs_rel']:.3f}  δ1 {m['d1']:.3f}  RMSE {m['rmse']:.2f}{ratio}  ({where})")
     return 0
 
 

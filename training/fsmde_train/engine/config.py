@@ -32,6 +32,7 @@ class DataConfig:
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     bags: list[str] | None = None  # train from these rosbag2 folders (the rig's topics, /tf_static, /tf) instead of root
+    kitti: str | None = None  # or from a KITTI raw folder as a stereo rig (data/kitti_seq.py; test-time adaptation)
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
     # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and
     # of the exported manifest; the node's rig file names the same cameras

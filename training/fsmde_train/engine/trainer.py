@@ -74,7 +74,15 @@ def set_rng_state(s: dict) -> None:
 
 def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tuple[SurroundDataset, SurroundDataset | None]:
     d = cfg.data
-    if d.bags:
+    if d.kitti:
+        from ..data.kitti_seq import KittiStereoSequence
+        from ..data.sequence import SurroundSequence
+
+        if not d.sequence:
+            raise ValueError("data.kitti needs data.sequence: true (the photometric terms train; its LiDAR is never read)")
+        ds = SurroundSequence(KittiStereoSequence(d.kitti, d.input_hw, d.canonical_focal_px, cfg.model.geometry_inputs,
+                                                  cfg.model.mean, cfg.model.std))
+    elif d.bags:
         from torch.utils.data import ConcatDataset
 
         from ..data.bag import BagSurround
