@@ -64,3 +64,13 @@ def test_the_ablation_uses_the_learned_teacher_and_seeds_on_disjoint_worlds():
     assert len(set(seeds.values())) == 4, seeds
     assert "--out data/weights/test --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard" \
         in makefile
+
+
+def test_the_self_supervised_rows_read_no_depth_gt_and_write_no_model():
+    rows = [[CONFIGS / "selfsup.yaml"]] + [[CONFIGS / "selfsup.yaml", p] for p in sorted((CONFIGS / "selfsup").glob("*.yaml"))]
+    assert len(rows) == 4
+    for paths in rows:
+        cfg = load_config(paths)
+        assert cfg.loss.silog == 0 and cfg.loss.bins == 0 and not cfg.loss.needs_teacher and cfg.loss.validity == 0
+        assert cfg.teacher.kind == "none" and cfg.data.sequence and not _writes_models(cfg)
+        assert cfg.loss.photo_temporal > 0
