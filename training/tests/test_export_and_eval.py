@@ -143,3 +143,33 @@ def test_seeds_table_gives_mean_and_std_per_row():
     rows = t.splitlines()
     assert rows[2].startswith("| sparse | 0.120 ± 0.020 |") and rows[2].endswith("| 0.300 ± 0.100 | 3 |")
     assert rows[3].startswith("| full | 0.080 |") and rows[3].endswith("| 1 |")
+
+
+def test_scale_ratio_is_one_for_a_perfect_prediction():
+    from fsmde_train.eval.scale_ratio import scale_ratios
+
+    class Exact(torch.nn.Module):  # predicts the GT (at the canonical focal) of the sample it is shown
+        def __init__(self, ds):
+            super().__init__()
+            self.ds, self.i = ds, 0
+
+        def forward(self, image):
+            b = self.ds.items[self.i]
+            self.i += 1
+            return {"depth": b["depth_dense"] / b["focal_scale"][:, None, None, None] * 1.3}
+
+    class DS:
+        def __init__(self):
+            g = torch.Generator().manual_seed(0)
+            self.items = [{"image": torch.zeros(2, 3, 4, 4), "focal_scale": torch.tensor([1.0, 2.0]),
+                           "depth_dense": torch.rand(2, 1, 4, 4, generator=g) * 50 + 1} for _ in range(3)]
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+    ds = DS()
+    r = scale_ratios(Exact(ds), ds)
+    assert len(r) == 6 and all(abs(x - 1.3) < 1e-5 for x in r)
