@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,23 @@ def start(model, *params, domain):
     for p in params:
         cmd += ["-p", p]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+
+
+def wait_for_handlers(proc, timeout=30.0) -> None:
+    """Until the process catches SIGTERM (/proc/<pid>/status SigCgt): entry.py has installed its stop handlers.
+    Before that the interpreter itself is still starting, and no Python code can handle a signal (a fixed sleep
+    raced it on a loaded machine: the signal landed during interpreter start-up, exit -2)."""
+    status = Path(f"/proc/{proc.pid}/status")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            caught = int(next(ln for ln in status.read_text().splitlines() if ln.startswith("SigCgt:")).split()[1], 16)
+        except (OSError, StopIteration):
+            caught = 0
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+    raise AssertionError("the node process never installed its SIGTERM handler")
 
 
 def wait_for_line(proc, text, timeout=60.0) -> list[str]:
@@ -65,8 +83,9 @@ def test_stop_signals_exit_0_without_traceback(tiny_model, when, sigs):
     domain = 93 + hash((when, sigs)) % 50
     p = start(tiny_model, domain=domain)
     lines = []
-    if when == "importing":
-        time.sleep(0.3)
+    if when == "importing":  # the stop handlers are installed and the heavy imports (torch, rclpy) are running
+        wait_for_handlers(p)
+        time.sleep(0.1)
     elif when == "loading the model":
         lines = wait_for_line(p, "model folder:")
     else:
