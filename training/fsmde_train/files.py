@@ -3,6 +3,7 @@ the path and what was expected, so callers can skip that sample and report it.""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,14 @@ import numpy as np
 
 class BadFile(ValueError):
     pass
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write through a temporary file and a rename: a reader sees the old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def sha256_file(path) -> str:

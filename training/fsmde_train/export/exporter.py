@@ -7,13 +7,12 @@ of every file travel with the weights, so the node never guesses them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..files import sha256_file  # noqa: F401 (re-exported: tests and the TensorRT builder use it from here)
+from ..files import atomic_write_text, sha256_file  # noqa: F401 (re-exported: tests and the TensorRT builder use it from here)
 from ..geometry import GROUND_CLIP, GROUND_SCALE
 from ..networks.student import DepthOnly, SurroundDepthStudent
 
@@ -21,9 +20,7 @@ MANIFEST_VERSION = 1
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def geometry_manifest(names) -> dict:
