@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fsmde_train.data.bag import BagError, BagSurround
+from fsmde_train.data.bag import BagError, BagSurround, expand_bags
 from fsmde_train.data.sequence import SurroundSequence
 
 HW = (108, 192)
@@ -51,23 +51,38 @@ def test_bad_bags_get_one_clear_error(bags, tmp_path):
         BagSurround(tmp_path / "nothing", input_hw=HW)
     with pytest.raises(BagError, match="no image topic"):
         BagSurround(bags / "ok" / "scene-0001", cameras=("CAM_FRONT", "CAM_ROOF"), input_hw=HW)
+    # data.bags entries: a bag, or the converter's output folder (one bag per scene); anything else is refused
+    assert expand_bags([bags / "ok"]) == expand_bags([bags / "ok" / "scene-0001"]) == [bags / "ok" / "scene-0001"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BagError, match="expected a rosbag2 folder"):
+        expand_bags([tmp_path / "empty"])
+
+
+def _tb_images(run_dir) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    return set(acc.Tags()["images"])
 
 
 def test_fsmde_train_trains_from_a_bag_with_the_photometric_terms_only(bags, tmp_path):
     """No depth GT anywhere (the bag has none, no teacher): the temporal and spatial reconstruction terms train the
-    student through fsmde-train's own loop (checkpoints, history); both fall over 40 steps."""
+    student through fsmde-train's own loop (checkpoints, history); both fall over 40 steps. TensorBoard shows the
+    depth and the reconstructions from t-1 and from the ring neighbour."""
     from fsmde_train.engine.config import load_config
     from fsmde_train.engine.trainer import train
 
     cfg = load_config(None, {
-        "out_dir": str(tmp_path / "run"), "threads": 1, "tensorboard": False, "log_every": 5, "image_every": 0,
+        "out_dir": str(tmp_path / "run"), "threads": 1, "log_every": 5, "image_every": 20,
         "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1], "bin_space": "log",
                   "bin_width_floor": 0.5},
         "teacher": {"kind": "none"},
         "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0, "smooth": 0.001},
-        "data": {"bags": [str(bags / "ok" / "scene-0001")], "sequence": True, "input_hw": [64, 96]},
+        "data": {"bags": [str(bags / "ok")], "sequence": True, "input_hw": [64, 96]},
         "optim": {"steps": 40, "batch_size": 1, "lr": 0.002, "warmup_steps": 5}})
     h = train(cfg, progress=False)["history"]
+    assert {"depth/pred_over_gt", "reconstruction/target_from_prev_from_left"} <= _tb_images(tmp_path / "run")
     assert all(np.isfinite(e["photo_temporal"]) and np.isfinite(e["photo_spatial"]) for e in h)
     first = np.mean([e["photo_spatial"] + e["photo_temporal"] for e in h[:2]])
     last = np.mean([e["photo_spatial"] + e["photo_temporal"] for e in h[-2:]])
@@ -100,7 +115,7 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
 
     def cfg(steps):
         return load_config(None, {
-            "out_dir": str(tmp_path / "run"), "threads": 1, "tensorboard": False, "log_every": 5, "image_every": 0,
+            "out_dir": str(tmp_path / "run"), "threads": 1, "log_every": 5, "image_every": 10,
             "checkpoint_every": 10, "pose_net": True,
             "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1]},
             "teacher": {"kind": "none"}, "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0},
@@ -115,6 +130,7 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
     st2 = load_checkpoint(tmp_path / "run")
     moved = sum(float((st2["pose"][k] - st["pose"][k]).abs().sum()) for k in st["pose"])
     assert moved > 0, "the pose network did not train"
+    assert "reconstruction/target_from_prev_from_left" in _tb_images(tmp_path / "run")  # with the learned motion
 
 
 def test_the_teacher_guides_a_bag_run_through_the_curvature_term(bags, tmp_path):

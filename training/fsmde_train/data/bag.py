@@ -29,6 +29,21 @@ class BagError(ValueError):
     pass
 
 
+def expand_bags(paths) -> list[Path]:
+    """Bag folders from ``paths``: each entry is a rosbag2 folder (holds metadata.yaml) or a folder of them (the
+    converter's output: one bag per scene), taken in name order. An entry that is neither is an error."""
+    out = []
+    for p in map(Path, paths):
+        if (p / "metadata.yaml").is_file():
+            out.append(p)
+            continue
+        inner = sorted(q for q in p.iterdir() if (q / "metadata.yaml").is_file()) if p.is_dir() else []
+        if not inner:
+            raise BagError(f"{p}: expected a rosbag2 folder (with metadata.yaml) or a folder of them")
+        out.extend(inner)
+    return out
+
+
 def _transform(tf) -> tuple[str, str, np.ndarray]:
     r, t = tf.transform.rotation, tf.transform.translation
     return tf.header.frame_id.lstrip("/"), tf.child_frame_id.lstrip("/"), make_pose(

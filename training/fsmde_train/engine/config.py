@@ -31,7 +31,8 @@ class DataConfig:
     augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
-    bags: list[str] | None = None  # train from these rosbag2 folders (the rig's topics, /tf_static, /tf) instead of root
+    # train from these rosbag2 folders, or folders of them (the rig's topics, /tf_static, /tf), instead of root
+    bags: list[str] | None = None
     kitti: str | None = None  # or from a KITTI raw folder as a stereo rig (data/kitti_seq.py; test-time adaptation)
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
     # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and

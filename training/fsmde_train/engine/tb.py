@@ -37,6 +37,22 @@ class TBLogger:
         g = np.concatenate([colorize(x[0]) for x in gt[:n_cam].detach().float().cpu().numpy()], axis=1)
         self.w.add_image("depth/pred_over_gt", np.concatenate([p, g], axis=0), step, dataformats="HWC")
 
+    def reconstructions(self, step: int, warps: dict, n_cam: int) -> None:
+        """The first set's views at t (top), re-synthesised from t-1 (middle) and from the left ring neighbour
+        (bottom), pixels with no source black: where the depth is right the rows agree."""
+        if not self.w:
+            return
+
+        def row(x, valid=None):
+            x = x[:n_cam].detach().float().cpu()
+            if valid is not None:
+                x = x * valid[:n_cam].detach().float().cpu()
+            return np.concatenate([(v.permute(1, 2, 0).numpy().clip(0, 1) * 255).astype(np.uint8) for v in x], 1)
+
+        grid = [row(warps["target"]), row(*warps["temporal"][0][:2]), row(*warps["spatial"][0])]
+        self.w.add_image("reconstruction/target_from_prev_from_left", np.concatenate(grid, 0), step,
+                         dataformats="HWC")
+
     def close(self) -> None:
         if self.w:
             self.w.close()

@@ -85,7 +85,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
     elif d.bags:
         from torch.utils.data import ConcatDataset
 
-        from ..data.bag import BagSurround
+        from ..data.bag import BagSurround, expand_bags
         from ..data.sequence import SurroundSequence
 
         if not d.sequence:
@@ -94,7 +94,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
                                                          std=cfg.model.std, canonical_focal_px=d.canonical_focal_px,
                                                          require_motion=not cfg.pose_net,
                                                          geometry_inputs=cfg.model.geometry_inputs))
-                            for b in d.bags])
+                            for b in expand_bags(d.bags)])
     else:
         ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
                              d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
@@ -158,6 +158,7 @@ class _Run:
     teacher_cache: dict | None = None  # sample index -> teacher outputs of its views (CPU)
     pose: torch.nn.Module | None = None  # the surround pose network (cfg.pose_net)
     pose_model: torch.nn.Module | None = None  # pose, or its DDP wrapper
+    pose_motion: torch.Tensor | None = None  # the pose network's seq_T_ref_cam of the last step
 
     def teacher_outputs(self, b: dict) -> dict | None:
         """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
@@ -290,6 +291,7 @@ def _step(run: _Run, b: dict):
     t_out = run.teacher_outputs(b)  # RGB only
     if run.pose is not None:
         b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b)}
+        run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     with run.autocast():
         s_out = run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
@@ -376,6 +378,11 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
         if cfg.image_every and step % cfg.image_every == 0:
             tb.depth_images(step, s_out["depth"], b["depth_dense"] if b["depth_dense"].any() else b["depth_canon"],
                             b["n_cam"])
+            if cfg.data.sequence and dd.main:
+                warps = run.objective.reconstructions(
+                    s_out, b if run.pose_motion is None else {**b, "seq_T_ref_cam": run.pose_motion})
+                if warps is not None:
+                    tb.reconstructions(step, warps, b["n_cam"])
         if step % cfg.checkpoint_every == 0 or step == cfg.optim.steps:
             _checkpoint(run)
     bar.close()
@@ -384,7 +391,8 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
 
 def recipe(cfg: TrainConfig) -> str:
     lc = cfg.loss
-    terms = [f"{k} x{getattr(lc, k)}" for k in ("silog", "bins", "plain_kd", "ci_kd", "vr_kd") if getattr(lc, k)]
+    terms = [f"{k} x{getattr(lc, k)}" for k in ("silog", "bins", "plain_kd", "ci_kd", "vr_kd", "photo_temporal",
+                                                "photo_spatial", "smooth", "curvature") if getattr(lc, k)]
     return f"{cfg.data.gt} GT; " + ", ".join(terms) + f"; teacher {cfg.teacher.kind}"
 
 

@@ -12,7 +12,7 @@ import torch
 
 from .curvature import curvature_loss
 from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
-from .photometric import smoothness_loss, surround_reconstruction
+from .photometric import smoothness_loss, surround_reconstruction, surround_warps
 from .relational import depth_encoding, overlap_correspondences, vr_kd_loss, vr_kd_overlap_loss
 from .supervised import bin_centre_loss, silog_loss, validity_loss
 
@@ -101,20 +101,35 @@ class Objective:
                                                c.vr_points, view_ok=valid)
         return vr_kd_overlap_loss(out["features"], teacher_feats, src, dst, ok, n, depth_m.shape[-2:], c.vr_tau)
 
-    def _self_supervised(self, out: dict, batch: dict) -> dict:
-        c, n = self.cfg, self.n_cam
+    def _rgb_and_metric_depth(self, out: dict, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """([B, 3, N, 3, H, W] RGB in [0, 1], [B*N, 1, H, W] depth at the cameras' real focal lengths)."""
         if batch.get("seq_image") is None:
             raise ValueError("loss.photo_temporal/photo_spatial/smooth need sequence samples (data.sequence: true)")
         seq = batch["seq_image"][:, :, :, :3]  # [B, 3, N, 3, H, W] normalised
         rgb = (seq * self.std.to(seq.device)[None] + self.mean.to(seq.device)[None]).clamp(0, 1)
-        depth = (out["depth"] * batch["focal_scale"].reshape(-1, 1, 1, 1)).clamp(self.lo, self.hi)  # metric
+        return rgb, (out["depth"] * batch["focal_scale"].reshape(-1, 1, 1, 1)).clamp(self.lo, self.hi)
+
+    @torch.no_grad()
+    def reconstructions(self, out: dict, batch: dict) -> dict | None:
+        """The warps behind the photometric terms (losses/photometric.py ``surround_warps``), for TensorBoard;
+        None when the batch has no sequence or no ego motion."""
+        if batch.get("seq_image") is None or batch.get("seq_T_ref_cam") is None:
+            return None
+        rgb, depth = self._rgb_and_metric_depth(out, batch)
+        B, n = rgb.shape[0], self.n_cam
+        return surround_warps(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3),
+                              batch["seq_T_ref_cam"])
+
+    def _self_supervised(self, out: dict, batch: dict) -> dict:
+        c, n = self.cfg, self.n_cam
+        rgb, depth = self._rgb_and_metric_depth(out, batch)
         terms = {}
         if c.photo_temporal or c.photo_spatial:
             T = batch.get("seq_T_ref_cam")
             if T is None:
                 raise ValueError("the photometric terms need the ego motion (T_ref_cam from the dataset's poses or a "
                                  "bag's /tf); this data has none")
-            B = seq.shape[0]
+            B = rgb.shape[0]
             r = surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3), T)
             if c.photo_temporal:
                 terms["photo_temporal"] = r["temporal"]

@@ -84,6 +84,34 @@ def smoothness_loss(depth: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     return (dx * torch.exp(-ix)).mean() + (dy * torch.exp(-iy)).mean()
 
 
+def surround_warps(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor) -> dict:
+    """Every view at t re-synthesised from its sources (shapes as ``surround_reconstruction``'s arguments).
+
+    Returns ``target`` [B*N, 3, H, W]; ``temporal``: [(warped, valid, raw source)] from the same camera at t-1
+    and t+1; ``spatial``: [(warped, valid)] from the ring neighbours c-1 and c+1 at t. TensorBoard shows them."""
+    B, F_, N = images.shape[:3]
+    if F_ != 3:
+        raise ValueError(f"images must hold frames (t-1, t, t+1), got {F_} frames")
+    d = depth.flatten(0, 1)
+    Kf = K.flatten(0, 1)
+    T = T_ref_cam.double()
+
+    def rel(f_src, c_src):  # [B*N, 4, 4] target camera (t, c) -> source camera (f_src, c_src(c))
+        src = T[:, f_src][:, c_src]  # [B, N, 4, 4]
+        return (torch.linalg.inv(src) @ T[:, 1]).flatten(0, 1).float()
+
+    cams = torch.arange(N)
+    temporal = []
+    for f in (0, 2):
+        src = images[:, f].flatten(0, 1)
+        temporal.append((*warp(src, d, Kf, Kf, rel(f, cams)), src))
+    spatial = []
+    for shift in (-1, 1):
+        nb = (cams + shift) % N
+        spatial.append(warp(images[:, 1][:, nb].flatten(0, 1), d, Kf, K[:, nb].flatten(0, 1), rel(1, nb)))
+    return {"target": images[:, 1].flatten(0, 1), "temporal": temporal, "spatial": spatial}
+
+
 def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor,
                             automask: bool = True) -> dict[str, torch.Tensor]:
     """The temporal and the spatial reconstruction terms of a surround sequence batch.
@@ -100,29 +128,8 @@ def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.
       whose baseline is metric: this is what fixes the scale without LiDAR or odometry (Semi-SMD,
       SurroundDepth).
     """
-    B, F_, N = images.shape[:3]
-    if F_ != 3:
-        raise ValueError(f"images must hold frames (t-1, t, t+1), got {F_} frames")
-    tgt = images[:, 1].flatten(0, 1)
-    d = depth.flatten(0, 1)
-    Kf = K.flatten(0, 1)
-    T = T_ref_cam.double()
-
-    def rel(f_src, c_src):  # [B*N, 4, 4] target camera (t, c) -> source camera (f_src, c_src(c))
-        src = T[:, f_src][:, c_src]  # [B, N, 4, 4]
-        return (torch.linalg.inv(src) @ T[:, 1]).flatten(0, 1).float()
-
-    cams = torch.arange(N)
-    temporal_w, temporal_v, raws = [], [], []
-    for f in (0, 2):
-        src = images[:, f].flatten(0, 1)
-        w, v = warp(src, d, Kf, Kf, rel(f, cams))
-        temporal_w.append(w), temporal_v.append(v), raws.append(src)
-    spatial_w, spatial_v = [], []
-    for shift in (-1, 1):
-        nb = (cams + shift) % N
-        src = images[:, 1][:, nb].flatten(0, 1)
-        w, v = warp(src, d, Kf, K[:, nb].flatten(0, 1), rel(1, nb))
-        spatial_w.append(w), spatial_v.append(v)
-    return {"temporal": reprojection_loss(tgt, temporal_w, temporal_v, raws if automask else None),
-            "spatial": reprojection_loss(tgt, spatial_w, spatial_v)}
+    w = surround_warps(images, depth, K, T_ref_cam)
+    tgt, tw, sw = w["target"], w["temporal"], w["spatial"]
+    return {"temporal": reprojection_loss(tgt, [x[0] for x in tw], [x[1] for x in tw],
+                                          [x[2] for x in tw] if automask else None),
+            "spatial": reprojection_loss(tgt, [x[0] for x in sw], [x[1] for x in sw])}
