@@ -9,6 +9,7 @@ import torch
 from fsmde_train.networks.pose import PoseConfig, SurroundPoseNet, axis_angle_to_matrix, camera_motions
 
 HW = (108, 192)
+STEPS = 60
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +43,27 @@ def test_rodrigues_and_the_shared_motion_match_the_worlds_camera_poses(seq):
         assert math.degrees(math.acos(min(1.0, float(cos)))) < 0.1
 
 
-def test_pose_net_shapes_start_near_rest_and_refuse_another_rig():
+def test_pose_net_shapes_antisymmetry_rest_and_refusing_another_rig():
     net = SurroundPoseNet(PoseConfig())
     a = torch.randn(2, 6, 3, 64, 96)
     out = net(a, a)
     assert out["M"].shape == (2, 4, 4) and float(out["translation"].abs().max()) < 0.05
+    # swapping the frames negates the motion: a constant motion for both orders (the collapse an earlier
+    # version trained into) cannot be expressed
+    b = torch.randn(2, 6, 3, 64, 96)
+    fw, bw = net(a, b), net(b, a)
+    for k in ("translation", "axis_angle"):
+        torch.testing.assert_close(fw[k], -bw[k])
+    assert float(fw["translation"].abs().max()) > 0
     with pytest.raises(ValueError, match="6 cameras"):
         net(a[:, :5], a[:, :5])
 
 
-def test_the_temporal_term_teaches_the_pose_net_the_forward_motion(seq):
-    """80 steps of the temporal reconstruction with exact depth: the predicted motion goes from ~0 (100 % error)
-    to within 50 % of the world's on every triple. A smoke check of the gradient path only: after 80 steps it has
-    learned an average speed (0.61 m/frame where one scene drives 0.42); the issue's 5 % / 1° on a held-out
-    sequence needs a real training run."""
+def test_the_temporal_term_teaches_the_pose_net_the_motion_of_a_triple(seq):
+    """The temporal reconstruction with exact depth, on one triple of the tiny world: the predicted motions to
+    t-1 and t+1 go from ~0 (100 % error) to within 15 % of the world's. A check of the gradient path and that
+    the network can express the motion from photometric error alone; the issue's 5 % / 1° on a held-out
+    sequence is a real training run's (fsmde-pose-eval, RESULTS.md)."""
     from fsmde_train.losses.photometric import surround_reconstruction
 
     torch.manual_seed(0)
@@ -64,18 +72,21 @@ def test_the_temporal_term_teaches_the_pose_net_the_forward_motion(seq):
     std = torch.tensor(base.std).view(1, 1, 3, 1, 1)
     net = SurroundPoseNet(PoseConfig())
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    for step in range(80):
-        s = seq[step % len(seq)]
-        img, Tec = s["image"][:, :, :3], s["T_ego_cam"].double()
-        Mp, Mn = net(img[1][None], img[0][None])["M"].double(), net(img[1][None], img[2][None])["M"].double()
-        T_ref = torch.stack([(Mp[:, None] @ Tec[None])[0], Tec, (Mn[:, None] @ Tec[None])[0]])[None].float()
+    s = seq[0]
+    img, Tec = s["image"][:, :, :3], s["T_ego_cam"].double()
+    true = [_true_motion(s, f)[:3, 3] for f in (0, 2)]
+
+    def errors():
+        with torch.no_grad():
+            t = net(img[1][None].expand(2, -1, -1, -1, -1), img[[0, 2]])["translation"].double()
+        return [float((t[i] - true[i]).norm() / true[i].norm()) for i in range(2)]
+
+    assert min(errors()) > 0.8
+    for _ in range(STEPS):
+        M = net(img[1][None].expand(2, -1, -1, -1, -1), img[[0, 2]])["M"].double()
+        T_ref = torch.stack([(M[0] @ Tec), Tec, (M[1] @ Tec)])[None].float()
         loss = surround_reconstruction((img * std + mean)[None], s["depth_dense"][None], s["K"][None], T_ref)["temporal"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        for k in range(len(seq)):
-            s = seq[k]
-            t = net(s["image"][1, :, :3][None], s["image"][2, :, :3][None])["translation"][0].double()
-            true = _true_motion(s, 2)[:3, 3]
-            assert float((t - true).norm() / true.norm()) < 0.5, (k, t, true)
+    assert max(errors()) < 0.15, (errors(), true)
