@@ -1,0 +1,123 @@
+"""The surround pose network's vehicle motion against a world's ego poses on a held-out sequence (issue 14).
+
+    python -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test
+
+For every (t-1, t, t+1) triple of the world's 12 Hz camera sets, the run's pose network predicts the vehicle
+motion ego(t±1) -> ego(t) from the six views; the reference is the world's ego poses at camera 0's exposures
+(what a bag's /tf would say). Per motion:
+- translation error |t_pred - t_gt| / |t_gt| (%), over motions of at least ``--min-motion`` metres (a standing car
+  has no relative error);
+- rotation error, the angle of R_pred^T R_gt (degrees);
+- length ratio |t_pred| / |t_gt|: the metric scale the spatial term gave the motion.
+Prints median / mean / 90th percentile of each, and writes them as JSON with ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+
+def load_pose_run(run_dir):
+    """(pose network with the newest checkpoint's weights, eval mode; the run's config dict)."""
+    from ..engine.checkpoint import load_checkpoint
+    from ..networks.pose import PoseConfig, SurroundPoseNet
+
+    st = load_checkpoint(run_dir)
+    if st is None:
+        raise ValueError(f"{run_dir}: no loadable checkpoint (ckpt_*.pt + latest.json)")
+    if "pose" not in st:
+        raise ValueError(f"{run_dir}: the run has no pose network (trained with pose_net: false)")
+    cfg = json.loads(st["config"])
+    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"])))
+    try:
+        net.load_state_dict(st["pose"])
+    except RuntimeError as e:  # a run from before the pose network's current architecture
+        raise ValueError(f"{run_dir}: its pose network does not match networks/pose.py's architecture "
+                         f"(retrain the run): {str(e).splitlines()[0]}") from None
+    return net.eval(), cfg
+
+
+def rotation_angle_deg(R: torch.Tensor) -> float:
+    """Angle of a rotation matrix, by atan2 of its sine and cosine parts: arccos of the trace alone has a floor
+    of ~0.02 deg on float32 poses, as large as the rotations a straight drive has."""
+    w = torch.stack([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    return float(torch.rad2deg(torch.atan2(w.norm() / 2, (torch.trace(R) - 1) / 2)))
+
+
+def motion_errors(net, seq) -> dict[str, np.ndarray]:
+    """Per motion (two per triple): translation error (m), GT length (m), predicted length (m), rotation error
+    (deg), GT rotation (deg)."""
+    rows = []
+    with torch.no_grad():
+        for k in range(len(seq)):
+            s = seq[k]
+            img = s["image"][None]  # [1, 3, N, C, H, W]
+            E0 = s["T_ego_cam"][0].double()
+            for f in (0, 2):
+                M = net(img[:, 1], img[:, f])["M"][0].double()
+                M_gt = s["T_ref_cam"][f, 0].double() @ torch.linalg.inv(E0)  # ego(f) -> ego(t), camera 0's clock
+                ang = rotation_angle_deg(M[:3, :3].T @ M_gt[:3, :3])
+                ang_gt = rotation_angle_deg(M_gt[:3, :3])
+                rows.append((float(torch.linalg.norm(M[:3, 3] - M_gt[:3, 3])), float(torch.linalg.norm(M_gt[:3, 3])),
+                             float(torch.linalg.norm(M[:3, 3])), ang, ang_gt))
+    a = np.array(rows)
+    return {"t_err_m": a[:, 0], "t_gt_m": a[:, 1], "t_pred_m": a[:, 2], "r_err_deg": a[:, 3], "r_gt_deg": a[:, 4]}
+
+
+def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
+    moving = e["t_gt_m"] >= min_motion
+
+    def stats(x):
+        return {"median": float(np.median(x)), "mean": float(np.mean(x)), "p90": float(np.quantile(x, 0.9))} \
+            if len(x) else None
+
+    return {"motions": int(len(e["t_gt_m"])), "moving": int(moving.sum()), "min_motion_m": min_motion,
+            "translation_error_pct": stats(100 * e["t_err_m"][moving] / e["t_gt_m"][moving]),
+            "length_ratio": stats(e["t_pred_m"][moving] / e["t_gt_m"][moving]),
+            "rotation_error_deg": stats(e["r_err_deg"]), "gt_rotation_deg": stats(e["r_gt_deg"]),
+            "gt_translation_m": stats(e["t_gt_m"])}
+
+
+def main(argv=None) -> int:
+    from ..data import SurroundDataset
+    from ..data.sequence import SurroundSequence
+
+    ap = argparse.ArgumentParser(prog="fsmde-pose-eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="a training run with pose_net: true")
+    ap.add_argument("--data-root", required=True, help="a nuScenes-format world with ego poses and camera sweeps")
+    ap.add_argument("--version", default="v1.0-synth")
+    ap.add_argument("--min-motion", type=float, default=0.1, help="metres; slower motions have no % error")
+    ap.add_argument("--out", help="write the summary here as JSON")
+    a = ap.parse_args(argv)
+    try:
+        net, cfg = load_pose_run(a.run)
+        d, m = cfg["data"], cfg["model"]
+        base = SurroundDataset(a.data_root, a.version, None, tuple(d["input_hw"]), d["canonical_focal_px"],
+                               sweeps=True, gt="lidar", progress=True, cameras=d["cameras"], mean=m["mean"],
+                               std=m["std"], cache_dir=d.get("cache_dir"))
+        res = summarise(motion_errors(net, SurroundSequence(base)), a.min_motion)
+    except (ValueError, OSError, KeyError) as e:
+        print(f"fsmde-pose-eval: error: {e}", file=sys.stderr)
+        return 2
+    res["run"], res["data_root"] = str(a.run), str(a.data_root)
+    t, r, s = res["translation_error_pct"], res["rotation_error_deg"], res["length_ratio"]
+    print(f"{a.run} on {a.data_root}: {res['motions']} motions ({res['moving']} of >= {a.min_motion} m)")
+    if t:
+        print(f"  translation error  median {t['median']:.1f} %  mean {t['mean']:.1f} %  p90 {t['p90']:.1f} %")
+        print(f"  length ratio       median {s['median']:.3f}  mean {s['mean']:.3f}")
+    print(f"  rotation error     median {r['median']:.3f} deg  mean {r['mean']:.3f} deg  p90 {r['p90']:.3f} deg "
+          f"(GT rotation median {res['gt_rotation_deg']['median']:.3f} deg)")
+    if a.out:
+        from ..files import atomic_write_text
+
+        atomic_write_text(a.out, json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
