@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -67,6 +67,21 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 	cd training && for row in $(ABLATION); do for seed in $(SEEDS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/synthetic_method.yaml configs/ablation/$$row.yaml --set seed=$$seed out_dir=runs/ablation/$$row/$$seed; done; done
 	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(ABLATION_RUNS) --names $(foreach r,$(ABLATION),$(foreach s,$(SEEDS),$(r)/$(s))) --data-root ../data/weights/val --sweeps --out results/ablation_val
 	cd training && ../$(PY) -m fsmde_train.eval.cli --run $(ABLATION_RUNS) --names $(foreach r,$(ABLATION),$(foreach s,$(SEEDS),$(r)/$(s))) --data-root ../data/weights/test --sweeps --out results/ablation_test
+
+# Self-supervised from scratch on camera bags with NO depth GT (issue 14; training/RESULTS.md): the randomised train
+# world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
+# each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
+# CPU (2 cores): ~30 min a row.
+SELFSUP_ROWS := curvature pose_net pose_net_no_spatial
+data/bags/train-dr: | data/weights/train-dr
+	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr --no-lidar
+data/bags/train-dr-noodom: | data/weights/train-dr
+	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr-noodom --no-lidar --no-odometry
+selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val data/weights/test data/teacher/learned/teacher_manifest.json
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml
+	cd training && for row in $(SELFSUP_ROWS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$$row.yaml; done
+	cd training && ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/spatial $(foreach r,$(SELFSUP_ROWS),runs/selfsup_bag/$(r)) --names spatial $(SELFSUP_ROWS) --data-root ../data/weights/test --sweeps --gt dense --out results/selfsup_bag_test
+	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test --out results/selfsup_bag_test/pose_net.json
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
