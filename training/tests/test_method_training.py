@@ -119,11 +119,20 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_torchrun_two_ranks_matches_one_rank(tiny_world, tmp_path):
-    """torchrun --nproc_per_node=2 (gloo, CPU) takes the same steps on the same global batches as world size 1."""
+# the pose-network variant: self-supervised sequences (t-1, t, t+1), no teacher, the pose network in DDP too
+_POSE_RUN = ["data.sweeps=true", "data.sequence=true", "pose_net=true", "teacher.kind=none", "loss.silog=0",
+             "loss.bins=0", "loss.ci_kd=0", "loss.vr_kd=0", "loss.photo_temporal=1", "loss.photo_spatial=1",
+             "loss.smooth=0.001"]
+
+
+@pytest.mark.parametrize("variant", ["method", "pose_net"])
+def test_torchrun_two_ranks_matches_one_rank(tiny_world, tmp_path, variant):
+    """torchrun --nproc_per_node=2 (gloo, CPU) takes the same steps on the same global batches as world size 1:
+    the distillation method, and the self-supervised run whose motion comes from the pose network."""
     steps = 8
     args = ["--config", "configs/synthetic_tiny.yaml", "--quiet", "--set", f"data.root={tiny_world}",
-            f"optim.steps={steps}", "optim.batch_size=2", "threads=1", "log_every=1", "tensorboard=false"]
+            f"optim.steps={steps}", "optim.batch_size=2", "threads=1", "log_every=1", "tensorboard=false",
+            *(_POSE_RUN if variant == "pose_net" else [])]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "fsmde_train.engine.trainer", *args, f"out_dir={tmp_path / 'w1'}"],
                          cwd=TRAINING, env=env, capture_output=True, text=True, timeout=600)
@@ -137,10 +146,26 @@ def test_torchrun_two_ranks_matches_one_rank(tiny_world, tmp_path):
     assert r1["world_size"] == 1 and r2["world_size"] == 2 and r2["steps"] == steps
     w = r2["weights_by_rank"]
     assert len(w) == 2 and w[0] == w[1], "DDP ranks hold identical weights"
+    assert abs(w[0] - r1["weights_by_rank"][0]) / abs(r1["weights_by_rank"][0]) < 0.02
+    if variant == "pose_net":
+        p = r2["pose_weights_by_rank"]
+        assert len(p) == 2 and p[0] == p[1], "DDP ranks hold identical pose networks"
+        assert all("photo_temporal" in e for e in r2["history"])
+        # Adam turns any small gradient difference (the student's BatchNorm sees 6 views per rank, not 12) into
+        # full-size steps, so a parameter sum is no measure here: compare the motions the two pose networks predict
+        from fsmde_train.data import SurroundDataset
+        from fsmde_train.data.sequence import SurroundSequence
+        from fsmde_train.eval.pose_eval import load_pose_run
+
+        s = SurroundSequence(SurroundDataset(tiny_world, "v1.0-synth", input_hw=(64, 96), sweeps=True,
+                                             progress=False))[0]
+        with torch.no_grad():
+            t1, t2 = (load_pose_run(tmp_path / d)[0](s["image"][1][None], s["image"][2][None])["translation"][0]
+                      for d in ("w1", "w2"))
+        assert float((t1 - t2).norm()) < 0.2 * float(t1.norm()), (t1, t2)
     l1, l2 = np.array([e["loss"] for e in r1["history"]]), np.array([e["loss"] for e in r2["history"]])
     # same data, same init, averaged gradients; only BatchNorm statistics differ (per rank: 6 views, not 12)
     assert np.abs(l1 - l2).max() / l1.mean() < 0.15, (l1, l2)
-    assert abs(w[0] - r1["weights_by_rank"][0]) / abs(r1["weights_by_rank"][0]) < 0.02
 
 
 @pytest.mark.parametrize("drop", ["CAM_BACK"])

@@ -328,6 +328,9 @@ def _finish(run: _Run, tb: TBLogger, progress: bool) -> dict:
     cfg, dd, net, step = run.cfg, run.dd, run.net, run.step
     result = {"steps": step, "skipped_steps": run.skipped, "history": run.history, "world_size": dd.world,
               "weights_by_rank": D.gather_floats(sum(float(p.detach().double().sum()) for p in net.parameters()), dd)}
+    if run.pose is not None:  # DDP keeps the pose network's ranks in step too
+        result["pose_weights_by_rank"] = D.gather_floats(sum(float(p.detach().double().sum())
+                                                             for p in run.pose.parameters()), dd)
     if dd.main and run.val is not None:
         ev = evaluate(torch_predictor(net, dd.device), run.val, gt=cfg.data.eval_gt, progress=progress)
         result["val"] = ev
