@@ -150,6 +150,7 @@ class SurroundDepthLogic:
             log.info(f"model folder: {model_dir.resolve()}  rig file: {rig_path.resolve()} "
                      f"({len(self.cams)} cameras: {[cam.name for cam in self.cams]})")
             self.manifest = load_manifest(model_dir)
+            self.manifest.check_cameras([cam.name for cam in self.cams])
             check_model_files(self.manifest)
             self.backend, why = make_backend(self.manifest, c.backend, c.device, c.threads, len(self.cams),
                                              c.engine_cache_dir, log=log.info)

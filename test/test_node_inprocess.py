@@ -200,3 +200,40 @@ def test_duplicate_and_backwards_stamps_are_reported_and_served(ros, tiny_model,
         assert "duplicate set stamp" in err and "stamps went backwards by 30.00 s" in err
     finally:
         h.close()
+
+
+@pytest.fixture(scope="module")
+def cross_view_model(tmp_path_factory):
+    import torch
+
+    from fsmde_train.export import export_model
+    from fsmde_train.networks import StudentConfig, build_student
+
+    torch.manual_seed(0)
+    net = build_student(StudentConfig(base_width=8, decoder_width=16, n_bins=16, blocks=(1, 1, 1, 1),
+                                      cross_view=True, cross_view_heads=2)).eval()
+    with torch.no_grad():
+        net.cross_view.gate.fill_(1.0)  # an open gate: the views really mix
+    out = tmp_path_factory.mktemp("model") / "cross_view"
+    export_model(net, out, name="cross_view", input_hw=(96, 160), canonical_focal_px=100.0, cameras=CAMERAS)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_a_cross_view_model_serves_whole_sets(ros, cross_view_model, backend):
+    h = Harness(ros, make_node(ros, cross_view_model, backend=backend))
+    try:
+        h.spin(1.0)
+        t = 1_700_000_000_000_000_000
+        h.publish_set(t)
+        h.spin(20.0, until=lambda: all(h.depth[c] for c in CAMERAS))
+        for c in CAMERAS:
+            assert np.isfinite(np.frombuffer(bytes(h.depth[c][0].data), np.float32)).any(), c
+    finally:
+        h.close()
+
+
+def test_a_cross_view_model_refuses_another_camera_order(ros, cross_view_model, capfd):
+    with pytest.raises(RuntimeError):
+        make_node(ros, cross_view_model, cameras=CAMERAS[1:] + CAMERAS[:1])
+    assert "needs exactly the cameras" in capfd.readouterr().err

@@ -36,6 +36,17 @@ class ModelManifest:
     files: dict
     raw: dict
     geometry: dict | None = None  # input.geometry: camera-aware channels after RGB (None: RGB only)
+    # fusion.kind "cross_view": a batch must be whole sets of these cameras in this order (the network's views
+    # attend to their ring neighbours); () = every view is independent (a manifest without "fusion" is that)
+    set_cameras: tuple[str, ...] = ()
+
+    def check_cameras(self, names) -> None:
+        """A cross-view model sees its ring neighbours by batch position: the node's cameras must be the set it
+        was trained on, in that order. Raises ManifestError naming both lists."""
+        if self.set_cameras and tuple(names) != self.set_cameras:
+            raise ManifestError(f"model {self.name} fuses views across cameras (manifest fusion.kind 'cross_view') "
+                                f"and needs exactly the cameras {list(self.set_cameras)} in that order; the node "
+                                f"has {list(names)}")
 
     @property
     def channels(self) -> int:
@@ -130,13 +141,25 @@ def load_manifest(model_dir) -> ModelManifest:
     if d["input"].get("channels", 3) != channels:
         raise ManifestError(f"{mf}: input.channels is {d['input'].get('channels')!r}, expected {channels} "
                             f"(RGB + the geometry channels declared)")
+    set_cameras: tuple[str, ...] = ()
+    fusion = d.get("fusion", {"kind": "none"})
+    if not isinstance(fusion, dict) or fusion.get("kind") not in ("none", "cross_view"):
+        raise ManifestError(f"{mf}: fusion.kind must be 'none' or 'cross_view', got {fusion!r}")
+    if fusion.get("state", "none") != "none":
+        raise ManifestError(f"{mf}: fusion.state {fusion.get('state')!r}: this node runs stateless models only")
+    if fusion["kind"] == "cross_view":
+        set_cameras = tuple(_get(d, "cameras", list, mf))
+        if len(set_cameras) != _get(d, "fusion.views_per_set", int, mf) or len(set_cameras) < 3:
+            raise ManifestError(f"{mf}: fusion.views_per_set must equal the number of 'cameras' (>= 3), got "
+                                f"{fusion.get('views_per_set')!r} and {list(set_cameras)}")
     files = _get(d, "files", dict, mf)
     for kind, entry in files.items():
         if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
             raise ManifestError(f"{mf}: files.{kind} needs 'path' and 'sha256'")
     return ModelManifest(root=mf.parent, name=_get(d, "name", str, mf), version=version, height=h, width=w,
                          scale=_get(d, "input.scale", float, mf), mean=tuple(mean), std=tuple(std), min_depth=lo,
-                         max_depth=hi, canonical_focal_px=f, files=files, raw=d, geometry=geometry)
+                         max_depth=hi, canonical_focal_px=f, files=files, raw=d, geometry=geometry,
+                         set_cameras=set_cameras)
 
 
 def onnx_input_shape(path) -> list | None:

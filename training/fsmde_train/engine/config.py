@@ -100,6 +100,9 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
         _merge(cfg, yaml.safe_load(Path(p).read_text()) or {})
     if overrides:
         _merge(cfg, overrides)
+    if cfg.model.cross_view and len(cfg.data.cameras) != cfg.model.n_cam:
+        raise ValueError(f"model.cross_view needs whole sets: model.n_cam is {cfg.model.n_cam} but data.cameras "
+                         f"has {len(cfg.data.cameras)} ({cfg.data.cameras})")
     return cfg
 
 

@@ -247,9 +247,14 @@ def _init_weights(net, cfg: TrainConfig) -> None:
         from ..eval.cli import load_run
 
         other, _ = load_run(src)
-    if other.cfg != net.cfg:
+    # switching cross-view fusion on is the one allowed difference: its block starts as the identity (gate 0)
+    fusion_keys = ("cross_view", "n_cam", "cross_view_heads")
+    base = lambda c: {k: v for k, v in c.__dict__.items() if k not in fusion_keys}  # noqa: E731
+    if base(other.cfg) != base(net.cfg) or (other.cfg.cross_view and not net.cfg.cross_view):
         raise ValueError(f"init_from {src}: its model config differs from this run's model (use the same model: ...)")
-    net.load_state_dict(other.state_dict())
+    missing, unexpected = net.load_state_dict(other.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("cross_view.") for k in missing):
+        raise ValueError(f"init_from {src}: weights do not match this model (missing {missing}, unexpected {unexpected})")
 
 
 def _checkpoint(run: _Run) -> None:
@@ -395,7 +400,8 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
 def recipe(cfg: TrainConfig) -> str:
     lc = cfg.loss
     terms = [f"{k} x{getattr(lc, k)}" for k in ("silog", "bins", "plain_kd", "ci_kd", "vr_kd", "photo_temporal",
-                                                "photo_spatial", "smooth", "curvature") if getattr(lc, k)]
+                                                "photo_spatial", "photo_spatio_temporal", "smooth", "curvature")
+             if getattr(lc, k)]
     return f"{cfg.data.gt} GT; " + ", ".join(terms) + f"; teacher {cfg.teacher.kind}"
 
 

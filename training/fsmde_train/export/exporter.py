@@ -32,13 +32,16 @@ def geometry_manifest(names) -> dict:
 
 
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
+    # the batch axis stays dynamic; a cross-view model still needs whole sets (the manifest's "fusion" says so)
     torch.onnx.export(module, (example,), str(path), input_names=["image"], output_names=["depth"],
                       dynamic_axes={"image": {0: "n"}, "depth": {0: "n"}}, opset_version=opset, dynamo=False)
 
 
-def export_program(module: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
-    n = torch.export.Dim("n", min=1, max=64)
-    ep = torch.export.export(module, (example,), dynamic_shapes={"image": {0: n}})
+def export_program(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool = True) -> None:
+    """``dynamic_batch`` False: the program takes exactly ``example``'s batch (a cross-view model: one set; torch.export
+    specialises a set count of 1, so a dynamic count could not run the node's one-set batches)."""
+    shapes = {"image": {0: torch.export.Dim("n", min=1, max=64)}} if dynamic_batch else None
+    ep = torch.export.export(module, (example,), dynamic_shapes=shapes)
     torch.export.save(ep, str(path))
 
 
@@ -78,12 +81,16 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
     module = DepthOnly(net).eval()
     gen = torch.Generator().manual_seed(seed)
     c = net.cfg.in_channels
-    example = torch.randn(2, c, h, w, generator=gen)
+    cfg = net.cfg
+    per_set = cfg.n_cam if cfg.cross_view else 1
+    if cfg.cross_view and len(cameras) != cfg.n_cam:
+        raise ValueError(f"a cross-view model needs its {cfg.n_cam} cameras in ring order (the manifest's "
+                         f"'cameras'), got {list(cameras)}")
+    example = torch.randn(2 if per_set == 1 else per_set, c, h, w, generator=gen)
     onnx_path, prog_path = out / "student.onnx", out / "student.pt2"
     export_onnx(module, example, onnx_path)
-    export_program(module, example, prog_path)
-    par = parity(module, onnx_path, prog_path, torch.randn(6, c, h, w, generator=gen))
-    cfg = net.cfg
+    export_program(module, example, prog_path, dynamic_batch=per_set == 1)
+    par = parity(module, onnx_path, prog_path, torch.randn(6 if per_set == 1 else per_set, c, h, w, generator=gen))
     manifest = {
         "format": "fsmde-model",
         "format_version": MANIFEST_VERSION,
@@ -92,13 +99,19 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
                          "config": {**cfg.__dict__, "blocks": list(cfg.blocks),
                                     "geometry_inputs": list(cfg.geometry_inputs)}},
         "input": {"height": h, "width": w, "channel_order": "RGB", "layout": "NCHW", "dtype": "float32",
-                  "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std), "dynamic_batch": True,
+                  "scale": 1.0 / 255.0, "mean": list(mean), "std": list(std),
+                  # ONNX keeps a dynamic batch either way; a cross-view torch program takes one set
+                  "dynamic_batch": per_set == 1,
                   "channels": c, **({"geometry": geometry_manifest(cfg.geometry_inputs)} if cfg.geometry_inputs else {})},
         "output": {"name": "depth", "units": "m", "layout": "N1HW", "min_depth": cfg.min_depth,
                    "max_depth": cfg.max_depth,
                    "invalid": ("NaN where the validity head finds no surface (sky)" if cfg.validity_head
                                else "none (every pixel has a depth)")},
         "canonical_focal_px": float(canonical_focal_px),
+        # how the views of a batch relate: "none" = each view alone (any batch); "cross_view" = whole sets of
+        # views_per_set images in the order of "cameras" (the ring), attending to their neighbours
+        "fusion": ({"kind": "cross_view", "views_per_set": cfg.n_cam, "order": "cameras (a ring)", "state": "none"}
+                   if cfg.cross_view else {"kind": "none", "state": "none"}),
         "n_bins": cfg.n_bins,
         "cameras": list(cameras),
         "files": {

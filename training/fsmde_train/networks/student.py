@@ -8,6 +8,8 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 - ``logits``   [B, K, H/s, W/s]  per-pixel bin logits (s = ``output_stride``, 2 or 4); ``probs`` their softmax
 - ``depth``    [B, 1, H, W]  Σ_k p_k c_k, bilinearly upsampled, metres at the canonical focal length
 - ``features`` [B, C_dec, H/s, W/s]  decoder features (view-relational KD; not exported)
+- with ``cross_view`` the batch is whole camera sets in rig order ([B, N_cam] flattened, N_cam = ``n_cam``): the
+  bottleneck features of each view attend to its two ring neighbours' (networks/fusion.py)
 - ``valid_logit`` [B, 1, H, W]  with ``validity_head``: logit of "this pixel has a depth" (sky and other
   pixels without a surface are invalid); the exported model writes NaN where it is < 0 (REP-118's invalid)
 
@@ -27,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fusion import CrossViewAttention, check_whole_sets
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -42,6 +46,11 @@ class StudentConfig:
     validity_head: bool = False  # a sky/validity logit beside the bins (trained from dense GT's sky = 0)
     # camera-aware input channels after RGB (names of fsmde_train.geometry.GEOMETRY_INPUTS), from K and extrinsics
     geometry_inputs: tuple[str, ...] = ()
+    # cross-view attention between ring-adjacent views at the bottleneck (networks/fusion.py): the batch must then
+    # be whole sets of n_cam views in rig order, as the trainer and the node give it
+    cross_view: bool = False
+    n_cam: int = 6
+    cross_view_heads: int = 4
     # input normalisation (x / 255 - mean) / std: the one definition; the dataset and the exported manifest read it
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -120,6 +129,7 @@ class SurroundDepthStudent(nn.Module):
         self.encoder = Encoder(cfg.base_width, cfg.blocks, cfg.in_channels)
         self.decoder = Decoder(self.encoder.channels, cfg.decoder_width, cfg.output_stride)
         bott = self.encoder.channels[-1]
+        self.cross_view = CrossViewAttention(bott, cfg.n_cam, cfg.cross_view_heads) if cfg.cross_view else None
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
         self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
                                        nn.Conv2d(cfg.decoder_width, cfg.n_bins, 1))
@@ -141,6 +151,10 @@ class SurroundDepthStudent(nn.Module):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(image)
+        if self.cross_view is not None:
+            if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+                check_whole_sets(image.shape[0], self.cfg.n_cam)
+            feats[-1] = self.cross_view(feats[-1])
         centers = self.bin_centers(feats[-1])
         dec = self.decoder(feats)
         logits = self.prob_head(dec)
