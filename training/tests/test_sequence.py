@@ -90,3 +90,22 @@ def test_only_the_spatial_term_sees_the_metric_scale_when_the_motion_is_learned(
     assert float(metric_motion["temporal"]) > 1.3 * float(exact["temporal"]), (exact, metric_motion)
     with pytest.raises(ValueError, match="frames"):
         surround_reconstruction(images[:, :2], depth, K, s["T_ref_cam"][None])
+
+
+def test_the_spatio_temporal_term_sits_at_the_floor_with_exact_depth_and_rises_with_a_wrong_scale(base):
+    """Ring neighbours at t-1/t+1 re-synthesise each view at t: with the world's depth and motion the error is at
+    the photometric floor (the level of the spatial term at t); a depth off x1.5 raises it (metric motion)."""
+    from fsmde_train.losses.photometric import surround_reconstruction
+
+    seq = SurroundSequence(base)
+    s = seq[len(seq) // 2]
+    mean = torch.tensor(base.mean).view(1, 1, 3, 1, 1)
+    std = torch.tensor(base.std).view(1, 1, 3, 1, 1)
+    images = (s["image"][:, :, :3] * std + mean)[None]
+    depth, K, T = s["depth_dense"][None], s["K"][None], s["T_ref_cam"][None]
+    exact = surround_reconstruction(images, depth, K, T, spatio_temporal=True)
+    wrong = surround_reconstruction(images, depth * 1.5, K, T, spatio_temporal=True)
+    print({k: round(float(v), 4) for k, v in exact.items()}, round(float(wrong["spatio_temporal"]), 4))
+    assert "spatio_temporal" not in surround_reconstruction(images, depth, K, T)
+    assert 0 < float(exact["spatio_temporal"]) < 1.3 * float(exact["spatial"]), exact
+    assert float(wrong["spatio_temporal"]) > 1.3 * float(exact["spatio_temporal"]), (exact, wrong)

@@ -28,6 +28,7 @@ class LossConfig:
     # t-1/t+1 and from the ring neighbours at t (losses/photometric.py), edge-aware smoothness
     photo_temporal: float = 0.0
     photo_spatial: float = 0.0
+    photo_spatio_temporal: float = 0.0  # from the ring neighbours at t-1/t+1 (where neighbours overlap little at t)
     smooth: float = 0.0
     curvature: float = 0.0  # teacher-guided curvature (losses/curvature.py): the teacher's shape, not its scale
     validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
@@ -66,7 +67,7 @@ class Objective:
             if "valid_logit" not in out:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
             terms["validity"] = validity_loss(out["valid_logit"], batch["depth_dense"])
-        if c.photo_temporal or c.photo_spatial or c.smooth:
+        if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal or c.smooth:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
             if teacher is None:
@@ -124,13 +125,16 @@ class Objective:
         c, n = self.cfg, self.n_cam
         rgb, depth = self._rgb_and_metric_depth(out, batch)
         terms = {}
-        if c.photo_temporal or c.photo_spatial:
+        if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal:
             T = batch.get("seq_T_ref_cam")
             if T is None:
                 raise ValueError("the photometric terms need the ego motion (T_ref_cam from the dataset's poses or a "
                                  "bag's /tf); this data has none")
             B = rgb.shape[0]
-            r = surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3), T)
+            r = surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3), T,
+                                        spatio_temporal=bool(c.photo_spatio_temporal))
+            if c.photo_spatio_temporal:
+                terms["photo_spatio_temporal"] = r["spatio_temporal"]
             if c.photo_temporal:
                 terms["photo_temporal"] = r["temporal"]
             if c.photo_spatial:

@@ -84,11 +84,13 @@ def smoothness_loss(depth: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     return (dx * torch.exp(-ix)).mean() + (dy * torch.exp(-iy)).mean()
 
 
-def surround_warps(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor) -> dict:
+def surround_warps(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor,
+                   spatio_temporal: bool = False) -> dict:
     """Every view at t re-synthesised from its sources (shapes as ``surround_reconstruction``'s arguments).
 
     Returns ``target`` [B*N, 3, H, W]; ``temporal``: [(warped, valid, raw source)] from the same camera at t-1
-    and t+1; ``spatial``: [(warped, valid)] from the ring neighbours c-1 and c+1 at t. TensorBoard shows them."""
+    and t+1; ``spatial``: [(warped, valid)] from the ring neighbours c-1 and c+1 at t; with ``spatio_temporal``
+    also ``spatio_temporal``: [(warped, valid)] from the ring neighbours at t-1 and t+1. TensorBoard shows them."""
     B, F_, N = images.shape[:3]
     if F_ != 3:
         raise ValueError(f"images must hold frames (t-1, t, t+1), got {F_} frames")
@@ -109,11 +111,16 @@ def surround_warps(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T
     for shift in (-1, 1):
         nb = (cams + shift) % N
         spatial.append(warp(images[:, 1][:, nb].flatten(0, 1), d, Kf, K[:, nb].flatten(0, 1), rel(1, nb)))
-    return {"target": images[:, 1].flatten(0, 1), "temporal": temporal, "spatial": spatial}
+    out = {"target": images[:, 1].flatten(0, 1), "temporal": temporal, "spatial": spatial}
+    if spatio_temporal:
+        out["spatio_temporal"] = [warp(images[:, f][:, (cams + shift) % N].flatten(0, 1), d, Kf,
+                                       K[:, (cams + shift) % N].flatten(0, 1), rel(f, (cams + shift) % N))
+                                  for f in (0, 2) for shift in (-1, 1)]
+    return out
 
 
 def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor,
-                            automask: bool = True) -> dict[str, torch.Tensor]:
+                            automask: bool = True, spatio_temporal: bool = False) -> dict[str, torch.Tensor]:
     """The temporal and the spatial reconstruction terms of a surround sequence batch.
 
     images [B, 3 (t-1, t, t+1), N, 3, H, W] in [0, 1]; depth [B, N, 1, H, W] metric depth of frame t (the
@@ -127,9 +134,17 @@ def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.
     - ``spatial``: each view at t re-synthesised from its two ring neighbours at t through the extrinsics,
       whose baseline is metric: this is what fixes the scale without LiDAR or odometry (Semi-SMD,
       SurroundDepth).
+    - ``spatio_temporal`` (when asked): each view at t re-synthesised from its ring neighbours at t-1 and t+1
+      (per-pixel minimum over the four). Where neighbours barely overlap at one instant (narrow lenses, wide
+      mounting angles), the vehicle's motion brings a neighbour's view of the same surface: the side cameras'
+      scene passes from the front-side to the back-side camera. Metric only as far as the motion is.
     """
-    w = surround_warps(images, depth, K, T_ref_cam)
+    w = surround_warps(images, depth, K, T_ref_cam, spatio_temporal)
     tgt, tw, sw = w["target"], w["temporal"], w["spatial"]
-    return {"temporal": reprojection_loss(tgt, [x[0] for x in tw], [x[1] for x in tw],
-                                          [x[2] for x in tw] if automask else None),
-            "spatial": reprojection_loss(tgt, [x[0] for x in sw], [x[1] for x in sw])}
+    out = {"temporal": reprojection_loss(tgt, [x[0] for x in tw], [x[1] for x in tw],
+                                         [x[2] for x in tw] if automask else None),
+           "spatial": reprojection_loss(tgt, [x[0] for x in sw], [x[1] for x in sw])}
+    if spatio_temporal:
+        stw = w["spatio_temporal"]
+        out["spatio_temporal"] = reprojection_loss(tgt, [x[0] for x in stw], [x[1] for x in stw])
+    return out
