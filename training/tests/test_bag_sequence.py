@@ -181,3 +181,20 @@ def test_fsmde_adapt_fine_tunes_an_exported_model_on_a_bag_and_exports_it(bags, 
     assert changed > 0
     rc = main([str(bags / "ok" / "scene-0001"), "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
     assert rc == 2 and not (tmp_path / "x").exists()
+
+
+def test_rig_overlap_reports_the_spatial_coverage_of_a_bag(bags, tmp_path, capsys):
+    """The nuScenes rig's neighbours overlap by 5-12 degrees: some coverage, growing with depth; a bag that cannot be
+    read is skipped with its reason, not fatal."""
+    from fsmde_train.eval.rig_overlap import DEPTHS, coverage, main
+    from fsmde_train.data.bag import BagSurround
+    from fsmde_train.data.sequence import SurroundSequence
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    seq = SurroundSequence(BagSurround(bags / "ok" / "scene-0001", input_hw=(64, 96), mean=mean, std=std))
+    c = coverage(seq[len(seq) // 2], mean, std)
+    cov = [c["spatial"][d] for d in DEPTHS]
+    assert 0.01 < cov[0] and cov == sorted(cov) and cov[-1] < 0.6, c
+    assert main([str(bags / "ok"), str(bags / "noinfo"), "--input-hw", "64", "96"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "noinfo" in out and "%" in out
