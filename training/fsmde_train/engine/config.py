@@ -103,6 +103,8 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if cfg.model.cross_view and len(cfg.data.cameras) != cfg.model.n_cam:
         raise ValueError(f"model.cross_view needs whole sets: model.n_cam is {cfg.model.n_cam} but data.cameras "
                          f"has {len(cfg.data.cameras)} ({cfg.data.cameras})")
+    if cfg.model.temporal and not cfg.data.sequence:
+        raise ValueError("model.temporal needs data.sequence: true (the state of frame t-1 feeds frame t)")
     return cfg
 
 

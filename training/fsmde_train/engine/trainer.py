@@ -247,13 +247,14 @@ def _init_weights(net, cfg: TrainConfig) -> None:
         from ..eval.cli import load_run
 
         other, _ = load_run(src)
-    # switching cross-view fusion on is the one allowed difference: its block starts as the identity (gate 0)
-    fusion_keys = ("cross_view", "n_cam", "cross_view_heads")
+    # switching fusion on is the one allowed difference: its blocks start as the identity (zero gate / last conv)
+    fusion_keys = ("cross_view", "n_cam", "cross_view_heads", "temporal")
     base = lambda c: {k: v for k, v in c.__dict__.items() if k not in fusion_keys}  # noqa: E731
-    if base(other.cfg) != base(net.cfg) or (other.cfg.cross_view and not net.cfg.cross_view):
+    if base(other.cfg) != base(net.cfg) or any(getattr(other.cfg, k) and not getattr(net.cfg, k)
+                                               for k in ("cross_view", "temporal")):
         raise ValueError(f"init_from {src}: its model config differs from this run's model (use the same model: ...)")
     missing, unexpected = net.load_state_dict(other.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("cross_view.") for k in missing):
+    if unexpected or any(not k.startswith(("cross_view.", "temporal.")) for k in missing):
         raise ValueError(f"init_from {src}: weights do not match this model (missing {missing}, unexpected {unexpected})")
 
 
@@ -281,6 +282,18 @@ def _pose_net_motion(run: _Run, b: dict) -> torch.Tensor:
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 
 
+def _temporal_inputs(run: _Run, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prev_state, prev_valid) for a temporal student: the state of the same cameras at t-1 (no gradient, as the
+    node's stored state) and 1 per view, except for 20 % of the sets (seeded per step) that train the reset case."""
+    seq = b["seq_image"]  # [B, 3, N, C, H, W]
+    B, N = seq.shape[0], seq.shape[2]
+    with torch.no_grad():
+        prev = run.net.state_of(seq[:, 0].flatten(0, 1))
+    gen = torch.Generator().manual_seed(run.cfg.seed * 7_000_003 + run.step * 13 + run.dd.rank)
+    keep = (torch.rand(B, generator=gen) >= 0.2).float().repeat_interleave(N)
+    return prev, keep.to(prev.device)
+
+
 def _step(run: _Run, b: dict):
     """One optimisation step on batch ``b``; returns (loss, terms, grad norm, why it was skipped or None, outputs).
 
@@ -298,7 +311,7 @@ def _step(run: _Run, b: dict):
         b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b)}
         run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     with run.autocast():
-        s_out = run.model(b["image"])
+        s_out = run.model(b["image"], *_temporal_inputs(run, b)) if run.cfg.model.temporal else run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
     loss, terms = run.objective(s_out, b, t_out)
     opt.zero_grad(set_to_none=True)

@@ -47,7 +47,8 @@ def main(argv=None) -> int:
 
         try:
             p = build_engine(Path(a.out) / man["files"]["onnx"]["path"], Path(a.out) / f"student_b{a.batch}.engine",
-                             a.batch, man["input"]["height"], man["input"]["width"])
+                             a.batch, man["input"]["height"], man["input"]["width"],
+                             channels=man["input"]["channels"], state_shape=man["fusion"].get("state_shape"))
             print(f"TensorRT engine: {p}")
         except TensorRTUnavailable as e:
             print(f"fsmde-export: error: {e}", file=sys.stderr)

@@ -31,41 +31,60 @@ def geometry_manifest(names) -> dict:
             "focal_scale": "(fx + fy) / 2 / canonical_focal_px at the input size"}
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
+STATE_INPUTS, STATE_OUTPUT = ("prev_state", "prev_valid"), "state"
+
+
+def _names(example: tuple) -> tuple[list[str], list[str]]:
+    """Input and output names: image -> depth, or for a temporal model (image, prev_state, prev_valid) ->
+    (depth, state)."""
+    return (["image"], ["depth"]) if len(example) == 1 else (["image", *STATE_INPUTS], ["depth", STATE_OUTPUT])
+
+
+def export_onnx(module: torch.nn.Module, example: tuple, path: Path, opset: int = 17) -> None:
     # the batch axis stays dynamic; a cross-view model still needs whole sets (the manifest's "fusion" says so)
-    torch.onnx.export(module, (example,), str(path), input_names=["image"], output_names=["depth"],
-                      dynamic_axes={"image": {0: "n"}, "depth": {0: "n"}}, opset_version=opset, dynamo=False)
+    ins, outs = _names(example)
+    torch.onnx.export(module, example, str(path), input_names=ins, output_names=outs,
+                      dynamic_axes={k: {0: "n"} for k in ins + outs}, opset_version=opset, dynamo=False)
 
 
-def export_program(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool = True) -> None:
+def export_program(module: torch.nn.Module, example: tuple, path: Path, dynamic_batch: bool = True) -> None:
     """``dynamic_batch`` False: the program takes exactly ``example``'s batch (a cross-view model: one set; torch.export
     specialises a set count of 1, so a dynamic count could not run the node's one-set batches)."""
-    shapes = {"image": {0: torch.export.Dim("n", min=1, max=64)}} if dynamic_batch else None
-    ep = torch.export.export(module, (example,), dynamic_shapes=shapes)
+    n = torch.export.Dim("n", min=1, max=64)
+    args = ["image", "prev_state", "prev_valid"][:len(example)]
+    shapes = {k: {0: n} for k in args} if dynamic_batch else None
+    ep = torch.export.export(module, example, dynamic_shapes=shapes)
     torch.export.save(ep, str(path))
 
 
-def parity(module: torch.nn.Module, onnx_path: Path, program_path: Path, example: torch.Tensor) -> dict:
-    """Eager torch vs ONNX Runtime (CPU) and vs the saved torch program on ``example``: max abs error in metres
-    and max error relative to the depth (|a - b| / b)."""
+def parity(module: torch.nn.Module, onnx_path: Path, program_path: Path, example) -> dict:
+    """Eager torch vs ONNX Runtime (CPU) and vs the saved torch program on ``example`` (a tensor, or a temporal
+    model's inputs): max abs error in metres and max error relative to the depth (|a - b| / b); for a temporal
+    model also the largest state difference."""
     import onnxruntime as ort
 
+    example = example if isinstance(example, tuple) else (example,)
+    ins, outs = _names(example)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    as_list = lambda y: list(y) if isinstance(y, tuple) else [y]  # noqa: E731
     with torch.no_grad():
-        ref = module(example).numpy()
-        prog = torch.export.load(str(program_path)).module()(example).numpy()
-    got = sess.run(["depth"], {"image": example.numpy()})[0]
-    ok = np.isfinite(ref)  # NaN = the validity head's "no surface": must be NaN in the same pixels everywhere
+        ref = [t.numpy() for t in as_list(module(*example))]
+        prog = [t.numpy() for t in as_list(torch.export.load(str(program_path)).module()(*example))]
+    got = sess.run(outs, {k: v.numpy() for k, v in zip(ins, example)})
+    ok = np.isfinite(ref[0])  # NaN = the validity head's "no surface": must be NaN in the same pixels everywhere
 
     def err(other):
         if not np.array_equal(np.isfinite(other), ok):
             return float("inf"), float("inf")
-        d = np.abs(ref[ok] - other[ok])
-        return (float(d.max()), float((d / np.abs(ref[ok])).max())) if ok.any() else (0.0, 0.0)
+        d = np.abs(ref[0][ok] - other[ok])
+        return (float(d.max()), float((d / np.abs(ref[0][ok])).max())) if ok.any() else (0.0, 0.0)
 
-    (oa, orel), (pa, prel) = err(got), err(prog)
-    return {"onnx_vs_torch_max_abs_m": oa, "onnx_vs_torch_max_rel": orel, "program_vs_torch_max_abs_m": pa,
-            "program_vs_torch_max_rel": prel, "invalid_fraction": float(1 - ok.mean())}
+    (oa, orel), (pa, prel) = err(got[0]), err(prog[0])
+    res = {"onnx_vs_torch_max_abs_m": oa, "onnx_vs_torch_max_rel": orel, "program_vs_torch_max_abs_m": pa,
+           "program_vs_torch_max_rel": prel, "invalid_fraction": float(1 - ok.mean())}
+    if len(ref) > 1:
+        res["state_max_abs"] = float(max(np.abs(ref[1] - got[1]).max(), np.abs(ref[1] - prog[1]).max()))
+    return res
 
 
 def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tuple[int, int],
@@ -86,11 +105,19 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
     if cfg.cross_view and len(cameras) != cfg.n_cam:
         raise ValueError(f"a cross-view model needs its {cfg.n_cam} cameras in ring order (the manifest's "
                          f"'cameras'), got {list(cameras)}")
-    example = torch.randn(2 if per_set == 1 else per_set, c, h, w, generator=gen)
+    state_shape = [net.encoder.channels[-1], h // 32, w // 32]
+
+    def inputs(n):  # a temporal model's example: random previous state, some views without one
+        x = torch.randn(n, c, h, w, generator=gen)
+        if not cfg.temporal:
+            return (x,)
+        return x, torch.randn(n, *state_shape, generator=gen), (torch.arange(n) % 3 != 0).float()
+
     onnx_path, prog_path = out / "student.onnx", out / "student.pt2"
+    example = inputs(2 if per_set == 1 else per_set)
     export_onnx(module, example, onnx_path)
     export_program(module, example, prog_path, dynamic_batch=per_set == 1)
-    par = parity(module, onnx_path, prog_path, torch.randn(6 if per_set == 1 else per_set, c, h, w, generator=gen))
+    par = parity(module, onnx_path, prog_path, inputs(6 if per_set == 1 else per_set))
     manifest = {
         "format": "fsmde-model",
         "format_version": MANIFEST_VERSION,
@@ -110,8 +137,13 @@ def export_model(net: SurroundDepthStudent, out_dir, *, name: str, input_hw: tup
         "canonical_focal_px": float(canonical_focal_px),
         # how the views of a batch relate: "none" = each view alone (any batch); "cross_view" = whole sets of
         # views_per_set images in the order of "cameras" (the ring), attending to their neighbours
-        "fusion": ({"kind": "cross_view", "views_per_set": cfg.n_cam, "order": "cameras (a ring)", "state": "none"}
-                   if cfg.cross_view else {"kind": "none", "state": "none"}),
+        # "state": "none", or "previous_set" (a temporal model: inputs prev_state [N, *state_shape] float32 and
+        # prev_valid [N] float32 (1 = that camera's state from the previous set, 0 = none: first set, gap, loop),
+        # output "state" to feed the next set; the node keeps it and resets it)
+        "fusion": {**({"kind": "cross_view", "views_per_set": cfg.n_cam, "order": "cameras (a ring)"}
+                      if cfg.cross_view else {"kind": "none"}),
+                   **({"state": "previous_set", "state_shape": state_shape, "state_inputs": list(STATE_INPUTS),
+                       "state_output": STATE_OUTPUT} if cfg.temporal else {"state": "none"})},
         "n_bins": cfg.n_bins,
         "cameras": list(cameras),
         "files": {

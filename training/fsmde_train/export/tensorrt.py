@@ -24,7 +24,10 @@ def tensorrt_available() -> tuple[bool, str]:
     return True, ""
 
 
-def build_engine(onnx_path, engine_path, batch: int, height: int, width: int, fp16: bool = True) -> Path:
+def build_engine(onnx_path, engine_path, batch: int, height: int, width: int, fp16: bool = True, channels: int = 3,
+                 state_shape: list[int] | None = None) -> Path:
+    """``channels``: the manifest's input.channels (RGB + camera-aware channels); ``state_shape``: a temporal
+    model's fusion.state_shape (its prev_state / prev_valid inputs get fixed shapes too)."""
     ok, why = tensorrt_available()
     if not ok:
         raise TensorRTUnavailable(f"cannot build a TensorRT engine: {why}")
@@ -41,8 +44,14 @@ def build_engine(onnx_path, engine_path, batch: int, height: int, width: int, fp
     if fp16 and hasattr(trt.BuilderFlag, "FP16"):
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
-    shape = (batch, 3, height, width)
-    profile.set_shape(network.get_input(0).name, shape, shape, shape)
+    shapes = {"image": (batch, channels, height, width)}
+    if state_shape:
+        shapes.update(prev_state=(batch, *state_shape), prev_valid=(batch,))
+    for i in range(network.num_inputs):
+        name = network.get_input(i).name
+        if name not in shapes:
+            raise TensorRTUnavailable(f"{onnx_path}: unexpected input {name!r} (expected {sorted(shapes)})")
+        profile.set_shape(name, shapes[name], shapes[name], shapes[name])
     config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:

@@ -55,3 +55,23 @@ def check_whole_sets(batch: int, n_cam: int) -> None:
     if batch % n_cam:
         raise ValueError(f"model.cross_view: the batch holds {batch} views, not whole sets of model.n_cam={n_cam} "
                          f"cameras in rig order (CAM_FRONT, CAM_FRONT_RIGHT, ..., CAM_FRONT_LEFT)")
+
+
+class TemporalFusion(nn.Module):
+    """The previous camera set's bottleneck features fused into the current set's, per view (same camera).
+
+    ``fused = x + valid * mix([x, prev])`` with ``valid`` [B*N] in {0, 1}: 0 after a reset (first set, a gap, a
+    bag loop, a view that was missing), and then the output is exactly ``x``. ``mix``'s last convolution starts
+    at 0, so an untrained block is the identity too. The previous features are not motion-compensated: at stride
+    32 a 12 Hz set moves the scene by a fraction of a cell except for the nearest objects.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.mix = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(channels, channels, 3, padding=1))
+        nn.init.zeros_(self.mix[-1].weight)
+        nn.init.zeros_(self.mix[-1].bias)
+
+    def forward(self, x: torch.Tensor, prev: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return x + valid.to(x.dtype).view(-1, 1, 1, 1) * self.mix(torch.cat([x, prev], 1))

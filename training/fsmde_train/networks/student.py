@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fusion import CrossViewAttention, check_whole_sets
+from .fusion import CrossViewAttention, TemporalFusion, check_whole_sets
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class StudentConfig:
     cross_view: bool = False
     n_cam: int = 6
     cross_view_heads: int = 4
+    # temporal fusion of the previous set's bottleneck per camera (networks/fusion.py): forward takes
+    # (image, prev_state, prev_valid) and returns ``state`` for the next set; the node keeps it between sets
+    temporal: bool = False
     # input normalisation (x / 255 - mean) / std: the one definition; the dataset and the exported manifest read it
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -130,6 +133,7 @@ class SurroundDepthStudent(nn.Module):
         self.decoder = Decoder(self.encoder.channels, cfg.decoder_width, cfg.output_stride)
         bott = self.encoder.channels[-1]
         self.cross_view = CrossViewAttention(bott, cfg.n_cam, cfg.cross_view_heads) if cfg.cross_view else None
+        self.temporal = TemporalFusion(bott) if cfg.temporal else None
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
         self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
                                        nn.Conv2d(cfg.decoder_width, cfg.n_bins, 1))
@@ -149,12 +153,27 @@ class SurroundDepthStudent(nn.Module):
         edges = c.min_depth + torch.cumsum(widths, dim=1)
         return edges - widths / 2
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         feats = self.encoder(image)
         if self.cross_view is not None:
             if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
                 check_whole_sets(image.shape[0], self.cfg.n_cam)
             feats[-1] = self.cross_view(feats[-1])
+        return feats
+
+    def state_of(self, image: torch.Tensor) -> torch.Tensor:
+        """The temporal state a set leaves for the next one: its bottleneck [B*N, C, H/32, W/32] (before temporal
+        fusion, so the state never feeds back on itself)."""
+        return self._encode(image)[-1]
+
+    def forward(self, image: torch.Tensor, prev_state: torch.Tensor | None = None,
+                prev_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        feats = self._encode(image)
+        state = feats[-1]
+        if self.temporal is not None:
+            if prev_state is None:  # no history: the block is the identity (valid 0), its graph still built
+                prev_state, prev_valid = torch.zeros_like(state), state.new_zeros(state.shape[0])
+            feats[-1] = self.temporal(state, prev_state, prev_valid)
         centers = self.bin_centers(feats[-1])
         dec = self.decoder(feats)
         logits = self.prob_head(dec)
@@ -162,6 +181,8 @@ class SurroundDepthStudent(nn.Module):
         depth_half = (probs * centers[:, :, None, None]).sum(1, keepdim=True)
         depth = F.interpolate(depth_half, size=image.shape[-2:], mode="bilinear", align_corners=False)
         out = {"depth": depth, "centers": centers, "logits": logits, "probs": probs, "features": dec}
+        if self.temporal is not None:
+            out["state"] = state
         if self.valid_head is not None:
             out["valid_logit"] = F.interpolate(self.valid_head(dec), size=image.shape[-2:], mode="bilinear",
                                                align_corners=False)
@@ -170,17 +191,21 @@ class SurroundDepthStudent(nn.Module):
 
 class DepthOnly(nn.Module):
     """What is exported for inference: image [N, 3, H, W] -> depth [N, 1, H, W] (metres; NaN where the validity
-    head, when the network has one, says there is no surface: the node publishes NaN and the cloud skips it)."""
+    head, when the network has one, says there is no surface: the node publishes NaN and the cloud skips it).
+    A temporal network: (image, prev_state [N, C, H/32, W/32], prev_valid [N]) -> (depth, state)."""
 
     def __init__(self, net: SurroundDepthStudent):
         super().__init__()
         self.net = net
 
-    def forward(self, image):
-        out = self.net(image)
+    def _depth(self, out):
         if "valid_logit" not in out:
             return out["depth"]
         return torch.where(out["valid_logit"] >= 0, out["depth"], torch.full_like(out["depth"], float("nan")))
+
+    def forward(self, image, prev_state=None, prev_valid=None):
+        out = self.net(image, prev_state, prev_valid)
+        return (self._depth(out), out["state"]) if "state" in out else self._depth(out)
 
 
 def build_student(cfg: StudentConfig | dict | None = None) -> SurroundDepthStudent:
