@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""What cross-view fusion (model.cross_view, issue 14 item 3) costs: the shipped student's architecture with and
-without it, on the node's six-view batch, in one run (the ratio is what to read; absolute ms move with the
-machine's load).
+"""What fusion (issue 14 item 3) costs: the shipped student's architecture plain, with cross-view attention
+(model.cross_view) and with temporal fusion of the previous set's state (model.temporal), on the node's six-view
+batch, in one run (the ratios are what to read; absolute ms move with the machine's load).
 
     python bench/fusion_bench.py                  # CPU: torch eager fp32 and ONNX Runtime fp32, 2 threads
     python bench/fusion_bench.py --device cuda    # GPU: torch eager fp32 and fp16
@@ -29,12 +29,22 @@ def nets_from(manifest_dir: Path) -> dict:
 
     cfg = json.loads((manifest_dir / "manifest.json").read_text())["architecture"]["config"]
     cfg = StudentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-    plain = build_student(dataclasses.replace(cfg, cross_view=False)).eval()
-    fused = build_student(dataclasses.replace(cfg, cross_view=True)).eval()
+    plain = build_student(dataclasses.replace(cfg, cross_view=False, temporal=False)).eval()
+    fused = build_student(dataclasses.replace(cfg, cross_view=True, temporal=False)).eval()
+    temporal = build_student(dataclasses.replace(cfg, cross_view=False, temporal=True)).eval()
     fused.load_state_dict(plain.state_dict(), strict=False)
+    temporal.load_state_dict(plain.state_dict(), strict=False)
     with torch.no_grad():
         fused.cross_view.gate.fill_(1.0)  # an open gate (a trained one is not 0; the cost is the same anyway)
-    return {"plain": plain, "cross_view": fused}
+    return {"plain": plain, "cross_view": fused, "temporal": temporal}
+
+
+def example(net, x):
+    """The network's inputs: the image, plus for a temporal net a previous state (all views valid)."""
+    if not net.cfg.temporal:
+        return (x,)
+    h, w = x.shape[-2:]
+    return x, torch.randn(x.shape[0], net.encoder.channels[-1], h // 32, w // 32), torch.ones(x.shape[0])
 
 
 def main(argv=None) -> int:
@@ -55,43 +65,45 @@ def main(argv=None) -> int:
     nets = nets_from(Path(a.model))
     x = torch.randn(6, nets["plain"].cfg.in_channels, h, w)
     params = {k: sum(p.numel() for p in n.parameters()) for k, n in nets.items()}
-    flops = {k: count_flops(n, x) for k, n in nets.items()}
+    flops = {k: count_flops(lambda t, n=n: n(*t), example(n, x)) for k, n in nets.items()}
     rows = {}
     for name, net in nets.items():
+        args = example(net, x)
         if cuda:
-            net, xd = net.cuda(), x.cuda()
+            net, xd = net.cuda(), tuple(a.cuda() for a in args)
             with torch.inference_mode():
-                rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(xd), iters, warmup, True)
-                half, xh = net.half(), xd.half()
-                rows.setdefault("torch eager fp16", {})[name] = timeit(lambda: half(xh), iters, warmup, True)
+                rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(*xd), iters, warmup, True)
+                half, xh = net.half(), tuple(a.half() for a in xd)
+                rows.setdefault("torch eager fp16", {})[name] = timeit(lambda: half(*xh), iters, warmup, True)
             continue
         with torch.inference_mode():
-            rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(x), iters, warmup, False)
+            rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(*args), iters, warmup, False)
         import onnxruntime as ort
 
         from fsmde_train.networks.student import DepthOnly
 
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "m.onnx"
-            torch.onnx.export(DepthOnly(net), (x,), str(path), input_names=["x"], output_names=["y"],
-                              opset_version=17, dynamo=False)
+            names = ["x", "p", "v"][:len(args)]
+            torch.onnx.export(DepthOnly(net), args, str(path), input_names=names, opset_version=17, dynamo=False)
             so = ort.SessionOptions()
             so.intra_op_num_threads = a.threads
             sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            xn = x.numpy()
-            rows.setdefault("onnxruntime fp32 (CPU EP)", {})[name] = timeit(lambda: sess.run(None, {"x": xn}),
+            feed = {k: v.numpy() for k, v in zip(names, args)}
+            rows.setdefault("onnxruntime fp32 (CPU EP)", {})[name] = timeit(lambda: sess.run(None, feed),
                                                                            iters, warmup, False)
     dev = torch.cuda.get_device_name() if cuda else f"CPU, {a.threads} threads"
-    print(f"\n==== cross-view fusion cost: 6 x {x.shape[1]} x {h} x {w} on {dev}, median of {iters} ====")
-    print(f"params  plain {params['plain'] / 1e6:.3f} M  cross-view {params['cross_view'] / 1e6:.3f} M   "
-          f"FLOPs plain {flops['plain'] / 1e9:.3f} G  cross-view {flops['cross_view'] / 1e9:.3f} G "
-          f"(x{flops['cross_view'] / flops['plain']:.3f})")
-    print(f"{'backend':28s} {'plain ms':>10s} {'cross-view ms':>14s} {'ratio':>7s}")
+    print(f"\n==== fusion cost: 6 x {x.shape[1]} x {h} x {w} on {dev}, median of {iters} ====")
+    for k in nets:
+        print(f"{k:11s} params {params[k] / 1e6:.3f} M  FLOPs {flops[k] / 1e9:.3f} G (x{flops[k] / flops['plain']:.3f})")
+    print(f"{'backend':28s} {'plain ms':>10s} {'cross-view ms':>14s} {'ratio':>7s} {'temporal ms':>12s} {'ratio':>7s}")
     out = []
     for backend, r in rows.items():
-        print(f"{backend:28s} {r['plain']:10.2f} {r['cross_view']:14.2f} {r['cross_view'] / r['plain']:7.3f}")
+        print(f"{backend:28s} {r['plain']:10.2f} {r['cross_view']:14.2f} {r['cross_view'] / r['plain']:7.3f} "
+              f"{r['temporal']:12.2f} {r['temporal'] / r['plain']:7.3f}")
         out.append(dict(backend=backend, plain_ms=r["plain"], cross_view_ms=r["cross_view"],
-                        ratio=r["cross_view"] / r["plain"]))
+                        temporal_ms=r["temporal"], cross_view_ratio=r["cross_view"] / r["plain"],
+                        temporal_ratio=r["temporal"] / r["plain"]))
     if a.json:
         Path(a.json).write_text(json.dumps(dict(device=dev, input=list(x.shape), params=params, flops=flops,
                                                 iters=iters, rows=out), indent=2))

@@ -64,6 +64,9 @@ PARAMS: tuple[Param, ...] = (
           min=0.1, max=600.0),
     Param("partial_set_timeout", 1.0, "when no complete set for this long while some cameras are live, serve "
           "partial sets of the live cameras (s; 0 = strict, only complete sets)", min=0.0, max=60.0),
+    Param("temporal_max_gap", 0.5, "a model with temporal state (manifest fusion.state): drop the previous set's "
+          "state when more than this passed since it (s); a stamp that does not move forward (bag loop) drops it too",
+          min=0.01, max=60.0),
     Param("max_future_stamp", 10.0, "drop sets stamped more than this ahead of the node clock (s; 0 = off)",
           read_only=False, min=0.0, max=1e6),
 )
@@ -99,6 +102,7 @@ class NodeConfig:
     log_period: float
     stale_input_timeout: float
     partial_set_timeout: float
+    temporal_max_gap: float
     max_future_stamp: float
 
 

@@ -32,6 +32,7 @@ from .core.pipeline import CloudConfig, SurroundPipeline
 from .core.preprocess import Preprocessor
 from .core.rig import load_rig
 from .core.sets import SetAssembler, classify_set_stamp, stamp_offsets
+from .core.temporal import TemporalState
 from .core.stats import NodeStats
 from .core.throttle import Throttle
 from .core.codecs import to_bytes_array
@@ -63,7 +64,7 @@ class SurroundDepthLogic:
     _pool = None
     tf_listener = None
     tf_buffer = None
-    pipeline = backend = _tensor_decoder = None
+    pipeline = backend = _tensor_decoder = temporal = None
 
     def _declare(self):
         for p in PARAMS:
@@ -171,11 +172,22 @@ class SurroundDepthLogic:
         if self.geometry is not None:
             log.info(f"model input: RGB + camera-aware channels {list(self.geometry.names)} from CameraInfo and the "
                      f"extrinsics ({self.base_frame}'s origin {c.ground_height:.2f} m above the road: ground_height)")
+        # a temporal model (manifest fusion.state): each camera's state from the previous set (core/temporal.py)
+        self.temporal = (TemporalState(len(self.cams), self.manifest.state_shape, c.temporal_max_gap)
+                         if self.manifest.state_shape else None)
+        if self.temporal is not None:
+            log.info(f"model keeps temporal state per camera across sets; dropped after a gap over "
+                     f"{c.temporal_max_gap:g} s (temporal_max_gap), on stamps that do not move forward, per missing view")
         self.pipeline = SurroundPipeline(self.backend, self.pre, self.manifest.min_depth, self.manifest.max_depth,
-                                         self._cloud_cfg(), map_fn=self._pool.map, geometry=self.geometry)
+                                         self._cloud_cfg(), map_fn=self._pool.map, geometry=self.geometry,
+                                         temporal=self.temporal)
         self._tensor_decoder = None
         if self.backend.device == "cuda":
-            self._gpu_input(log)
+            if self.temporal is None:
+                self._gpu_input(log)
+            else:
+                log.info("input path: CPU decode and preprocessing (the GPU input path does not carry a temporal "
+                         "model's state yet)")
         lookup = None
         if c.use_tf and tf2_ros is not None:
             if self.tf_listener is None:  # one listener per configured node; cleanup() removes it
@@ -216,6 +228,8 @@ class SurroundDepthLogic:
 
     def activate(self) -> None:
         c = self.cfg
+        if self.temporal is not None:  # a reactivated node starts a new drive
+            self.temporal.reset()
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=c.qos_depth, durability=DurabilityPolicy.VOLATILE,
                          reliability=(ReliabilityPolicy.RELIABLE if c.qos_reliability == "reliable"
                                       else ReliabilityPolicy.BEST_EFFORT))
@@ -303,7 +317,7 @@ class SurroundDepthLogic:
             if unregister is not None:
                 unregister()
             self.tf_listener = self.tf_buffer = None
-        self.pipeline = self.backend = self._tensor_decoder = None
+        self.pipeline = self.backend = self._tensor_decoder = self.temporal = None
 
     # ---- callbacks -------------------------------------------------------------------------------------
     def _on_image(self, msg, i):
@@ -454,7 +468,9 @@ class SurroundDepthLogic:
             self._warn("allbad", "no usable view in this set; nothing published")
             return
         # lazy outputs: nothing is built for a topic nobody subscribes to (image_transport's convention)
-        res = self.pipeline.process(views, cloud=self.cloud_pub.get_subscription_count() > 0)
+        first = next(m for m in imgs if m is not None)
+        res = self.pipeline.process(views, cloud=self.cloud_pub.get_subscription_count() > 0,
+                                    stamp_ns=stamp_ns(first.header))
         for i, why in res.skipped.items():
             self._warn(("geometry", i), f"{self.cams[i].name}: {why}; skipping this view")
         t2 = time.perf_counter()
@@ -529,6 +545,9 @@ class SurroundDepthLogic:
                 ("unmatched images", str(self.sets.sync.evicted)),
                 ("sync queue depths", str(self.sets.sync.pending())),
                 ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size))]
+        if self.temporal is not None:
+            r = self.temporal.resets
+            vals.append(("temporal state resets first/backwards/gap", f"{r['first']}/{r['backwards']}/{r['gap']}"))
         for stage, (p50, p95) in s.latency_summary().items():
             vals.append((f"latency {stage} p50/p95 (ms)", f"{p50:.1f}/{p95:.1f}"))
         for t, m in s.inputs.items():

@@ -219,6 +219,17 @@ def cross_view_model(tmp_path_factory):
     return out
 
 
+def test_the_manifest_of_a_cross_view_model_names_its_ring(cross_view_model, tiny_model):
+    from fsmde_ros.core.manifest import ManifestError, load_manifest
+
+    m = load_manifest(cross_view_model)
+    assert m.set_cameras == tuple(CAMERAS) and m.state_shape is None
+    m.check_cameras(CAMERAS)
+    with pytest.raises(ManifestError, match="needs exactly the cameras"):
+        m.check_cameras(CAMERAS[1:] + CAMERAS[:1])  # the same cameras in another order: wrong neighbours
+    load_manifest(tiny_model).check_cameras(["CAM_BACK"])  # a model without fusion serves any subset
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_a_cross_view_model_serves_whole_sets(ros, cross_view_model, backend):
     h = Harness(ros, make_node(ros, cross_view_model, backend=backend))

@@ -15,10 +15,17 @@ class Backend(abc.ABC):
     name: str = "?"
     device: str = "cpu"
     precision: str = "fp32"
+    state_shape: tuple[int, ...] | None = None  # a temporal model's per-view state [C, h, w] (manifest fusion.state)
 
     @abc.abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
         ...
+
+    def infer_state(self, batch: np.ndarray, prev_state: np.ndarray, prev_valid: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """A temporal model: (batch, prev_state [N, C, h, w], prev_valid [N] 1/0) -> (depth [N, 1, H, W], the state
+        to feed the next set)."""
+        raise BackendUnavailable(f"{self.name} backend does not run models with temporal state")
 
     def infer_tensor(self, batch):
         """torch float32 [N, 3, H, W] on any device -> [N, 1, H, W] on the same device (the GPU input path).
@@ -37,7 +44,11 @@ class Backend(abc.ABC):
         manifest's (RGB + camera-aware channels)."""
         x = np.zeros((batch_size, channels, height, width), np.float32)
         for _ in range(iterations):
-            self.infer(x)
+            if self.state_shape:
+                self.infer_state(x, np.zeros((batch_size, *self.state_shape), np.float32),
+                                 np.zeros(batch_size, np.float32))
+            else:
+                self.infer(x)
 
     def describe(self) -> str:
         return f"{self.name} on {self.device} ({self.precision})"

@@ -40,6 +40,17 @@ class OnnxRuntimeBackend(Backend):
             raise ManifestError(f"model file {path} takes input {shape}, but the manifest says "
                                 f"{manifest.channels}x{manifest.height}x{manifest.width}")
         self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+        self.state_shape = manifest.state_shape
+        names = [i.name for i in self.session.get_inputs()]
+        want = ["image", "prev_state", "prev_valid"] if self.state_shape else names[:1]
+        if names != want:
+            raise ManifestError(f"model file {path} takes inputs {names}, but the manifest's fusion.state says {want}")
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def infer_state(self, batch, prev_state, prev_valid):
+        f = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
+        depth, state = self.session.run(["depth", "state"], {"image": f(batch), "prev_state": f(prev_state),
+                                                              "prev_valid": f(prev_valid)})
+        return depth, state

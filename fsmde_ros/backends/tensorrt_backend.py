@@ -69,6 +69,9 @@ class TensorRTBackend(Backend):
 
     def __init__(self, manifest: ModelManifest, batch: int = 6, cache_dir: str = "~/.cache/fsmde_ros/engines",
                  fp16: bool = True, log=print, **_):
+        if manifest.state_shape:  # auto then takes the next backend (ONNX Runtime on CUDA)
+            raise BackendUnavailable("tensorrt backend: models with temporal state (manifest fusion.state "
+                                     "'previous_set') are not supported by this backend yet")
         trt, flavour = import_tensorrt()
         import torch
 

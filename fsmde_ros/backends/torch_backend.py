@@ -74,6 +74,7 @@ class TorchBackend(Backend):
         self.precision = "fp16" if self.fp16 else "fp32"
         self._pinned = None
         self._graphs: dict[tuple, tuple] = {}  # input shape -> (graph, static input, static output)
+        self.state_shape = manifest.state_shape
 
     def describe(self) -> str:
         extra = [x for x, on in (("channels_last", self.channels_last), ("CUDA graph", self.cuda_graph)) if on]
@@ -150,3 +151,12 @@ class TorchBackend(Backend):
             graph.replay()
             return static_out.cpu().numpy()
         return self._forward(self._pinned.to(self.device, non_blocking=True)).cpu().numpy()
+
+    @torch.inference_mode()
+    def infer_state(self, batch, prev_state, prev_valid):
+        """A temporal model, eager (no CUDA graph: the state changes every set)."""
+        x, p, v = (torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
+                   for a in (batch, prev_state, prev_valid))
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
+            depth, state = self.module(x, p, v)
+        return depth.float().cpu().numpy(), state.float().cpu().numpy()

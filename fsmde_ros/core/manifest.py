@@ -39,6 +39,9 @@ class ModelManifest:
     # fusion.kind "cross_view": a batch must be whole sets of these cameras in this order (the network's views
     # attend to their ring neighbours); () = every view is independent (a manifest without "fusion" is that)
     set_cameras: tuple[str, ...] = ()
+    # fusion.state "previous_set": the model takes (image, prev_state, prev_valid) and returns (depth, state); the
+    # per-view state's shape [C, h, w] (None: a stateless model)
+    state_shape: tuple[int, ...] | None = None
 
     def check_cameras(self, names) -> None:
         """A cross-view model sees its ring neighbours by batch position: the node's cameras must be the set it
@@ -145,8 +148,15 @@ def load_manifest(model_dir) -> ModelManifest:
     fusion = d.get("fusion", {"kind": "none"})
     if not isinstance(fusion, dict) or fusion.get("kind") not in ("none", "cross_view"):
         raise ManifestError(f"{mf}: fusion.kind must be 'none' or 'cross_view', got {fusion!r}")
-    if fusion.get("state", "none") != "none":
-        raise ManifestError(f"{mf}: fusion.state {fusion.get('state')!r}: this node runs stateless models only")
+    state_shape = None
+    if fusion.get("state", "none") not in ("none", "previous_set"):
+        raise ManifestError(f"{mf}: fusion.state must be 'none' or 'previous_set', got {fusion.get('state')!r}")
+    if fusion.get("state") == "previous_set":
+        state_shape = tuple(_get(d, "fusion.state_shape", list, mf))
+        if len(state_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in state_shape) \
+                or fusion.get("state_inputs") != ["prev_state", "prev_valid"] or fusion.get("state_output") != "state":
+            raise ManifestError(f"{mf}: fusion.state 'previous_set' needs state_shape [C, h, w], state_inputs "
+                                f"['prev_state', 'prev_valid'] and state_output 'state', got {fusion!r}")
     if fusion["kind"] == "cross_view":
         set_cameras = tuple(_get(d, "cameras", list, mf))
         if len(set_cameras) != _get(d, "fusion.views_per_set", int, mf) or len(set_cameras) < 3:
@@ -159,7 +169,7 @@ def load_manifest(model_dir) -> ModelManifest:
     return ModelManifest(root=mf.parent, name=_get(d, "name", str, mf), version=version, height=h, width=w,
                          scale=_get(d, "input.scale", float, mf), mean=tuple(mean), std=tuple(std), min_depth=lo,
                          max_depth=hi, canonical_focal_px=f, files=files, raw=d, geometry=geometry,
-                         set_cameras=set_cameras)
+                         set_cameras=set_cameras, state_shape=state_shape)
 
 
 def onnx_input_shape(path) -> list | None:

@@ -14,6 +14,7 @@ import numpy as np
 from . import cloud as cloudlib
 from .geometry_input import GeometryError, GeometryInputs
 from .preprocess import Preprocessor
+from .temporal import TemporalState
 
 
 @dataclass
@@ -44,6 +45,7 @@ class SetResult:
     cloud: np.ndarray | None  # structured XYZRGB_DTYPE array in the base frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     skipped: dict[int, str] = field(default_factory=dict)  # view index -> why it was dropped after decoding
+    temporal_reset: str | None = None  # a temporal model: why the previous set's state was not used (None: it was)
 
 
 def default_geometry(pre) -> GeometryInputs | None:
@@ -72,15 +74,18 @@ def camera_inputs(geometry: GeometryInputs | None, Ks: list, views: list) -> tup
 
 class SurroundPipeline:
     def __init__(self, backend, pre: Preprocessor, min_depth: float, max_depth: float,
-                 cloud: CloudConfig = CloudConfig(), map_fn=map, geometry: GeometryInputs | None = None):
+                 cloud: CloudConfig = CloudConfig(), map_fn=map, geometry: GeometryInputs | None = None,
+                 temporal: TemporalState | None = None):
         self.backend, self.pre, self.cloud_cfg, self.map = backend, pre, cloud, map_fn
+        self.temporal = temporal  # a temporal model's state across sets (core/temporal.py), else None
         self.geometry = geometry or default_geometry(pre)  # the model's camera-aware channels (None: RGB only)
         self.min_depth, self.max_depth = min_depth, max_depth
         self._buf: np.ndarray | None = None
         self.fuser = cloudlib.CloudFuser()
 
-    def process(self, views: list[View], cloud: bool | None = None) -> SetResult:
-        """``cloud``: build the fused cloud (default: ``cloud_cfg.enabled``; the node skips it without subscribers)."""
+    def process(self, views: list[View], cloud: bool | None = None, stamp_ns: int | None = None) -> SetResult:
+        """``cloud``: build the fused cloud (default: ``cloud_cfg.enabled``; the node skips it without subscribers);
+        ``stamp_ns``: the set's stamp (needed by a temporal model, which carries state to the next set)."""
         t0 = time.perf_counter()
         n = len(views)
         big = sum(v.rgb.size for v in views if v.rgb is not None) > (1 << 21)  # parallel only where it pays
@@ -99,7 +104,15 @@ class SurroundPipeline:
             for i, g in enumerate(geo):
                 batch[i, 3:] = g if g is not None else 0.0
         t1 = time.perf_counter()
-        pred = self.backend.infer(batch)
+        reset = None
+        if self.temporal is not None:
+            if stamp_ns is None:
+                raise ValueError("a model with temporal state needs the set's stamp (process(..., stamp_ns=...))")
+            prev, valid, reset = self.temporal.inputs(stamp_ns)
+            pred, state = self.backend.infer_state(batch, prev, valid)
+            self.temporal.update(state, stamp_ns, [s is not None for s in small])
+        else:
+            pred = self.backend.infer(batch)
         t2 = time.perf_counter()
         depths = []
         for i, v in enumerate(views):
@@ -115,7 +128,8 @@ class SurroundPipeline:
         points = self.fuse(depths, Ks, small, views) if want else None
         t4 = time.perf_counter()
         return SetResult(depths, Ks, small, points,
-                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3}, skipped)
+                         {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3}, skipped,
+                         reset)
 
     def fuse(self, depths, Ks, rgbs, views) -> np.ndarray:
         c = self.cloud_cfg
