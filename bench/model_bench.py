@@ -89,12 +89,13 @@ def timeit(fn, iters: int, warmup: int, cuda: bool) -> float:
     return statistics.median(times)
 
 
-def cpu_backends(nets, x, iters, warmup, threads):
+def cpu_backends(nets, xs, iters, warmup, threads):
     import numpy as np
     import onnxruntime as ort
 
     rows = {}
     for name, net in nets.items():
+        x = xs[name]
         with torch.inference_mode():
             rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(x), iters, warmup, False)
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -112,11 +113,11 @@ def cpu_backends(nets, x, iters, warmup, threads):
     return rows
 
 
-def cuda_backends(nets, x, iters, warmup):
+def cuda_backends(nets, xs, iters, warmup):
     rows = {}
     for name, net in nets.items():
         net = net.cuda()
-        xc = x.cuda()
+        xc = xs[name].cuda()
         with torch.inference_mode():
             rows.setdefault("torch eager fp32 (TF32 off)", {})[name] = timeit(lambda: net(xc), iters, warmup, True)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -165,13 +166,14 @@ def main(argv=None) -> int:
     cuda = a.device == "cuda"
     iters = a.iters or (50 if cuda else (3 if a.quick else 10))
     warmup = 10 if cuda else (1 if a.quick else 2)
-    x = torch.randn(a.views, 3, h, w)
     nets = {"student": build_student(Path(a.model)), "teacher": TeacherDepth(build_teacher())}
+    # the student takes RGB + its camera-aware channels (manifest input.channels), the teacher RGB
+    xs = {"student": torch.randn(a.views, nets["student"].cfg.in_channels, h, w), "teacher": torch.randn(a.views, 3, h, w)}
     params = {k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}
-    flops = {k: count_flops(v, x) for k, v in nets.items()}
-    rows = cuda_backends(nets, x, iters, warmup) if cuda else cpu_backends(nets, x, iters, warmup, a.threads)
+    flops = {k: count_flops(v, xs[k]) for k, v in nets.items()}
+    rows = cuda_backends(nets, xs, iters, warmup) if cuda else cpu_backends(nets, xs, iters, warmup, a.threads)
     dev = torch.cuda.get_device_name() if cuda else f"CPU, {a.threads} threads"
-    print(f"\n==== model bench: {a.views} x 3 x {h} x {w} on {dev} (torch {torch.__version__}), median of {iters} ====")
+    print(f"\n==== model bench: {a.views} x {nets['student'].cfg.in_channels}/3 x {h} x {w} on {dev} (torch {torch.__version__}), median of {iters} ====")
     print(f"params  student {params['student'] / 1e6:.2f} M   teacher (DA-V2-Small arch) {params['teacher'] / 1e6:.2f} M")
     print(f"FLOPs   student {flops['student'] / 1e9:.1f} G   teacher {flops['teacher'] / 1e9:.1f} G per {a.views}-view "
           f"batch   (ratio {flops['teacher'] / flops['student']:.1f})")
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
         tf = flops["student"] / (s / 1000) / 1e12
         print(f"{backend:40s} {s:11.2f} {t:11.2f} {t / s:16.1f} {tf:16.3f}")
         out_rows.append(dict(backend=backend, student_ms=s, teacher_ms=t, ratio=t / s, student_tflops=tf))
-    fig = dict(device=dev, torch=torch.__version__, input=[a.views, 3, h, w], params=params, flops=flops,
+    fig = dict(device=dev, torch=torch.__version__, input=[a.views, nets["student"].cfg.in_channels, h, w], params=params, flops=flops,
                iters=iters, rows=out_rows)
     if a.peak_tflops:
         floor_ms = flops["student"] / (a.peak_tflops * 1e12) * 1000
