@@ -30,14 +30,18 @@ def load_run(run_dir):
 
 def run_predictor(run_dir):
     """The newest checkpoint of a training run, built from the config stored in it: (predict, data config,
-    geometry inputs)."""
+    geometry inputs). A temporal network gives its network instead (``main`` makes a TemporalPredictor once the
+    dataset, whose stamps it needs, exists)."""
     net, cfg = load_run(run_dir)
-    return torch_predictor(net), cfg["data"], tuple(net.cfg.geometry_inputs)
+    return (net if net.cfg.temporal else torch_predictor(net)), cfg["data"], tuple(net.cfg.geometry_inputs)
 
 
 def model_predictor(model_dir, backend: str = "onnxruntime"):
     """An exported model folder (manifest.json + student.onnx / student.pt2) through ONNX Runtime or torch."""
     man = json.loads((Path(model_dir) / "manifest.json").read_text())
+    if man.get("fusion", {}).get("state", "none") != "none":
+        raise ValueError(f"{model_dir}: a model with temporal state (manifest fusion.state); evaluate its training "
+                         f"run with --run, which feeds the state set by set")
     if backend == "onnxruntime":
         import onnxruntime as ort
 
@@ -66,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gt", default="dense", choices=["dense", "lidar"], help="evaluation GT (dense: synthetic)")
     ap.add_argument("--input-hw", type=int, nargs=2, help="H W (default: the run's config / the manifest)")
     ap.add_argument("--canonical-focal", type=float, help="default: the run's config / the manifest")
+    ap.add_argument("--temporal-max-gap", type=float, default=0.5, help="a temporal run: drop the previous set's "
+                    "state after this many seconds (the node's temporal_max_gap; use --sweeps for 12 Hz sets)")
     ap.add_argument("--out", required=True, help="folder for report.md, metrics.json and plots")
     a = ap.parse_args(argv)
     if a.real:
@@ -107,7 +113,18 @@ def main(argv=None) -> int:
                 datasets[(hw, f, geom)] = SurroundDataset(a.data_root, a.version, scenes, hw, f, sweeps=a.sweeps,
                                                           gt="lidar" if a.gt == "lidar" else "dense", progress=False,
                                                           geometry_inputs=geom)
-            rows[name] = evaluate(pred, datasets[(hw, f, geom)], gt=a.gt, progress=True)
+            ds = datasets[(hw, f, geom)]
+            if isinstance(pred, torch.nn.Module):  # a temporal run: with the previous set's state, and without
+                from .temporal import TemporalPredictor
+
+                for hist in (True, False):
+                    tp = TemporalPredictor(pred, ds.set_stamps(), ds.set_scenes(), a.temporal_max_gap, history=hist)
+                    row = name if hist else f"{name} (no history)"
+                    rows[row] = evaluate(tp, ds, gt=a.gt, progress=True)
+                    rows[row]["temporal"] = {"sets_with_state": tp.used, "sets_without": tp.resets}
+                    print(f"{row}: {tp.used} sets used the previous set's state, {tp.resets} did not")
+                continue
+            rows[name] = evaluate(pred, ds, gt=a.gt, progress=True)
     except (ValueError, OSError, KeyError) as e:
         print(f"fsmde-eval: error: {e}", file=sys.stderr)
         return 2

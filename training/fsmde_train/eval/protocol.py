@@ -85,7 +85,9 @@ def evaluate(predict, ds, gt: str = "dense", protocols=("nuscenes", "ddad"), pro
     nan_counts = np.zeros(4, np.int64)  # sky NaN, sky, surface NaN, surface (dense GT only: 0 = sky)
     for i in tqdm(range(len(ds)), desc="evaluating", disable=not progress):
         b = ds[i]
-        pred = predict(b["image"]).float()[:, 0] * b["focal_scale"][:, None, None]
+        # a stateful predictor (eval/temporal.py) also needs the sample: which set, so which stamp and scene
+        out = predict(b["image"], b) if getattr(predict, "stateful", False) else predict(b["image"])
+        pred = out.float()[:, 0] * b["focal_scale"][:, None, None]
         pred, g = pred.cpu().numpy(), b[key][:, 0].numpy()
         if not (g > 0).any():
             raise ValueError(f"evaluation GT '{gt}' is empty for set {i} (the dataset has no {key})")
