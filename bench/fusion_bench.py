@@ -9,8 +9,10 @@ batch, in one run (the ratios are what to read; absolute ms move with the machin
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -54,6 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hw", type=int, nargs=2, default=None, help="input height width (default: the manifest's)")
     ap.add_argument("--iters", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds (the median of their medians)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -61,39 +64,51 @@ def main(argv=None) -> int:
     man = json.loads((Path(a.model) / "manifest.json").read_text())
     h, w = a.hw or (man["input"]["height"], man["input"]["width"])
     cuda = a.device == "cuda"
-    iters, warmup = a.iters or (50 if cuda else 20), (10 if cuda else 3)
+    iters, warmup = a.iters or (200 if cuda else 100), (10 if cuda else 2)
     nets = nets_from(Path(a.model))
     x = torch.randn(6, nets["plain"].cfg.in_channels, h, w)
     params = {k: sum(p.numel() for p in n.parameters()) for k, n in nets.items()}
     flops = {k: count_flops(lambda t, n=n: n(*t), example(n, x)) for k, n in nets.items()}
-    rows = {}
+    calls = {}  # (backend, net) -> a callable running one batch
+    keep = []  # ONNX sessions' temp folders stay alive until timed
     for name, net in nets.items():
         args = example(net, x)
         if cuda:
-            net, xd = net.cuda(), tuple(a.cuda() for a in args)
-            with torch.inference_mode():
-                rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(*xd), iters, warmup, True)
-                half, xh = net.half(), tuple(a.half() for a in xd)
-                rows.setdefault("torch eager fp16", {})[name] = timeit(lambda: half(*xh), iters, warmup, True)
+            net, xd = net.cuda(), tuple(t.cuda() for t in args)
+            calls[("torch eager fp32", name)] = lambda net=net, xd=xd: net(*xd)
+            half = copy.deepcopy(net).half()
+            xh = tuple(t.half() for t in xd)
+            calls[("torch eager fp16", name)] = lambda half=half, xh=xh: half(*xh)
             continue
-        with torch.inference_mode():
-            rows.setdefault("torch eager fp32", {})[name] = timeit(lambda: net(*args), iters, warmup, False)
+        calls[("torch eager fp32", name)] = lambda net=net, args=args: net(*args)
         import onnxruntime as ort
 
         from fsmde_train.networks.student import DepthOnly
 
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "m.onnx"
-            names = ["x", "p", "v"][:len(args)]
-            torch.onnx.export(DepthOnly(net), args, str(path), input_names=names, opset_version=17, dynamo=False)
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = a.threads
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            feed = {k: v.numpy() for k, v in zip(names, args)}
-            rows.setdefault("onnxruntime fp32 (CPU EP)", {})[name] = timeit(lambda: sess.run(None, feed),
-                                                                           iters, warmup, False)
+        d = tempfile.TemporaryDirectory()
+        keep.append(d)
+        path = Path(d.name) / "m.onnx"
+        names = ["x", "p", "v"][:len(args)]
+        torch.onnx.export(DepthOnly(net), args, str(path), input_names=names, opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = a.threads
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        feed = {k: v.numpy() for k, v in zip(names, args)}
+        calls[("onnxruntime fp32 (CPU EP)", name)] = lambda sess=sess, feed=feed: sess.run(None, feed)
+    # interleaved rounds: machine load and allocator warm-up then hit every variant alike (timing each variant in
+    # one block made the first one measured up to 25 % slower)
+    samples: dict = {k: [] for k in calls}
+    with torch.inference_mode():
+        for _ in range(a.rounds):
+            for k, fn in calls.items():
+                samples[k].append(timeit(fn, max(1, iters // a.rounds), warmup, cuda))
+    rows = {}
+    for (backend, name), v in samples.items():
+        rows.setdefault(backend, {})[name] = statistics.median(v)
+    for d in keep:
+        d.cleanup()
     dev = torch.cuda.get_device_name() if cuda else f"CPU, {a.threads} threads"
-    print(f"\n==== fusion cost: 6 x {x.shape[1]} x {h} x {w} on {dev}, median of {iters} ====")
+    print(f"\n==== fusion cost: 6 x {x.shape[1]} x {h} x {w} on {dev}, {a.rounds} interleaved rounds of {max(1, iters // a.rounds)} ====")
     for k in nets:
         print(f"{k:11s} params {params[k] / 1e6:.3f} M  FLOPs {flops[k] / 1e9:.3f} G (x{flops[k] / flops['plain']:.3f})")
     print(f"{'backend':28s} {'plain ms':>10s} {'cross-view ms':>14s} {'ratio':>7s} {'temporal ms':>12s} {'ratio':>7s}")
