@@ -81,7 +81,7 @@ selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml
 	cd training && for row in $(SELFSUP_ROWS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$$row.yaml; done
 	cd training && ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/spatial $(foreach r,$(SELFSUP_ROWS),runs/selfsup_bag/$(r)) --names spatial $(SELFSUP_ROWS) --data-root ../data/weights/test --sweeps --gt dense --out results/selfsup_bag_test
-	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test --out results/selfsup_bag_test/pose_net.json
+	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net.json
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
