@@ -126,6 +126,17 @@ def test_offline_takes_the_rig_and_extrinsics_from_the_bag(foreign_bag, tiny_mod
     assert agreement(xyz, depth, K, {cam: rig.cameras[i].T_base_camera for i, cam in enumerate(NAMES)}) < 0.2
 
 
+def _near(depth, cloud) -> dict:
+    """camera -> its depth image of the cloud's set (stamp within 60 ms of the cloud's), for the cameras that have one."""
+    stamp = cloud.header.stamp.sec * 10**9 + cloud.header.stamp.nanosec
+    out = {}
+    for name, msgs in depth.items():
+        near = [x for x in msgs if abs(x.header.stamp.sec * 10**9 + x.header.stamp.nanosec - stamp) < 60_000_000]
+        if near:
+            out[name] = near[0]
+    return out
+
+
 def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path, capsys):
     rig_file = tmp_path / "foreign_rig.yaml"
     assert rig_main(["--from-bag", str(foreign_bag), "--out", str(rig_file)]) == 0
@@ -164,7 +175,10 @@ def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path,
         end = time.monotonic() + 60
         while time.monotonic() < end and not (player.done.is_set() and clouds):
             ex.spin_once(timeout_sec=0.05)
-        for _ in range(20):
+        # the six depth images of a set and its cloud are separate messages: they may arrive in any order, so
+        # spin until some cloud has all six (a loaded machine delivered the last cloud before its images)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not any(len(_near(depth, m)) == 6 for m in clouds):
             ex.spin_once(timeout_sec=0.05)
     finally:
         ex.shutdown()
@@ -172,14 +186,13 @@ def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path,
             n.destroy_node()
         rclpy.shutdown(context=ctx)
     assert clouds, "the live node served nothing from the foreign bag"
-    m = clouds[-1]
-    stamp = m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+    m = ([m for m in clouds if len(_near(depth, m)) == 6] or clouds)[-1]  # the newest cloud with its six images
+    near = _near(depth, m)
     d, K, Tc = {}, {}, {}
     for c in rig.cameras:
-        near = [x for x in depth[c.name] if abs(x.header.stamp.sec * 10**9 + x.header.stamp.nanosec - stamp) < 60_000_000]
-        if not near:
+        if c.name not in near:
             continue
-        x = near[0]
+        x = near[c.name]
         d[c.name] = np.frombuffer(bytes(x.data), np.float32).reshape(x.height, x.width)
         K[c.name] = np.asarray(infos[c.name][0].k).reshape(3, 3)
         Tc[c.name] = T[c.frame_id]
