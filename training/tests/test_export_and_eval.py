@@ -129,6 +129,15 @@ def test_train_export_eval_clis_agree(tiny_world, tmp_path):
     r = subprocess.run([sys.executable, "-m", "fsmde_train.eval.cli", "--run", tmp_path / "nothing", "--data-root",
                         tiny_world, "--out", tmp_path / "x"], cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 2 and "no loadable checkpoint" in r.stderr
+    # --from-metrics re-renders the same report without evaluating; a file it did not write is refused, unwritten
+    cli("fsmde_train.eval.cli", "--from-metrics", tmp_path / "run" / "metrics.json", "--data-root", tiny_world,
+        "--out", tmp_path / "again")
+    assert (tmp_path / "again" / "report.md").read_text() == (tmp_path / "run" / "report.md").read_text()
+    (tmp_path / "bad.json").write_text('{"row": 1}')
+    r = subprocess.run([sys.executable, "-m", "fsmde_train.eval.cli", "--from-metrics", tmp_path / "bad.json",
+                        "--out", tmp_path / "bad"], cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 2 and "not a metrics.json written by fsmde-eval" in r.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_seeds_table_gives_mean_and_std_per_row():
@@ -143,6 +152,24 @@ def test_seeds_table_gives_mean_and_std_per_row():
     rows = t.splitlines()
     assert rows[2].startswith("| sparse | 0.120 ± 0.020 |") and rows[2].endswith("| 0.300 ± 0.100 | 3 |")
     assert rows[3].startswith("| full | 0.080 |") and rows[3].endswith("| 1 |")
+
+
+def test_distance_table_and_plots_group_seeds(tmp_path):
+    from fsmde_train.eval.report import distance_table, plots
+
+    def ev(by_dist):
+        cams = {c: {"abs_rel": by_dist[0]} for c in ("CAM_FRONT", "CAM_BACK")}
+        return {"nuscenes": {"scale_aware": {"per_camera": cams}},
+                "abs_rel_by_distance": {"bins": [0, 10, 80], "abs_rel": by_dist}}
+
+    rows = {"sparse/0": ev([0.1, 0.3]), "sparse/1": ev([0.2, None]), "full/0": ev([0.05, 0.2])}
+    t = distance_table(rows).splitlines()
+    assert t[0] == "| row | 0–10 m | 10–80 m |"
+    assert t[2] == "| sparse | 0.150 | – |"  # a bin empty for one seed is empty in the mean
+    assert t[3] == "| full | 0.050 | 0.200 |"
+    paths = plots(rows["sparse/0"], tmp_path, rows)
+    assert [p.name for p in paths] == ["per_camera.png", "error_vs_distance.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
 
 
 def test_scale_ratio_is_one_for_a_perfect_prediction():

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .protocol import evaluate, torch_predictor
-from .report import plots, report_markdown, rows_table, seeds_table
+from .report import distance_table, plots, report_markdown, rows_table, seeds_table
 
 
 def load_run(run_dir):
@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", nargs="+", help="training run folder(s) (their newest checkpoint)")
     src.add_argument("--model", nargs="+", help="exported model folder(s) (manifest.json)")
+    src.add_argument("--from-metrics", help="re-render report.md and the plots from a metrics.json this tool wrote "
+                     "(no evaluation; --data-root, if given, only names the data in the titles)")
     ap.add_argument("--names", nargs="*", help="row names (default: folder names)")
     ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"], help="for --model")
     ap.add_argument("--data-root", help="nuScenes-format root of the held-out scenes")
@@ -76,6 +78,18 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.real:
         return main_real(a)
+    if a.from_metrics:
+        try:
+            rows = json.loads(Path(a.from_metrics).read_text())
+        except (OSError, ValueError) as e:
+            print(f"fsmde-eval: error: --from-metrics {a.from_metrics}: {e}", file=sys.stderr)
+            return 2
+        try:
+            return write_report(rows, Path(a.out), a.data_root or a.from_metrics)
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            print(f"fsmde-eval: error: --from-metrics {a.from_metrics}: not a metrics.json written by fsmde-eval "
+                  f"(expected {{row name: evaluation}}; {type(e).__name__}: {e})", file=sys.stderr)
+            return 2
     if not a.data_root:
         ap.error("--data-root is required (or --real)")
     from ..data import SurroundDataset
@@ -128,17 +142,22 @@ def main(argv=None) -> int:
     except (ValueError, OSError, KeyError) as e:
         print(f"fsmde-eval: error: {e}", file=sys.stderr)
         return 2
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(rows, indent=2))
-    md = [report_markdown(ev, f"{name} on {a.data_root}") for name, ev in rows.items()]
+    return write_report(rows, Path(a.out), a.data_root)
+
+
+def write_report(rows: dict[str, dict], out: Path, data_label: str) -> int:
+    """metrics.json, report.md (mean ± std and by-distance tables for <row>/<seed> names) and the plots."""
+    md = [report_markdown(ev, f"{name} on {data_label}") for name, ev in rows.items()]
     if len(rows) > 1:
         md.insert(0, "# Comparison (nuScenes protocol, scale-aware)\n\n" + rows_table(rows) + "\n\n"
                   "# Comparison (nuScenes protocol, median-scaled)\n\n" + rows_table(rows, scaling="median_scaled")
                   + "\n")
     if any("/" in n for n in rows):  # rows named <row>/<seed>: the seeds' mean ± std first
-        md.insert(0, "# Mean ± std over seeds (nuScenes protocol, scale-aware)\n\n" + seeds_table(rows) + "\n")
+        md.insert(0, "# Mean ± std over seeds (nuScenes protocol, scale-aware)\n\n" + seeds_table(rows) + "\n\n"
+                  "# AbsRel by GT distance (scale-aware, mean over seeds)\n\n" + distance_table(rows) + "\n")
         print(seeds_table(rows))
+    out.mkdir(parents=True, exist_ok=True)  # written only once every table is made
+    (out / "metrics.json").write_text(json.dumps(rows, indent=2))
     (out / "report.md").write_text("\n\n".join(md))
     paths = plots(next(iter(rows.values())), out, rows)
     print(rows_table(rows))

@@ -60,23 +60,34 @@ def report_markdown(ev: dict, title: str) -> str:
     return "\n".join(parts)
 
 
+def group_seeds(rows: dict[str, dict]) -> dict[str, list[dict]]:
+    """Rows named ``<row>/<seed>`` grouped by ``<row>`` (a name without "/" is a group of one)."""
+    groups: dict[str, list[dict]] = {}
+    for name, ev in rows.items():
+        groups.setdefault(name.rsplit("/", 1)[0], []).append(ev)
+    return groups
+
+
 def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
-    """per_camera.png (AbsRel per camera, one bar group per row) and error_vs_distance.png."""
+    """per_camera.png (AbsRel per camera, one bar group per row) and error_vs_distance.png. Rows named
+    ``<row>/<seed>`` are drawn once per row: the seeds' mean, with the std (bars) or the min-max band (lines)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = rows or {"model": ev}
+    groups = group_seeds(rows or {"model": ev})
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    w = 0.8 / len(rows)
+    w = 0.8 / len(groups)
     cams = cameras_of(ev)
-    for i, (name, r) in enumerate(rows.items()):
-        vals = [r["nuscenes"]["scale_aware"]["per_camera"][c].get("abs_rel", np.nan) for c in cams]
-        ax.bar(np.arange(len(cams)) + i * w, vals, w, label=name)
+    for i, (name, evs) in enumerate(groups.items()):
+        vals = np.array([[r["nuscenes"]["scale_aware"]["per_camera"][c].get("abs_rel", np.nan) for c in cams]
+                         for r in evs], dtype=float)
+        err = vals.std(0, ddof=1) if len(evs) > 1 else None
+        ax.bar(np.arange(len(cams)) + i * w, vals.mean(0), w, yerr=err, capsize=2,
+               label=name if len(evs) == 1 else f"{name} ({len(evs)} seeds)")
     ax.set_xticks(np.arange(len(cams)) + 0.4 - w / 2, [c.replace("CAM_", "") for c in cams], fontsize=8)
     ax.set_ylabel("AbsRel (scale-aware, 80 m)")
     ax.legend(fontsize=7)
@@ -85,13 +96,18 @@ def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, r in rows.items():
-        d = r["abs_rel_by_distance"]
+    for name, evs in groups.items():
+        d = evs[0]["abs_rel_by_distance"]
         mids = [(a + b) / 2 for a, b in zip(d["bins"], d["bins"][1:])]
-        ax.plot(mids, [np.nan if v is None else v for v in d["abs_rel"]], marker="o", label=name)
+        v = np.array([[np.nan if x is None else x for x in r["abs_rel_by_distance"]["abs_rel"]] for r in evs],
+                     dtype=float)
+        (line,) = ax.plot(mids, v.mean(0), marker="o", label=name)
+        if len(evs) > 1:
+            ax.fill_between(mids, v.min(0), v.max(0), color=line.get_color(), alpha=0.15)
     ax.set_xscale("log")
     ax.set_xlabel("GT distance (m, bin centre)")
-    ax.set_ylabel("AbsRel")
+    ax.set_ylabel("AbsRel" + (" (mean over seeds, band: min-max)" if any(len(g) > 1 for g in groups.values())
+                              else ""))
     ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "error_vs_distance.png")
@@ -100,13 +116,24 @@ def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
     return paths
 
 
+def distance_table(rows: dict[str, dict]) -> str:
+    """AbsRel by GT distance (scale-aware), one line per row; ``<row>/<seed>`` rows averaged over their seeds."""
+    groups = group_seeds(rows)
+    b = next(iter(rows.values()))["abs_rel_by_distance"]["bins"]
+    heads = [f"{lo:g}–{hi:g} m" for lo, hi in zip(b, b[1:])]
+    lines = ["| row | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+    for name, evs in groups.items():
+        v = np.array([[np.nan if x is None else x for x in r["abs_rel_by_distance"]["abs_rel"]] for r in evs],
+                     dtype=float)
+        lines.append(f"| {name} | " + " | ".join("–" if np.isnan(x) else f"{x:.3f}" for x in v.mean(0)) + " |")
+    return "\n".join(lines)
+
+
 def seeds_table(rows: dict[str, dict], protocol="nuscenes", scaling="scale_aware",
                 metrics=("abs_rel", "sq_rel", "rmse", "d1")) -> str:
     """Rows named ``<row>/<seed>`` grouped by ``<row>``: mean ± std over seeds (sample std, n - 1) of the chosen
     metrics and the cross-view disagreement, with the number of seeds."""
-    groups: dict[str, list[dict]] = {}
-    for name, ev in rows.items():
-        groups.setdefault(name.rsplit("/", 1)[0], []).append(ev)
+    groups = group_seeds(rows)
     cols = [HEAD[k] for k in metrics] + ["cross-view ↓", "seeds"]
     lines = ["| row | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
 
