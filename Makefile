@@ -55,7 +55,8 @@ teacher: setup data/teacher/learned/teacher_manifest.json data/weights/test
 # same budget; choices are made on the validation world (seed 200), the reported table is the test world's (seed 500,
 # boulevard layout: no training or validation world has it), evaluated once after the choices. Rows are named
 # <row>/<seed>, so fsmde-eval prints mean ± std per row. No ablation config writes models/ (training/tests checks it).
-# CPU (2 cores): ~15 min a run, ~4.5 h in all (GPU: minutes).
+# CPU: ~8-10 min a run with one thread (measured two side by side on 2 cores, ~1.5 h for the 18; this loop runs
+# them one at a time). GPU: minutes.
 ABLATION := sparse_only plain_kd ci_kd ci_vr_kd ci_kd_two_hot ci_vr_kd_two_hot
 SEEDS := 0 1 2
 ABLATION_RUNS := $(foreach r,$(ABLATION),$(foreach s,$(SEEDS),runs/ablation/$(r)/$(s)))
