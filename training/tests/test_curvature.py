@@ -1,10 +1,12 @@
-"""Teacher-guided curvature loss (issue 14): shape from the teacher, never its scale."""
+"""Teacher guidance for runs without depth GT (issue 14): the curvature loss and the teacher SSI term take shape
+from the teacher, never its scale."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from fsmde_train.losses.curvature import curvature_loss
+from fsmde_train.losses.ssi import teacher_ssi_loss
 
 
 def test_curvature_loss_ignores_the_teachers_scale_and_shift_but_not_its_shape():
@@ -45,3 +47,24 @@ def test_pooled_curvature_ranks_the_exact_depth_first_against_a_blurred_teacher(
     for name, d in worse.items():
         assert exact < float(curvature_loss(d, teacher)), name
     assert float(curvature_loss(g, teacher, scales=(1,))) > float(curvature_loss(worse["ramp"], teacher, scales=(1,)))
+
+
+def test_teacher_ssi_takes_the_teachers_near_structure_but_not_its_scale_or_its_far_range():
+    """A street: road ramp, a textureless box 5 m away (what a photometric warp cannot place), far background. The
+    teacher is the inverse depth under an affine map with its far range compressed (40 % near beyond 20 m, as the
+    learned teacher's is). The exact depth must score near 0 at any scale, and far below the same depth with the
+    box pushed back to where the road behind it is; gradients reach the student only."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 48), indexing="ij")
+    depth = torch.where(y > 0.5, 3.0 / (y - 0.45), torch.full_like(y, 60.0)).clamp(max=60.0)
+    box = (y > 0.35) & (y < 0.8) & (x > 0.6) & (x < 0.9)
+    depth = torch.where(box, torch.full_like(depth, 5.0), depth)[None, None]
+    compressed = torch.where(depth > 20, 20 + 0.6 * (depth - 20), depth)
+    teacher = (8.0 / compressed + 0.2).requires_grad_(True)
+    exact = float(teacher_ssi_loss(depth, teacher))
+    assert exact < 0.1  # only the compressed far range differs (0.052 here)
+    assert float(teacher_ssi_loss(depth * 1.7, teacher)) == pytest.approx(exact, rel=1e-4)  # no scale asked
+    pushed_back = torch.where(box[None, None], torch.full_like(depth, 12.0), depth)
+    assert float(teacher_ssi_loss(pushed_back, teacher)) > 5 * exact
+    d = pushed_back.clone().requires_grad_(True)
+    teacher_ssi_loss(d, teacher).backward()
+    assert d.grad[box[None, None]].abs().sum() > 0 and teacher.grad is None

@@ -14,6 +14,7 @@ from .curvature import curvature_loss
 from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
 from .photometric import smoothness_loss, surround_reconstruction, surround_warps
 from .relational import depth_encoding, overlap_correspondences, vr_kd_loss, vr_kd_overlap_loss
+from .ssi import teacher_ssi_loss
 from .supervised import bin_centre_loss, silog_loss, validity_loss
 
 
@@ -31,6 +32,9 @@ class LossConfig:
     photo_spatio_temporal: float = 0.0  # from the ring neighbours at t-1/t+1 (where neighbours overlap little at t)
     smooth: float = 0.0
     curvature: float = 0.0  # teacher-guided curvature (losses/curvature.py): the teacher's shape, not its scale
+    # the teacher's relative inverse depth, scale-and-shift invariant (losses/ssi.py teacher_ssi_loss): its near
+    # structure, never its scale; for runs without depth GT (issue 14)
+    teacher_ssi: float = 0.0
     validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
     ci_tau: float = 0.05
     ci_space: str = "log"
@@ -47,7 +51,8 @@ class LossConfig:
 
     @property
     def needs_teacher(self) -> bool:
-        return (self.plain_kd > 0) or (self.ci_kd > 0) or (self.vr_kd > 0) or (self.curvature > 0)
+        return ((self.plain_kd > 0) or (self.ci_kd > 0) or (self.vr_kd > 0) or (self.curvature > 0)
+                or (self.teacher_ssi > 0))
 
 
 class Objective:
@@ -71,11 +76,14 @@ class Objective:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
             if teacher is None:
-                raise ValueError("loss weights plain_kd/ci_kd/vr_kd/curvature > 0 need a teacher (teacher.kind)")
+                raise ValueError("loss weights plain_kd/ci_kd/vr_kd/curvature/teacher_ssi > 0 need a teacher "
+                                 "(teacher.kind)")
             t_depth, valid = align_to_metric(teacher["rel"], gt, self.lo, self.hi, c.align_min_points)
             terms["teacher_aligned_frac"] = valid.float().mean()
             if c.curvature:
                 terms["curvature"] = curvature_loss(out["depth"], teacher["rel"])
+            if c.teacher_ssi:
+                terms["teacher_ssi"] = teacher_ssi_loss(out["depth"], teacher["rel"])
             if c.plain_kd:
                 terms["plain_kd"] = plain_kd_loss(out["depth"], t_depth, valid, self.lo, self.hi)
             if c.ci_kd:

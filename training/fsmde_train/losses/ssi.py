@@ -29,16 +29,30 @@ def _gradient_loss(diff: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (gx.sum() + gy.sum()) / mask.sum().clamp_min(1)
 
 
-def ssi_loss(pred: torch.Tensor, gt: torch.Tensor, grad_weight: float = 0.5, scales: int = 4,
-             max_depth: float = 1000.0) -> torch.Tensor:
-    """Scalar loss; ``gt`` pixels beyond ``max_depth`` count as inverse depth 0 like the sky."""
-    mask = torch.ones_like(gt, dtype=torch.bool)
-    inv_gt = torch.where(gt > 0, 1.0 / gt.clamp_min(1e-3), torch.zeros_like(gt))
-    inv_gt = torch.where(gt > max_depth, torch.zeros_like(gt), inv_gt)
-    diff = _normalise(pred, mask) - _normalise(inv_gt, mask)
+def _ssi(pred_inv: torch.Tensor, target_inv: torch.Tensor, grad_weight: float, scales: int) -> torch.Tensor:
+    mask = torch.ones_like(target_inv, dtype=torch.bool)
+    diff = _normalise(pred_inv, mask) - _normalise(target_inv, mask)
     loss = diff.abs().mean()
     if grad_weight:
         for k in range(scales):
             step = 2 ** k
             loss = loss + grad_weight / scales * _gradient_loss(diff[..., ::step, ::step], mask[..., ::step, ::step])
     return loss
+
+
+def ssi_loss(pred: torch.Tensor, gt: torch.Tensor, grad_weight: float = 0.5, scales: int = 4,
+             max_depth: float = 1000.0) -> torch.Tensor:
+    """Scalar loss; ``gt`` pixels beyond ``max_depth`` count as inverse depth 0 like the sky."""
+    inv_gt = torch.where(gt > 0, 1.0 / gt.clamp_min(1e-3), torch.zeros_like(gt))
+    inv_gt = torch.where(gt > max_depth, torch.zeros_like(gt), inv_gt)
+    return _ssi(pred, inv_gt, grad_weight, scales)
+
+
+def teacher_ssi_loss(student_depth: torch.Tensor, teacher_rel: torch.Tensor, grad_weight: float = 0.5,
+                     scales: int = 4) -> torch.Tensor:
+    """The student's inverse depth against the teacher's relative inverse depth, both normalised per image
+    (issue 14's teacher guidance for self-supervised runs). Inverse depth weighs near pixels most, so this is
+    the teacher's near structure (the textureless surfaces a photometric warp cannot place); the normalisation
+    removes its scale and shift, so the metric scale stays the photometric terms' (from the rig).
+    student_depth [B, 1, H, W] metres; teacher_rel [B, 1, H, W] (DA-V2 convention: larger = nearer)."""
+    return _ssi(1.0 / student_depth.clamp_min(1e-3), teacher_rel.detach().float(), grad_weight, scales)
