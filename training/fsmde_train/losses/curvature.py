@@ -10,7 +10,7 @@ pixel. A foundation model's map is smooth at its patch size (DA-V2: 14 px patche
 true depth edge is a pair of curvature spikes the blurred teacher does not have, so a per-pixel L1 ranks the exact
 depth *below* a constant map (measured on the validation world with the learned teacher: 0.021 vs 0.004 for a
 constant, 0.009 for a vertical ramp). Pooled to 4 and 8 px the exact depth ranks first (0.056 / 0.100 vs 0.42 /
-0.26 constant, 0.077 / 0.19 ramp, 0.082 / 0.13 blurred). ``tests/test_curvature.py`` checks that ranking.
+0.26 constant, 0.077 / 0.19 ramp, 0.082 / 0.13 blurred). ``tests/test_teacher_guidance.py`` checks that ranking.
 
 student_depth [B, 1, H, W] metres; teacher_rel [B, 1, H, W] relative inverse depth (DA-V2 convention).
 """

@@ -68,3 +68,25 @@ def test_teacher_ssi_takes_the_teachers_near_structure_but_not_its_scale_or_its_
     d = pushed_back.clone().requires_grad_(True)
     teacher_ssi_loss(d, teacher).backward()
     assert d.grad[box[None, None]].abs().sum() > 0 and teacher.grad is None
+
+
+def test_teacher_guidance_diagnostic_finds_a_misplaced_textureless_box():
+    """eval/teacher_guidance.py on a scene with an exact teacher: the exact depth scores 0 everywhere; a student that
+    pushes a textureless box 2.4x too far is 1.4 AbsRel off on the blind pixels, where the teacher fitted to that
+    student's textured pixels is right."""
+    from fsmde_train.eval.teacher_guidance import view_stats
+
+    g = torch.Generator().manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing="ij")
+    gt = torch.where(y > 0.5, 3.0 / (y - 0.45), torch.full_like(y, 60.0)).clamp(max=60.0)
+    box = (y > 0.3) & (y < 0.8) & (x > 0.5) & (x < 0.85)
+    gt = torch.where(box, torch.full_like(gt, 5.0), gt)[None, None]
+    rgb = torch.rand(1, 3, 48, 64, generator=g)
+    rgb[..., box] = 0.2  # uniform: no texture inside the box
+    pushed = torch.where(box[None, None], torch.full_like(gt, 12.0), gt)
+    r = view_stats(1.0 / gt, gt, rgb, {"exact": gt, "pushed": pushed})[0]
+    assert r["teacher fit to GT"] < 1e-3 and r["ssi/exact"] < 1e-4 and r["exact"] < 1e-6
+    assert r["blind: exact"] < 1e-6 and r["blind: teacher fit to exact"] < 1e-3
+    assert r["blind: pushed"] == pytest.approx(1.4, abs=0.05)
+    assert r["blind: teacher fit to pushed"] < 0.05
+    assert r["ssi/pushed"] > r["ssi/exact"] + 0.1
