@@ -103,6 +103,12 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if cfg.model.cross_view and len(cfg.data.cameras) != cfg.model.n_cam:
         raise ValueError(f"model.cross_view needs whole sets: model.n_cam is {cfg.model.n_cam} but data.cameras "
                          f"has {len(cfg.data.cameras)} ({cfg.data.cameras})")
+    sc = cfg.loss.photo_scales
+    if not sc or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in sc):
+        raise ValueError(f"loss.photo_scales must be a non-empty list of integer downsampling factors >= 1, "
+                         f"e.g. [1, 2, 4, 8]; got {sc!r}")
+    if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):
+        raise ValueError(f"loss.photo_scale_mode must be 'upsample' or 'pyramid', got {cfg.loss.photo_scale_mode!r}")
     if cfg.model.temporal and not cfg.data.sequence:
         raise ValueError("model.temporal needs data.sequence: true (the state of frame t-1 feeds frame t)")
     return cfg

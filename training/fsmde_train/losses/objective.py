@@ -30,6 +30,10 @@ class LossConfig:
     photo_temporal: float = 0.0
     photo_spatial: float = 0.0
     photo_spatio_temporal: float = 0.0  # from the ring neighbours at t-1/t+1 (where neighbours overlap little at t)
+    # downsampling factors the photometric terms are averaged over (losses/photometric.py): (1,) = full
+    # resolution only; (1, 2, 4, 8) reaches inside untextured surfaces
+    photo_scales: tuple[int, ...] = (1,)
+    photo_scale_mode: str = "upsample"  # coarse depth warps full-resolution images | "pyramid": both downsampled
     smooth: float = 0.0
     curvature: float = 0.0  # teacher-guided curvature (losses/curvature.py): the teacher's shape, not its scale
     # the teacher's relative inverse depth, scale-and-shift invariant (losses/ssi.py teacher_ssi_loss): its near
@@ -140,7 +144,8 @@ class Objective:
                                  "bag's /tf); this data has none")
             B = rgb.shape[0]
             r = surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3), T,
-                                        spatio_temporal=bool(c.photo_spatio_temporal))
+                                        spatio_temporal=bool(c.photo_spatio_temporal), scales=c.photo_scales,
+                                        scale_mode=c.photo_scale_mode)
             if c.photo_spatio_temporal:
                 terms["photo_spatio_temporal"] = r["spatio_temporal"]
             if c.photo_temporal:

@@ -119,8 +119,34 @@ def surround_warps(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T
     return out
 
 
+def downsample(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, factor: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images, depth and intrinsics ``factor`` x coarser (area averaging; shapes as ``surround_reconstruction``'s
+    arguments). A coarse pixel j covers fine pixels [f*j, f*j + f - 1], so its centre is fine pixel
+    f*j + (f - 1) / 2: u' = (u - (f - 1) / 2) / f. Rows/columns past a multiple of ``factor`` are dropped (bottom
+    and right: K is unchanged by that)."""
+    if factor == 1:
+        return images, depth, K
+    pool = lambda t: F.avg_pool2d(t.flatten(0, -4), factor).unflatten(0, t.shape[:-3])  # noqa: E731
+    Ks = K.clone()
+    Ks[..., :2, :2] = K[..., :2, :2] / factor
+    Ks[..., :2, 2] = (K[..., :2, 2] - (factor - 1) / 2) / factor
+    return pool(images), pool(depth), Ks
+
+
+def coarse_depth(depth: torch.Tensor, factor: int) -> torch.Tensor:
+    """Depth [..., H, W] area-averaged ``factor`` x coarser and bilinearly upsampled back to H x W (Monodepth2's
+    multi-scale: a coarse depth warps the full-resolution images)."""
+    if factor == 1:
+        return depth
+    d = depth.flatten(0, -3)[:, None]
+    c = F.interpolate(F.avg_pool2d(d, factor, ceil_mode=True), size=d.shape[-2:], mode="bilinear", align_corners=False)
+    return c[:, 0].unflatten(0, depth.shape[:-2])
+
+
 def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor,
-                            automask: bool = True, spatio_temporal: bool = False) -> dict[str, torch.Tensor]:
+                            automask: bool = True, spatio_temporal: bool = False, scales: tuple[int, ...] = (1,),
+                            scale_mode: str = "upsample") -> dict[str, torch.Tensor]:
     """The temporal and the spatial reconstruction terms of a surround sequence batch.
 
     images [B, 3 (t-1, t, t+1), N, 3, H, W] in [0, 1]; depth [B, N, 1, H, W] metric depth of frame t (the
@@ -138,7 +164,24 @@ def surround_reconstruction(images: torch.Tensor, depth: torch.Tensor, K: torch.
       (per-pixel minimum over the four). Where neighbours barely overlap at one instant (narrow lenses, wide
       mounting angles), the vehicle's motion brings a neighbour's view of the same surface: the side cameras'
       scene passes from the front-side to the back-side camera. Metric only as far as the motion is.
+
+    ``scales``: each term is the mean over these downsampling factors of the depth (1 = full resolution). A
+    warp's gradient reaches a pixel's depth only through the image gradient where it lands, so inside a uniform
+    surface (an untextured car side) the full-resolution terms say nothing and only its rim is constrained; a
+    depth area-averaged 4 x or 8 x coarser lets the rim's gradient reach the pixels inside. ``scale_mode``:
+    "upsample" warps the full-resolution images with the coarse depth upsampled back (``coarse_depth``,
+    Monodepth2's choice: the images keep their detail); "pyramid" warps images and depth both downsampled
+    (``downsample``, SfMLearner / Monodepth; coarse images alias fine texture, so its optimum is biased more).
     """
+    if tuple(scales) != (1,):
+        if scale_mode == "upsample":
+            views = [(images, coarse_depth(depth, s), K) for s in scales]
+        elif scale_mode == "pyramid":
+            views = [downsample(images, depth, K, s) for s in scales]
+        else:
+            raise ValueError(f"scale_mode must be 'upsample' or 'pyramid', got {scale_mode!r}")
+        per = [surround_reconstruction(*v, T_ref_cam, automask, spatio_temporal) for v in views]
+        return {k: sum(p[k] for p in per) / len(per) for k in per[0]}
     w = surround_warps(images, depth, K, T_ref_cam, spatio_temporal)
     tgt, tw, sw = w["target"], w["temporal"], w["spatial"]
     out = {"temporal": reprojection_loss(tgt, [x[0] for x in tw], [x[1] for x in tw],
