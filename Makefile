@@ -73,7 +73,7 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 # world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
 # each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
 # CPU (2 cores): ~30 min a row.
-SELFSUP_ROWS := curvature pose_net pose_net_no_spatial
+SELFSUP_ROWS := pyramid curvature pose_net pose_net_no_spatial
 data/bags/train-dr: | data/weights/train-dr
 	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr --no-lidar
 data/bags/train-dr-noodom: | data/weights/train-dr
