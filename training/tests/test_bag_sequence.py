@@ -172,11 +172,13 @@ def test_fsmde_adapt_fine_tunes_an_exported_model_on_a_bag_and_exports_it(bags, 
     net, _ = load_exported_student(src)
     out = tmp_path / "adapted"
     rc = main([str(bags / "ok" / "scene-0001"), "--model", str(src), "--out", str(out), "--steps", "4", "--quiet",
-               "--eval-root", str(tiny_world)])
+               "--eval-root", str(tiny_world), "--photo-scales", "1", "2"])
     text = capsys.readouterr().out
     assert rc == 0 and "before: AbsRel" in text and "after: AbsRel" in text, text
     adapted, man = load_exported_student(out)
-    assert man["training"]["config"]["data"]["bags"] and man["training"]["config"]["loss"]["silog"] == 0.0
+    loss = man["training"]["config"]["loss"]
+    assert man["training"]["config"]["data"]["bags"] and loss["silog"] == 0.0
+    assert list(loss["photo_scales"]) == [1, 2] and loss["photo_scale_mode"] == "pyramid"
     changed = sum(float((a - b).abs().sum()) for a, b in zip(adapted.state_dict().values(), net.state_dict().values())
                   if a.is_floating_point())
     assert changed > 0

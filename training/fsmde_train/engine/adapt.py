@@ -23,7 +23,8 @@ from pathlib import Path
 from ..data.kitti_seq import KITTI_CAMERAS
 
 
-def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, batch_size: int = 1, kitti=None):
+def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, batch_size: int = 1, kitti=None,
+                 photo_scales=(1,), photo_scale_mode: str = "pyramid"):
     from ..export.load import load_exported_student
     from .config import load_config
 
@@ -34,7 +35,8 @@ def adapt_config(bags, model_dir, out, steps: int, lr: float, pose_net: bool, ba
         "export_dir": str(out), "init_from": str(model_dir), "pose_net": pose_net, "seed": trained.get("seed", 0),
         "model": trained["model"], "teacher": {"kind": "none"},
         "loss": {"silog": 0.0, "bins": 0.0, "plain_kd": 0.0, "ci_kd": 0.0, "vr_kd": 0.0, "validity": 0.0,
-                 "photo_temporal": 1.0, "photo_spatial": 1.0, "smooth": 0.001},
+                 "photo_temporal": 1.0, "photo_spatial": 1.0, "smooth": 0.001,
+                 "photo_scales": [int(f) for f in photo_scales], "photo_scale_mode": photo_scale_mode},
         "data": {"bags": [str(b) for b in bags] or None, "kitti": str(kitti) if kitti else None, "sequence": True,
                  "augment": 0.0, "val_root": None, "input_hw": [man["input"]["height"], man["input"]["width"]],
                  "canonical_focal_px": man["canonical_focal_px"],
@@ -83,6 +85,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="folder for the adapted model (checkpoints in <out>.run)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--photo-scales", type=int, nargs="+", default=[1],
+                    help="downsampling factors the photometric terms average over (loss.photo_scales), e.g. 1 2 4 8")
+    ap.add_argument("--photo-scale-mode", default="pyramid", choices=["pyramid", "upsample"],
+                    help="loss.photo_scale_mode for --photo-scales")
     ap.add_argument("--pose-net", action="store_true", help="the bags have no /tf: learn the ego motion")
     ap.add_argument("--eval-root", help="nuScenes-format folder with GT: AbsRel before and after")
     ap.add_argument("--eval-version", default="v1.0-synth")
@@ -94,7 +100,8 @@ def main(argv=None) -> int:
     evaluate = (lambda m: _evaluate_kitti(m, a.kitti)) if a.kitti else (
         (lambda m: _evaluate(m, a.eval_root, a.eval_version, a.eval_gt)) if a.eval_root else None)
     try:
-        cfg = adapt_config(a.bags, a.model, a.out, a.steps, a.lr, a.pose_net, kitti=a.kitti)
+        cfg = adapt_config(a.bags, a.model, a.out, a.steps, a.lr, a.pose_net, kitti=a.kitti,
+                           photo_scales=a.photo_scales, photo_scale_mode=a.photo_scale_mode)
         before = evaluate(a.model) if evaluate else None
         train(cfg, progress=not a.quiet)
         after = evaluate(a.out) if evaluate else None
