@@ -31,10 +31,14 @@ demo: setup
 # real cameras (configs/shipped.yaml: camera-aware input, photometric augmentation, sky/validity head;
 # training/RESULTS.md). CPU (2 cores): ~10 min worlds + ~25 min training.
 WORLDS := data/weights/train-dr data/weights/val
+# A world renders into <folder>.part, one scene per CPU core at a time (the files are the same as with one process),
+# and is renamed when complete: a killed rendering never leaves a folder that make takes for done.
+SYNTH_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+SYNTH = rm -rf $@.part && $(VENV)/bin/fsmde-synth --out $@.part --workers $(SYNTH_WORKERS) --quiet
 data/weights/train-dr: | setup
-	$(VENV)/bin/fsmde-synth --out data/weights/train-dr --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --quiet
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize && mv $@.part $@
 data/weights/val: | setup
-	$(VENV)/bin/fsmde-synth --out data/weights/val --scenes 2 --duration 4 --width 320 --height 180 --seed 200 --quiet
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 200 && mv $@.part $@
 
 weights: setup $(WORLDS)
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml
@@ -45,9 +49,9 @@ weights: setup $(WORLDS)
 # AbsRel and error picture on the held-out test world (boulevard layout, seed 500: no other world has that layout).
 # CPU (2 cores): ~6 min world + ~45 min training.
 data/teacher/world: | setup
-	$(VENV)/bin/fsmde-synth --out data/teacher/world --scenes 10 --duration 2.5 --width 320 --height 180 --seed 400 --randomize --palette alt --quiet
+	$(SYNTH) --scenes 10 --duration 2.5 --width 320 --height 180 --seed 400 --randomize --palette alt && mv $@.part $@
 data/weights/test: | setup
-	$(VENV)/bin/fsmde-synth --out data/weights/test --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard --quiet
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard && mv $@.part $@
 teacher: setup data/teacher/learned/teacher_manifest.json data/weights/test
 	cd training && ../$(PY) -m fsmde_train.eval.teacher_eval --teacher ../data/teacher/learned --data-root ../data/weights/test --out results/teacher
 
@@ -61,7 +65,7 @@ ABLATION := sparse_only plain_kd ci_kd ci_vr_kd ci_kd_two_hot ci_vr_kd_two_hot
 SEEDS := 0 1 2
 ABLATION_RUNS := $(foreach r,$(ABLATION),$(foreach s,$(SEEDS),runs/ablation/$(r)/$(s)))
 data/weights/train: | setup
-	$(VENV)/bin/fsmde-synth --out data/weights/train --scenes 6 --duration 6 --width 320 --height 180 --seed 100 --quiet
+	$(SYNTH) --scenes 6 --duration 6 --width 320 --height 180 --seed 100 && mv $@.part $@
 data/teacher/learned/teacher_manifest.json: | data/teacher/world data/weights/val
 	cd training && ../$(PY) -m fsmde_train.engine.teacher_trainer --config configs/teacher.yaml --quiet
 ablation: setup data/weights/train data/weights/val data/weights/test data/teacher/learned/teacher_manifest.json

@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--palette", choices=sorted(PALETTES), default="default",
                     help="paint and facade colours: default, or alt (the learned stand-in teacher's world)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="render this many scenes at once, one process each (default 1); the output is the same")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     w, h = PRESETS[a.preset]
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
                       randomize=a.randomize, layout=a.layout, palette=a.palette)
     t0 = time.time()
     try:
-        root = generate_dataset(cfg, progress=not a.quiet)
+        root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)
     except ValueError as e:
         print(f"fsmde-synth: error: {e}", file=sys.stderr)
         return 2

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -88,99 +90,137 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def generate_dataset(cfg: SynthConfig, progress: bool = True) -> Path:
-    """Render ``cfg.scenes`` drives and write the dataset; returns the dataroot."""
-    if cfg.duration <= 0 or abs(cfg.duration * KEYFRAME_HZ - round(cfg.duration * KEYFRAME_HZ)) > 1e-9:
-        raise ValueError(f"duration must be a positive multiple of {1 / KEYFRAME_HZ} s, got {cfg.duration}")
+def _per_sample() -> dict[str, int]:
+    """Frames per key-frame period of every sensor."""
+    return {"LIDAR_TOP": int(LIDAR_HZ / KEYFRAME_HZ), **{c: int(CAMERA_HZ / KEYFRAME_HZ) for c in CAMERAS}}
+
+
+def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
+    """Render scene ``si`` (files under ``cfg.out``) and return its rows of the tables, in writing order.
+
+    Everything random comes from seeds of (cfg.seed, si), so a scene renders the same in any process."""
     root = Path(cfg.out)
     base_rig = load_rig(cfg.width, cfg.height)
     offsets = camera_trigger_offsets(base_rig)  # the trigger timing of the nominal rig for every scene
+    per_sample = _per_sample()
+    n_samples = int(round(cfg.duration * KEYFRAME_HZ))
+    rows = {k: [] for k in ("log", "calibrated_sensor", "sample", "scene", "ego_pose", "sample_data")}
+    seed = cfg.seed * 1000 + si
+    world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed + 7)
+    style_rng = np.random.default_rng([seed, 13])
+    rig = jitter_rig(base_rig, style_rng) if cfg.randomize else base_rig
+    style = random_style(style_rng) if cfg.randomize else Style()
+    quality = style.jpeg_quality or cfg.jpeg_quality
+    scene_name = f"scene-{si + 1:04d}"
+    log_name = f"n015-synth-{cfg.seed:03d}-{si + 1:04d}"
+    t0_us = EPOCH_US + si * 100_000_000
+    log_token, scene_token = _token("log", cfg.seed, si), _token("scene", cfg.seed, si)
+    rows["log"].append({"token": log_token, "logfile": log_name, "vehicle": "n015",
+                        "date_captured": "2018-07-24", "location": "synthetic-street"})
+    cs_tokens = {}
+    for ch, s in rig.items():
+        cs_tokens[ch] = _token("cs", cfg.seed, si, ch)
+        rows["calibrated_sensor"].append({
+            "token": cs_tokens[ch], "sensor_token": _token("sensor", ch), "translation": s.translation.tolist(),
+            "rotation": s.rotation_wxyz.tolist(), "camera_intrinsic": s.K.tolist() if s.K is not None else []})
+    samples = [{"token": _token("sample", cfg.seed, si, k), "timestamp": t0_us + int(round(k * 1e6 / KEYFRAME_HZ)),
+                "scene_token": scene_token, "prev": "", "next": ""} for k in range(n_samples)]
+    for a, b in zip(samples, samples[1:]):
+        a["next"], b["prev"] = b["token"], a["token"]
+    rows["sample"].extend(samples)
+    rows["scene"].append({"token": scene_token, "log_token": log_token, "nbr_samples": n_samples,
+                          "first_sample_token": samples[0]["token"], "last_sample_token": samples[-1]["token"],
+                          "name": scene_name, "description": f"synthetic street, seed {seed}"})
+
+    # All sensor frames of the scene in time order, so moving primitives are built once per instant.
+    events = []
+    for k in range(n_samples * per_sample["LIDAR_TOP"]):
+        events.append((k / LIDAR_HZ, "LIDAR_TOP", k))
+    for c in CAMERAS:
+        for k in range(n_samples * per_sample[c]):
+            events.append((k / CAMERA_HZ + offsets[c], c, k))
+    events.sort()
+    chains: dict[str, list[dict]] = {ch: [] for ch in rig}
+    for t, ch, k in events:
+        ts = t0_us + int(round(t * 1e6))
+        key = k % per_sample[ch] == 0
+        sample_idx = min(k // per_sample[ch], n_samples - 1)
+        sensor = rig[ch]
+        ext = "pcd.bin" if sensor.modality == "lidar" else "jpg"
+        rel = f"{'samples' if key else 'sweeps'}/{ch}/{log_name}__{ch}__{ts}.{ext}"
+        T_local_ego = world.ego_pose_local(t)
+        prims = primitives_at(world, t, cfg.device)
+        if sensor.modality == "lidar":
+            pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
+            _write_file(root / rel, pts.astype(np.float32).tobytes())
+        else:
+            img, depth = render_image(world, prims, T_local_ego, sensor, gen, style)
+            ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+            assert ok, "JPEG encoding failed"
+            _write_file(root / rel, jpg.tobytes())
+            dpath = dense_depth_path(root, rel)
+            dpath.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(dpath, depth=depth)
+        sd_token = _token("sd", cfg.seed, si, ch, k)
+        rows["ego_pose"].append(_pose_record(sd_token, world.T_global_local @ T_local_ego, ts))
+        chains[ch].append({
+            "token": sd_token, "sample_token": samples[sample_idx]["token"], "ego_pose_token": sd_token,
+            "calibrated_sensor_token": cs_tokens[ch], "timestamp": ts, "fileformat": ext.split(".")[0],
+            "is_key_frame": key, "height": sensor.height, "width": sensor.width, "filename": rel,
+            "prev": "", "next": ""})
+        if tick is not None:
+            tick()
+    for recs in chains.values():
+        for a, b in zip(recs, recs[1:]):
+            a["next"], b["prev"] = b["token"], a["token"]
+        rows["sample_data"].extend(recs)
+    (root / "synth" / "worlds").mkdir(parents=True, exist_ok=True)
+    world.save(root / "synth" / "worlds" / f"{scene_name}.npz", t0_us=np.int64(t0_us))
+    return rows
+
+
+def generate_dataset(cfg: SynthConfig, progress: bool = True, workers: int = 1) -> Path:
+    """Render ``cfg.scenes`` drives and write the dataset; returns the dataroot.
+
+    ``workers`` > 1 renders scenes in that many processes. Every scene draws from its own seeds, and the tables are
+    merged in scene order, so the files and tables are the same as with one worker (tests/test_synth_world.py).
+    """
+    if cfg.duration <= 0 or abs(cfg.duration * KEYFRAME_HZ - round(cfg.duration * KEYFRAME_HZ)) > 1e-9:
+        raise ValueError(f"duration must be a positive multiple of {1 / KEYFRAME_HZ} s, got {cfg.duration}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    root = Path(cfg.out)
+    base_rig = load_rig(cfg.width, cfg.height)
+    offsets = camera_trigger_offsets(base_rig)
     tables = {k: [] for k in ("category", "attribute", "instance", "sensor", "calibrated_sensor", "ego_pose",
                               "log", "scene", "sample", "sample_data", "sample_annotation", "map")}
     tables["visibility"] = VISIBILITY
-    sensor_tokens = {ch: _token("sensor", ch) for ch in base_rig}
     for ch, s in base_rig.items():
-        tables["sensor"].append({"token": sensor_tokens[ch], "channel": ch, "modality": s.modality})
+        tables["sensor"].append({"token": _token("sensor", ch), "channel": ch, "modality": s.modality})
     map_token = _token("map", cfg.seed)
 
     n_samples = int(round(cfg.duration * KEYFRAME_HZ))
-    per_sample = {"LIDAR_TOP": int(LIDAR_HZ / KEYFRAME_HZ), **{c: int(CAMERA_HZ / KEYFRAME_HZ) for c in CAMERAS}}
-    frames_per_scene = n_samples * sum(per_sample.values())
+    frames_per_scene = n_samples * sum(_per_sample().values())
     bar = tqdm(total=cfg.scenes * frames_per_scene, desc="fsmde-synth", unit="frame", disable=not progress)
-    for si in range(cfg.scenes):
-        seed = cfg.seed * 1000 + si
-        world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette)
-        gen = torch.Generator().manual_seed(seed)
-        rng = np.random.default_rng(seed + 7)
-        style_rng = np.random.default_rng([seed, 13])
-        rig = jitter_rig(base_rig, style_rng) if cfg.randomize else base_rig
-        style = random_style(style_rng) if cfg.randomize else Style()
-        quality = style.jpeg_quality or cfg.jpeg_quality
-        scene_name = f"scene-{si + 1:04d}"
-        log_name = f"n015-synth-{cfg.seed:03d}-{si + 1:04d}"
-        t0_us = EPOCH_US + si * 100_000_000
-        log_token, scene_token = _token("log", cfg.seed, si), _token("scene", cfg.seed, si)
-        tables["log"].append({"token": log_token, "logfile": log_name, "vehicle": "n015",
-                              "date_captured": "2018-07-24", "location": "synthetic-street"})
-        cs_tokens = {}
-        for ch, s in rig.items():
-            cs_tokens[ch] = _token("cs", cfg.seed, si, ch)
-            tables["calibrated_sensor"].append({
-                "token": cs_tokens[ch], "sensor_token": sensor_tokens[ch], "translation": s.translation.tolist(),
-                "rotation": s.rotation_wxyz.tolist(), "camera_intrinsic": s.K.tolist() if s.K is not None else []})
-        samples = [{"token": _token("sample", cfg.seed, si, k), "timestamp": t0_us + int(round(k * 1e6 / KEYFRAME_HZ)),
-                    "scene_token": scene_token, "prev": "", "next": ""} for k in range(n_samples)]
-        for a, b in zip(samples, samples[1:]):
-            a["next"], b["prev"] = b["token"], a["token"]
-        tables["sample"].extend(samples)
-        tables["scene"].append({"token": scene_token, "log_token": log_token, "nbr_samples": n_samples,
-                                "first_sample_token": samples[0]["token"], "last_sample_token": samples[-1]["token"],
-                                "name": scene_name, "description": f"synthetic street, seed {seed}"})
-
-        # All sensor frames of the scene in time order, so moving primitives are built once per instant.
-        events = []
-        for k in range(n_samples * per_sample["LIDAR_TOP"]):
-            events.append((k / LIDAR_HZ, "LIDAR_TOP", k))
-        for c in CAMERAS:
-            for k in range(n_samples * per_sample[c]):
-                events.append((k / CAMERA_HZ + offsets[c], c, k))
-        events.sort()
-        chains: dict[str, list[dict]] = {ch: [] for ch in rig}
-        for t, ch, k in events:
-            ts = t0_us + int(round(t * 1e6))
-            key = k % per_sample[ch] == 0
-            sample_idx = min(k // per_sample[ch], n_samples - 1)
-            sensor = rig[ch]
-            ext = "pcd.bin" if sensor.modality == "lidar" else "jpg"
-            rel = f"{'samples' if key else 'sweeps'}/{ch}/{log_name}__{ch}__{ts}.{ext}"
-            T_local_ego = world.ego_pose_local(t)
-            prims = primitives_at(world, t, cfg.device)
-            if sensor.modality == "lidar":
-                pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
-                _write_file(root / rel, pts.astype(np.float32).tobytes())
-            else:
-                img, depth = render_image(world, prims, T_local_ego, sensor, gen, style)
-                ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-                assert ok, "JPEG encoding failed"
-                _write_file(root / rel, jpg.tobytes())
-                dpath = dense_depth_path(root, rel)
-                dpath.parent.mkdir(parents=True, exist_ok=True)
-                np.savez_compressed(dpath, depth=depth)
-            sd_token = _token("sd", cfg.seed, si, ch, k)
-            tables["ego_pose"].append(_pose_record(sd_token, world.T_global_local @ T_local_ego, ts))
-            chains[ch].append({
-                "token": sd_token, "sample_token": samples[sample_idx]["token"], "ego_pose_token": sd_token,
-                "calibrated_sensor_token": cs_tokens[ch], "timestamp": ts, "fileformat": ext.split(".")[0],
-                "is_key_frame": key, "height": sensor.height, "width": sensor.width, "filename": rel,
-                "prev": "", "next": ""})
-            bar.update(1)
-        for recs in chains.values():
-            for a, b in zip(recs, recs[1:]):
-                a["next"], b["prev"] = b["token"], a["token"]
-            tables["sample_data"].extend(recs)
-        (root / "synth" / "worlds").mkdir(parents=True, exist_ok=True)
-        world.save(root / "synth" / "worlds" / f"{scene_name}.npz", t0_us=np.int64(t0_us))
+    if workers == 1 or cfg.scenes == 1:
+        per_scene = [_render_scene(cfg, si, lambda: bar.update(1)) for si in range(cfg.scenes)]
+    else:
+        # spawn: a forked child of a process that has touched torch's thread pool (or CUDA) can hang
+        ctx = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(min(workers, cfg.scenes), mp_context=ctx, initializer=torch.set_num_threads,
+                                 initargs=(threads,)) as ex:
+            futures = {ex.submit(_render_scene, cfg, si): si for si in range(cfg.scenes)}
+            for f in as_completed(futures):
+                f.result()  # a failed scene raises here, before any table is written
+                bar.update(frames_per_scene)
+            per_scene = [f.result() for f in sorted(futures, key=futures.get)]
     bar.close()
+    for rows in per_scene:
+        for name, recs in rows.items():
+            tables[name].extend(recs)
 
     mask_rel = f"maps/{map_token}.png"
     (root / "maps").mkdir(parents=True, exist_ok=True)
