@@ -59,11 +59,12 @@ def test_the_ablation_uses_the_learned_teacher_and_seeds_on_disjoint_worlds():
         assert cfg.loss.vr_kd == 0 or cfg.loss.vr_overlap == "geometric"
     makefile = (TRAINING_DIR.parent / "Makefile").read_text()
     assert "SEEDS := 0 1 2" in makefile and "--data-root ../data/weights/test" in makefile
-    seeds = {w: int(makefile.split(f"--out {w} ")[1].split("--seed ")[1].split()[0])
-             for w in ("data/weights/train", "data/weights/val", "data/weights/test", "data/teacher/world")}
+    recipes = {w: makefile.split(f"\n{w}: ")[1].split("\n")[1]  # the rendering line under each world's rule
+               for w in ("data/weights/train", "data/weights/val", "data/weights/test", "data/teacher/world")}
+    seeds = {w: int(r.split("--seed ")[1].split()[0]) for w, r in recipes.items()}
     assert len(set(seeds.values())) == 4, seeds
-    assert "--out data/weights/test --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard" \
-        in makefile
+    assert "$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 500 --layout boulevard" \
+        in recipes["data/weights/test"]
 
 
 def test_the_self_supervised_rows_read_no_depth_gt_and_write_no_model():
