@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run", required=True, help="a training run with pose_net: true")
     ap.add_argument("--data-root", required=True, help="a nuScenes-format world with ego poses and camera sweeps")
     ap.add_argument("--version", default="v1.0-synth")
-    ap.add_argument("--min-motion", type=float, default=0.1, help="metres; slower motions have no % error")
+    ap.add_argument("--min-motion", type=float, default=0.1, help="metres; slower motions have no %% error")
     ap.add_argument("--refine", action="store_true", help="also score the motion after photometric refinement "
                     "(about 3 s a motion on one CPU core)")
     ap.add_argument("--refine-depth", default="student", choices=["student", "gt"],
