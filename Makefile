@@ -77,7 +77,7 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 # world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
 # each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
 # CPU (2 cores): ~30 min a row.
-SELFSUP_ROWS := pyramid curvature pose_net pose_net_no_spatial
+SELFSUP_ROWS := pyramid curvature pose_net pose_net_pyramid pose_net_no_spatial
 data/bags/train-dr: | data/weights/train-dr
 	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr --no-lidar
 data/bags/train-dr-noodom: | data/weights/train-dr
@@ -87,6 +87,7 @@ selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val
 	cd training && for row in $(SELFSUP_ROWS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$$row.yaml; done
 	cd training && ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/spatial $(foreach r,$(SELFSUP_ROWS),runs/selfsup_bag/$(r)) --names spatial $(SELFSUP_ROWS) --data-root ../data/weights/test --sweeps --gt dense --out results/selfsup_bag_test
 	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net.json
+	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net_pyramid --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net_pyramid.json
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
