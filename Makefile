@@ -75,13 +75,15 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 
 # Self-supervised from scratch on camera bags with NO depth GT (issue 14; training/RESULTS.md): the randomised train
 # world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
-# each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
+# (like the worlds, into <folder>.part, renamed when complete), each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
 # CPU (2 cores): ~30 min a row.
 SELFSUP_ROWS := pyramid curvature pose_net pose_net_pyramid pose_net_no_spatial
 data/bags/train-dr: | data/weights/train-dr
-	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr --no-lidar
+	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar
+	mv $@.part $@
 data/bags/train-dr-noodom: | data/weights/train-dr
-	cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../data/bags/train-dr-noodom --no-lidar --no-odometry
+	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
+	mv $@.part $@
 selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val data/weights/test data/teacher/learned/teacher_manifest.json
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml
 	cd training && for row in $(SELFSUP_ROWS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$$row.yaml; done
