@@ -1,6 +1,8 @@
 """Camera sets and (t-1, t, t+1) triples straight from a rosbag2 (issue 14), checked against the dataset it came from."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -99,9 +101,11 @@ def test_a_bag_without_sequence_samples_is_refused(bags, tmp_path):
         train(cfg, progress=False)
 
 
-def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path):
+@pytest.mark.parametrize("depth_input", [False, True])
+def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input):
     """A bag with extrinsics but no /tf: refused in one line unless pose_net is on; with it, fsmde-train trains
-    depth and motion together from the images alone, saves the pose network in its checkpoints and resumes."""
+    depth and motion together from the images alone, saves the pose network in its checkpoints and resumes.
+    With pose_depth_input the pose network also reads the student's depth, in training and in fsmde-pose-eval."""
     from fsmde_train.convert.nusc2bag import ConvertConfig, convert
     from fsmde_train.engine.checkpoint import load_checkpoint
     from fsmde_train.engine.config import load_config
@@ -116,7 +120,7 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
     def cfg(steps):
         return load_config(None, {
             "out_dir": str(tmp_path / "run"), "threads": 1, "log_every": 5, "image_every": 10,
-            "checkpoint_every": 10, "pose_net": True,
+            "checkpoint_every": 10, "pose_net": True, "pose_depth_input": depth_input,
             "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1]},
             "teacher": {"kind": "none"}, "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0},
             "data": {"bags": [bag], "sequence": True, "input_hw": [64, 96]},
@@ -131,6 +135,12 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
     moved = sum(float((st2["pose"][k] - st["pose"][k]).abs().sum()) for k in st["pose"])
     assert moved > 0, "the pose network did not train"
     assert "reconstruction/target_from_prev_from_left" in _tb_images(tmp_path / "run")  # with the learned motion
+    if depth_input:
+        from fsmde_train.eval.pose_eval import main as pose_eval
+
+        out = tmp_path / "pose.json"
+        assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--out", str(out)]) == 0
+        assert json.loads(out.read_text())["motions"] > 0
 
 
 @pytest.mark.parametrize("term", ["curvature", "teacher_ssi"])

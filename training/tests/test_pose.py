@@ -59,6 +59,26 @@ def test_pose_net_shapes_antisymmetry_rest_and_refusing_another_rig():
         net(a[:, :5], a[:, :5])
 
 
+def test_a_pose_net_with_depth_input_uses_it_stays_antisymmetric_and_refuses_a_missing_one():
+    torch.manual_seed(0)
+    net = SurroundPoseNet(PoseConfig(depth_input=True))
+    a, b = torch.randn(2, 6, 3, 64, 96), torch.randn(2, 6, 3, 64, 96)
+    d = torch.rand(2, 6, 1, 32, 48) * 40 + 1  # coarser than the images: resized to them
+    fw, bw = net(a, b, d), net(b, a, d)
+    for k in ("translation", "axis_angle"):
+        torch.testing.assert_close(fw[k], -bw[k])
+    # the depth is an input: the same frames with the scene twice as far give another motion
+    assert float((net(a, b, 2 * d)["translation"] - fw["translation"]).abs().max()) > 1e-6
+    # and only an input: no gradient reaches the student through it
+    dg = d.clone().requires_grad_()
+    net(a, b, dg)["translation"].sum().backward()
+    assert dg.grad is None
+    with pytest.raises(ValueError, match="takes frame a's depth"):
+        net(a, b)
+    with pytest.raises(ValueError, match="without depth_input"):
+        SurroundPoseNet(PoseConfig())(a, b, d)
+
+
 def test_the_temporal_term_teaches_the_pose_net_the_motion_of_a_triple(seq):
     """The temporal reconstruction with exact depth, on one triple of the tiny world: the predicted motions to
     t-1 and t+1 go from ~0 (100 % error) to within 15 % of the world's. A check of the gradient path and that

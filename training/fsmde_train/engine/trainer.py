@@ -206,7 +206,7 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
 
         if not cfg.data.sequence:
             raise ValueError("pose_net: true needs data.sequence: true (it predicts the motion between frames)")
-        pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras))).to(dd.device)
+        pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras), depth_input=cfg.pose_depth_input)).to(dd.device)
     params = list(net.parameters()) + (list(pose.parameters()) if pose is not None else [])
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
@@ -270,14 +270,19 @@ def _checkpoint(run: _Run) -> None:
     D.barrier(run.dd)
 
 
-def _pose_net_motion(run: _Run, b: dict) -> torch.Tensor:
+def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     """T_ref_cam [B, 3, N, 4, 4] from the pose network: camera at t-1 / t / t+1 -> the ego frame at t (the
-    exposures of one set are taken as simultaneous; the vehicle motion M maps ego(t±1) points into ego(t))."""
+    exposures of one set are taken as simultaneous; the vehicle motion M maps ego(t±1) points into ego(t)).
+    ``s_out``: the student's outputs for frame t (its depth is the pose network's input with pose_depth_input)."""
     seq = b["seq_image"]
     B, _, N = seq.shape[:3]
     Tec = b["T_ego_cam"].view(B, N, 4, 4)
+    depth = None
+    if run.cfg.pose_depth_input:
+        d = (s_out["depth"].detach().float() * b["focal_scale"].reshape(-1, 1, 1, 1)).view(B, N, 1, *s_out["depth"].shape[-2:])
+        depth = torch.cat([d, d])
     # one forward for both directions (DDP allows one forward per backward)
-    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]))["M"]
+    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth)["M"]
     Mp, Mn = M[:B], M[B:]
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 
@@ -307,12 +312,12 @@ def _step(run: _Run, b: dict):
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
     # the teacher in full precision: a relative map's structure can sit in bits bf16 does not keep
     t_out = run.teacher_outputs(b)  # RGB only
-    if run.pose is not None:
-        b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b)}
-        run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     with run.autocast():
         s_out = run.model(b["image"], *_temporal_inputs(run, b)) if run.cfg.model.temporal else run.model(b["image"])
     s_out = {k: v.float() for k, v in s_out.items()}
+    if run.pose is not None:  # after the student: with pose_depth_input its depth of frame t is an input
+        b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b, s_out)}
+        run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     loss, terms = run.objective(s_out, b, t_out)
     opt.zero_grad(set_to_none=True)
     # Always backward (DDP needs every rank in the all-reduce); a non-finite loss on any rank makes the

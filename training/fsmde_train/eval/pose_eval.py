@@ -37,7 +37,7 @@ def load_pose_run(run_dir):
     if "pose" not in st:
         raise ValueError(f"{run_dir}: the run has no pose network (trained with pose_net: false)")
     cfg = json.loads(st["config"])
-    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"])))
+    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=cfg.get("pose_depth_input", False)))
     try:
         net.load_state_dict(st["pose"])
     except RuntimeError as e:  # a run from before the pose network's current architecture
@@ -80,9 +80,18 @@ class PhotometricRefiner:
         return r["M"]
 
 
-def motion_errors(net, seq, refiner=None, progress: bool = False) -> dict[str, np.ndarray]:
+def student_depth_fn(student):
+    """sample -> the student's metric depth of frame t [1, N, 1, H, W]: a pose network with depth_input's input."""
+    def depth(s):
+        d = student(s["image"][1])["depth"] * s["focal_scale"].view(-1, 1, 1, 1)
+        return d[None]
+    return depth
+
+
+def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None) -> dict[str, np.ndarray]:
     """Per motion (two per triple): translation error (m), GT length (m), predicted length (m), rotation error
-    (deg), GT rotation (deg); of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it."""
+    (deg), GT rotation (deg); of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it.
+    ``depth_fn(sample)``: frame t's depth for a pose network built with depth_input (``student_depth_fn``)."""
     rows = []
     it = range(len(seq))
     if progress:
@@ -94,8 +103,9 @@ def motion_errors(net, seq, refiner=None, progress: bool = False) -> dict[str, n
             s = seq[k]
             img = s["image"][None]  # [1, 3, N, C, H, W]
             E0 = s["T_ego_cam"][0].double()
+            depth = depth_fn(s) if depth_fn is not None else None
             for f in (0, 2):
-                M = net(img[:, 1], img[:, f])["M"][0]
+                M = net(img[:, 1], img[:, f], depth)["M"][0]
                 if refiner is not None:
                     with torch.enable_grad():
                         M = refiner(s, f, M)
@@ -147,15 +157,18 @@ def main(argv=None) -> int:
                                cameras=d["cameras"], mean=m["mean"], std=m["std"], cache_dir=d.get("cache_dir"),
                                geometry_inputs=tuple(m.get("geometry_inputs", ())))
         seq = SurroundSequence(base)
-        res = summarise(motion_errors(net, seq), a.min_motion)
-        if a.refine:
-            student = None
-            if a.refine_depth == "student":
-                from .cli import load_run
+        student = depth_fn = None
+        if cfg.get("pose_depth_input", False) or (a.refine and a.refine_depth == "student"):
+            from .cli import load_run
 
-                student = load_run(a.run)[0]
-            refiner = PhotometricRefiner(student, m["mean"], m["std"])
-            res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True), a.min_motion)
+            student = load_run(a.run)[0]
+        if cfg.get("pose_depth_input", False):
+            depth_fn = student_depth_fn(student)
+        res = summarise(motion_errors(net, seq, depth_fn=depth_fn), a.min_motion)
+        if a.refine:
+            refiner = PhotometricRefiner(student if a.refine_depth == "student" else None, m["mean"], m["std"])
+            res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True, depth_fn=depth_fn),
+                                       a.min_motion)
             res["refined"]["depth"] = a.refine_depth
             res["refined"]["alignment_error_median"] = {
                 "before": float(np.median([e[0] for e in refiner.errors])),
