@@ -101,7 +101,7 @@ def test_a_bag_without_sequence_samples_is_refused(bags, tmp_path):
         train(cfg, progress=False)
 
 
-@pytest.mark.parametrize("depth_input", [False, True])
+@pytest.mark.parametrize("depth_input", ["none", "scaled_difference"])
 def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input):
     """A bag with extrinsics but no /tf: refused in one line unless pose_net is on; with it, fsmde-train trains
     depth and motion together from the images alone, saves the pose network in its checkpoints and resumes.
@@ -135,7 +135,7 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
     moved = sum(float((st2["pose"][k] - st["pose"][k]).abs().sum()) for k in st["pose"])
     assert moved > 0, "the pose network did not train"
     assert "reconstruction/target_from_prev_from_left" in _tb_images(tmp_path / "run")  # with the learned motion
-    if depth_input:
+    if depth_input != "none":
         from fsmde_train.eval.pose_eval import main as pose_eval
 
         out = tmp_path / "pose.json"

@@ -59,9 +59,10 @@ def test_pose_net_shapes_antisymmetry_rest_and_refusing_another_rig():
         net(a[:, :5], a[:, :5])
 
 
-def test_a_pose_net_with_depth_input_uses_it_stays_antisymmetric_and_refuses_a_missing_one():
+@pytest.mark.parametrize("mode", ["inverse", "scaled_difference"])
+def test_a_pose_net_with_depth_input_uses_it_stays_antisymmetric_and_refuses_a_missing_one(mode):
     torch.manual_seed(0)
-    net = SurroundPoseNet(PoseConfig(depth_input=True))
+    net = SurroundPoseNet(PoseConfig(depth_input=mode))
     a, b = torch.randn(2, 6, 3, 64, 96), torch.randn(2, 6, 3, 64, 96)
     d = torch.rand(2, 6, 1, 32, 48) * 40 + 1  # coarser than the images: resized to them
     fw, bw = net(a, b, d), net(b, a, d)
@@ -77,6 +78,8 @@ def test_a_pose_net_with_depth_input_uses_it_stays_antisymmetric_and_refuses_a_m
         net(a, b)
     with pytest.raises(ValueError, match="without depth_input"):
         SurroundPoseNet(PoseConfig())(a, b, d)
+    with pytest.raises(ValueError, match="depth_input must be one of"):
+        SurroundPoseNet(PoseConfig(depth_input="disparity"))
 
 
 def test_the_temporal_term_teaches_the_pose_net_the_motion_of_a_triple(seq):
@@ -110,3 +113,12 @@ def test_the_temporal_term_teaches_the_pose_net_the_motion_of_a_triple(seq):
         loss.backward()
         opt.step()
     assert max(errors()) < 0.15, (errors(), true)
+
+
+def test_the_pose_depth_input_key_is_checked():
+    from fsmde_train.engine.config import load_config
+
+    with pytest.raises(ValueError, match="needs pose_net"):
+        load_config(None, {"pose_depth_input": "inverse", "data": {"sequence": True}})
+    with pytest.raises(ValueError, match="none, inverse or scaled_difference"):
+        load_config(None, {"pose_depth_input": True, "pose_net": True})

@@ -70,8 +70,9 @@ class TrainConfig:
     # self-supervised runs without ego poses (issue 14): the surround pose network predicts the vehicle motion
     # between frames (networks/pose.py), trained with the photometric terms; it is saved in the checkpoints
     pose_net: bool = False
-    # the pose network also sees the student's metric inverse depth of frame t (detached; networks/pose.py)
-    pose_depth_input: bool = False
+    # what of the student's metric depth of frame t (detached) the pose network also sees: none | inverse |
+    # scaled_difference (networks/pose.py DEPTH_INPUTS)
+    pose_depth_input: str = "none"
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -111,8 +112,10 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
                          f"e.g. [1, 2, 4, 8]; got {sc!r}")
     if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):
         raise ValueError(f"loss.photo_scale_mode must be 'upsample' or 'pyramid', got {cfg.loss.photo_scale_mode!r}")
-    if cfg.pose_depth_input and not cfg.pose_net:
-        raise ValueError("pose_depth_input: true needs pose_net: true (it is an input of the pose network)")
+    if cfg.pose_depth_input not in ("none", "inverse", "scaled_difference"):
+        raise ValueError(f"pose_depth_input must be none, inverse or scaled_difference, got {cfg.pose_depth_input!r}")
+    if cfg.pose_depth_input != "none" and not cfg.pose_net:
+        raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
     if cfg.model.temporal and not cfg.data.sequence:
         raise ValueError("model.temporal needs data.sequence: true (the state of frame t-1 feeds frame t)")
     return cfg

@@ -278,7 +278,7 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     B, _, N = seq.shape[:3]
     Tec = b["T_ego_cam"].view(B, N, 4, 4)
     depth = None
-    if run.cfg.pose_depth_input:
+    if run.cfg.pose_depth_input != "none":
         d = (s_out["depth"].detach().float() * b["focal_scale"].reshape(-1, 1, 1, 1)).view(B, N, 1, *s_out["depth"].shape[-2:])
         depth = torch.cat([d, d])
     # one forward for both directions (DDP allows one forward per backward)

@@ -26,6 +26,12 @@ import numpy as np
 import torch
 
 
+def pose_depth_input(cfg: dict) -> str:
+    """The run's pose_depth_input (a first version of the key was a bool: true meant "inverse")."""
+    v = cfg.get("pose_depth_input", "none")
+    return {True: "inverse", False: "none"}.get(v, v) if isinstance(v, bool) else v
+
+
 def load_pose_run(run_dir):
     """(pose network with the newest checkpoint's weights, eval mode; the run's config dict)."""
     from ..engine.checkpoint import load_checkpoint
@@ -37,7 +43,7 @@ def load_pose_run(run_dir):
     if "pose" not in st:
         raise ValueError(f"{run_dir}: the run has no pose network (trained with pose_net: false)")
     cfg = json.loads(st["config"])
-    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=cfg.get("pose_depth_input", False)))
+    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=pose_depth_input(cfg)))
     try:
         net.load_state_dict(st["pose"])
     except RuntimeError as e:  # a run from before the pose network's current architecture
@@ -158,11 +164,11 @@ def main(argv=None) -> int:
                                geometry_inputs=tuple(m.get("geometry_inputs", ())))
         seq = SurroundSequence(base)
         student = depth_fn = None
-        if cfg.get("pose_depth_input", False) or (a.refine and a.refine_depth == "student"):
+        if pose_depth_input(cfg) != "none" or (a.refine and a.refine_depth == "student"):
             from .cli import load_run
 
             student = load_run(a.run)[0]
-        if cfg.get("pose_depth_input", False):
+        if pose_depth_input(cfg) != "none":
             depth_fn = student_depth_fn(student)
         res = summarise(motion_errors(net, seq, depth_fn=depth_fn), a.min_motion)
         if a.refine:

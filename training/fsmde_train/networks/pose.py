@@ -10,11 +10,16 @@ Shapes: frames a, b [B, N, 3, H, W] (normalised RGB); output ``M`` [B, 4, 4] map
 into the ego frame at a; ``axis_angle`` [B, 3], ``translation`` [B, 3] (metres only as far as the training
 signal is metric: the spatial term or odometry gives it scale).
 
-With ``depth_input`` the network also sees the student's metric inverse depth of frame a [B, N, 1, H, W] (no
-gradient into the student). An image flow alone says translation / depth, not translation: without the depth a
-network must guess the scene's depth from its appearance to turn flow into metres, and a new layout shifts that
-guess (measured: the motion 0.78 x too short on the boulevard world; RESULTS.md). Both orders of the antisymmetric
-pair get frame a's depth, so swapping the frames still negates the motion.
+``depth_input`` (with the student's metric depth of frame a [B, N, 1, H, W], no gradient into the student): an
+image flow alone says translation / depth, not translation. Without the depth a network must guess the scene's
+depth from its appearance to turn flow into metres, and a new layout shifts that guess (measured: the motion
+0.78 x too short on the boulevard world; RESULTS.md).
+- "inverse": one more channel, the inverse depth (1/m).
+- "scaled_difference": also the frame difference times the depth. By brightness constancy b - a ~ -grad(a) . flow,
+  and a translation's flow is A(u) T / z, so (b - a) z ~ -grad(a) . A(u) T is linear in T whatever the scene's
+  depth: the layout drops out of what the network has to read (the plain difference keeps the rotation, whose
+  flow does not depend on depth).
+Both orders of the antisymmetric pair get frame a's depth, so swapping the frames still negates the motion.
 """
 from __future__ import annotations
 
@@ -34,7 +39,10 @@ class PoseConfig:
     #                                 contraction (a global average of a front camera's flow is zero either way)
     rot_scale: float = 0.01  # radians per unit output (Monodepth2's pose decoder scales by 0.01)
     trans_scale: float = 0.1  # metres per unit output (a frame at 12 Hz is ~0.5 m at driving speed)
-    depth_input: bool = False  # one more input channel: frame a's metric inverse depth (1/m, from the student)
+    depth_input: str = "none"  # DEPTH_INPUTS: none | inverse | scaled_difference (the student's depth of frame a)
+
+
+DEPTH_INPUTS = {"none": 0, "inverse": 1, "scaled_difference": 4}  # mode -> extra input channels
 
 
 def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
@@ -71,8 +79,10 @@ class SurroundPoseNet(nn.Module):
         def block(cin, cout):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.GroupNorm(4, cout), nn.ReLU(inplace=True))
 
-        # input: frame a, frame b, b - a [, 1 / depth of a]
-        widths = [9 + int(cfg.depth_input)] + [w * 2 ** min(i, 3) for i in range(cfg.stages)]
+        if cfg.depth_input not in DEPTH_INPUTS:
+            raise ValueError(f"pose depth_input must be one of {sorted(DEPTH_INPUTS)}, got {cfg.depth_input!r}")
+        # input: frame a, frame b, b - a [, 1 / depth of a [, (b - a) x depth of a]]
+        widths = [9 + DEPTH_INPUTS[cfg.depth_input]] + [w * 2 ** min(i, 3) for i in range(cfg.stages)]
         self.encoder = nn.Sequential(*[block(widths[i], widths[i + 1]) for i in range(cfg.stages)],
                                      nn.AdaptiveAvgPool2d(cfg.grid))
         # each camera's pooled cells in their own slots: the MLP knows which camera saw which flow, and where
@@ -82,30 +92,36 @@ class SurroundPoseNet(nn.Module):
         # default init: the antisymmetric output below is exactly zero for equal frames and small otherwise; a
         # smaller last layer (tried: x 0.1) only lengthens the plateau before the motion is learned
 
-    def _raw(self, a: torch.Tensor, b: torch.Tensor, extra: list) -> torch.Tensor:
+    def _raw(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None) -> torch.Tensor:
         B = a.shape[0]
-        x = torch.cat([a, b, b - a, *extra], 2).flatten(0, 1)  # the difference makes small flows easy to see
+        parts = [a, b, b - a]  # the difference makes small flows easy to see
+        if depth is not None:
+            parts.append(1.0 / depth.clamp_min(0.5))  # 1/m, at most 2: near structure, where flow is largest
+            if self.cfg.depth_input == "scaled_difference":  # depth capped at 50 m: sky and far walls barely move
+                parts.append((b - a) * depth.clamp(0.5, 50.0) / 10.0)
+        x = torch.cat(parts, 2).flatten(0, 1)
         return self.head(self.encoder(x).view(B, -1))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         B, N = a.shape[:2]
         if N != self.cfg.n_cam:
             raise ValueError(f"the pose network was built for {self.cfg.n_cam} cameras, got {N}")
-        if self.cfg.depth_input != (depth is not None):
-            raise ValueError("this pose network takes frame a's depth [B, N, 1, H, W]" if self.cfg.depth_input else
+        uses_depth = self.cfg.depth_input != "none"
+        if uses_depth != (depth is not None):
+            raise ValueError("this pose network takes frame a's depth [B, N, 1, H, W]" if uses_depth else
                              "this pose network was built without depth_input; do not pass a depth")
         a, b = a[:, :, :3], b[:, :, :3]  # RGB only
-        extra = []
+        dd = None
         if depth is not None:
+            depth = depth.detach()
             if depth.shape[-2:] != a.shape[-2:]:
                 depth = torch.nn.functional.interpolate(depth.flatten(0, 1), size=a.shape[-2:], mode="bilinear",
                                                         align_corners=False).view(B, N, 1, *a.shape[-2:])
-            inv = 1.0 / depth.detach().clamp_min(0.5)  # 1/m, at most 2: near structure, where flow is largest
-            extra = [torch.cat([inv, inv])]
+            dd = torch.cat([depth, depth])
         # Antisymmetric by construction: swapping the frames negates the motion parameters (the inverse of a
         # small motion). Without it a network that cannot yet tell t-1 from t+1 sits at one constant motion
         # for both, a plateau the photometric loss does not leave (measured: 100 % translation error).
-        ab = self._raw(torch.cat([a, b]), torch.cat([b, a]), extra)
+        ab = self._raw(torch.cat([a, b]), torch.cat([b, a]), dd)
         out = ab[:B] - ab[B:]
         r, t = out[:, :3] * self.cfg.rot_scale, out[:, 3:] * self.cfg.trans_scale
         return {"axis_angle": r, "translation": t, "M": motion_matrix(r, t)}
