@@ -101,11 +101,12 @@ def test_a_bag_without_sequence_samples_is_refused(bags, tmp_path):
         train(cfg, progress=False)
 
 
-@pytest.mark.parametrize("depth_input", ["none", "scaled_difference"])
-def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input):
+@pytest.mark.parametrize("depth_input,iterations", [("none", 1), ("scaled_difference", 2)])
+def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input, iterations):
     """A bag with extrinsics but no /tf: refused in one line unless pose_net is on; with it, fsmde-train trains
     depth and motion together from the images alone, saves the pose network in its checkpoints and resumes.
-    With pose_depth_input the pose network also reads the student's depth, in training and in fsmde-pose-eval."""
+    With pose_depth_input the pose network also reads the student's depth (and with pose_iterations, warps through
+    it), in training and in fsmde-pose-eval."""
     from fsmde_train.convert.nusc2bag import ConvertConfig, convert
     from fsmde_train.engine.checkpoint import load_checkpoint
     from fsmde_train.engine.config import load_config
@@ -121,6 +122,7 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
         return load_config(None, {
             "out_dir": str(tmp_path / "run"), "threads": 1, "log_every": 5, "image_every": 10,
             "checkpoint_every": 10, "pose_net": True, "pose_depth_input": depth_input,
+            "pose_iterations": iterations,
             "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1]},
             "teacher": {"kind": "none"}, "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0},
             "data": {"bags": [bag], "sequence": True, "input_hw": [64, 96]},
@@ -140,7 +142,8 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
 
         out = tmp_path / "pose.json"
         assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--out", str(out)]) == 0
-        assert json.loads(out.read_text())["motions"] > 0
+        res = json.loads(out.read_text())
+        assert res["motions"] > 0 and res["iterations"] == iterations
 
 
 @pytest.mark.parametrize("term", ["curvature", "teacher_ssi"])

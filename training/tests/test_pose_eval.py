@@ -32,7 +32,7 @@ class _Replay(torch.nn.Module):
             self.motions += [transform(s["T_ref_cam"][f, 0].double() @ torch.linalg.inv(E0)) for f in (0, 2)]
         self.calls = 0
 
-    def forward(self, a, b, depth=None):
+    def forward(self, a, b, *_):
         M = self.motions[self.calls]
         self.calls += 1
         return {"M": M[None]}

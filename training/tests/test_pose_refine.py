@@ -75,7 +75,7 @@ def test_pose_eval_scores_the_refined_motion(seq):
                     self.motions.append(M)
             self.calls = 0
 
-        def forward(self, a, b, depth=None):
+        def forward(self, a, b, *_):
             self.calls += 1
             return {"M": self.motions[(self.calls - 1) % len(self.motions)][None]}
 

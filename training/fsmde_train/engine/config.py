@@ -73,6 +73,7 @@ class TrainConfig:
     # what of the student's metric depth of frame t (detached) the pose network also sees: none | inverse |
     # scaled_difference (networks/pose.py DEPTH_INPUTS)
     pose_depth_input: str = "none"
+    pose_iterations: int = 1  # passes of the pose network, each on the source warped by the motion so far
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -114,6 +115,9 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
         raise ValueError(f"loss.photo_scale_mode must be 'upsample' or 'pyramid', got {cfg.loss.photo_scale_mode!r}")
     if cfg.pose_depth_input not in ("none", "inverse", "scaled_difference"):
         raise ValueError(f"pose_depth_input must be none, inverse or scaled_difference, got {cfg.pose_depth_input!r}")
+    if cfg.pose_iterations != 1 and (cfg.pose_depth_input == "none" or cfg.pose_iterations < 1):
+        raise ValueError(f"pose_iterations must be >= 1, and > 1 needs pose_depth_input (the warp goes through the "
+                         f"student's depth); got {cfg.pose_iterations} with {cfg.pose_depth_input!r}")
     if cfg.pose_depth_input != "none" and not cfg.pose_net:
         raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
     if cfg.model.temporal and not cfg.data.sequence:

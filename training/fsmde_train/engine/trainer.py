@@ -206,7 +206,8 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
 
         if not cfg.data.sequence:
             raise ValueError("pose_net: true needs data.sequence: true (it predicts the motion between frames)")
-        pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras), depth_input=cfg.pose_depth_input)).to(dd.device)
+        pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras), depth_input=cfg.pose_depth_input,
+                                          iterations=cfg.pose_iterations)).to(dd.device)
     params = list(net.parameters()) + (list(pose.parameters()) if pose is not None else [])
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
@@ -282,7 +283,9 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
         d = (s_out["depth"].detach().float() * b["focal_scale"].reshape(-1, 1, 1, 1)).view(B, N, 1, *s_out["depth"].shape[-2:])
         depth = torch.cat([d, d])
     # one forward for both directions (DDP allows one forward per backward)
-    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth)["M"]
+    K = b["K"].view(B, N, 3, 3)
+    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth,
+                       torch.cat([K, K]), torch.cat([Tec, Tec]))["M"]
     Mp, Mn = M[:B], M[B:]
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 

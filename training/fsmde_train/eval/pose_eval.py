@@ -43,7 +43,8 @@ def load_pose_run(run_dir):
     if "pose" not in st:
         raise ValueError(f"{run_dir}: the run has no pose network (trained with pose_net: false)")
     cfg = json.loads(st["config"])
-    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=pose_depth_input(cfg)))
+    net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=pose_depth_input(cfg),
+                                      iterations=cfg.get("pose_iterations", 1)))
     try:
         net.load_state_dict(st["pose"])
     except RuntimeError as e:  # a run from before the pose network's current architecture
@@ -94,10 +95,12 @@ def student_depth_fn(student):
     return depth
 
 
-def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None) -> dict[str, np.ndarray]:
+def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
+                  iterations: int | None = None) -> dict[str, np.ndarray]:
     """Per motion (two per triple): translation error (m), GT length (m), predicted length (m), rotation error
     (deg), GT rotation (deg); of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it.
-    ``depth_fn(sample)``: frame t's depth for a pose network built with depth_input (``student_depth_fn``)."""
+    ``depth_fn(sample)``: frame t's depth for a pose network built with depth_input (``student_depth_fn``);
+    ``iterations``: the pose network's passes (default: as trained)."""
     rows = []
     it = range(len(seq))
     if progress:
@@ -111,7 +114,7 @@ def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None)
             E0 = s["T_ego_cam"][0].double()
             depth = depth_fn(s) if depth_fn is not None else None
             for f in (0, 2):
-                M = net(img[:, 1], img[:, f], depth)["M"][0]
+                M = net(img[:, 1], img[:, f], depth, s["K"][None], s["T_ego_cam"][None], iterations)["M"][0]
                 if refiner is not None:
                     with torch.enable_grad():
                         M = refiner(s, f, M)
@@ -153,6 +156,8 @@ def main(argv=None) -> int:
                     "(about 3 s a motion on one CPU core)")
     ap.add_argument("--refine-depth", default="student", choices=["student", "gt"],
                     help="the depth the refinement warps through: the run's student, or the world's exact depth")
+    ap.add_argument("--iterations", type=int, help="passes of a pose network with depth input (default: as "
+                    "trained; more passes at evaluation only is a measurement, not the trained network)")
     ap.add_argument("--out", help="write the summary here as JSON")
     a = ap.parse_args(argv)
     try:
@@ -170,11 +175,14 @@ def main(argv=None) -> int:
             student = load_run(a.run)[0]
         if pose_depth_input(cfg) != "none":
             depth_fn = student_depth_fn(student)
-        res = summarise(motion_errors(net, seq, depth_fn=depth_fn), a.min_motion)
+        if a.iterations is not None and (a.iterations < 1 or (a.iterations > 1 and depth_fn is None)):
+            raise ValueError(f"--iterations {a.iterations}: needs >= 1, and > 1 a pose network with depth input")
+        res = summarise(motion_errors(net, seq, depth_fn=depth_fn, iterations=a.iterations), a.min_motion)
+        res["iterations"] = a.iterations or cfg.get("pose_iterations", 1)
         if a.refine:
             refiner = PhotometricRefiner(student if a.refine_depth == "student" else None, m["mean"], m["std"])
-            res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True, depth_fn=depth_fn),
-                                       a.min_motion)
+            res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True, depth_fn=depth_fn,
+                                                     iterations=a.iterations), a.min_motion)
             res["refined"]["depth"] = a.refine_depth
             res["refined"]["alignment_error_median"] = {
                 "before": float(np.median([e[0] for e in refiner.errors])),

@@ -20,6 +20,13 @@ depth from its appearance to turn flow into metres, and a new layout shifts that
   depth: the layout drops out of what the network has to read (the plain difference keeps the rotation, whose
   flow does not depend on depth).
 Both orders of the antisymmetric pair get frame a's depth, so swapping the frames still negates the motion.
+
+``iterations`` > 1 (needs the depth, K and the extrinsics): a learned iterative refinement, as RAFT or DeepV2D's
+motion module do it. Frame b is warped into a's view through the motion so far and a's depth, and the same network
+predicts what is left, composed on the left: M <- dM @ M. The input to each pass is detached (the gradient
+reaches every pass through its own output). Each pass is the same fixed feed-forward network, not an optimisation;
+a regressor that shrinks a motion by a factor k leaves (1 - k) of it, which the next pass sees as a small flow.
+Only the first pass is antisymmetric.
 """
 from __future__ import annotations
 
@@ -27,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+from ..losses.photometric import warp
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class PoseConfig:
     rot_scale: float = 0.01  # radians per unit output (Monodepth2's pose decoder scales by 0.01)
     trans_scale: float = 0.1  # metres per unit output (a frame at 12 Hz is ~0.5 m at driving speed)
     depth_input: str = "none"  # DEPTH_INPUTS: none | inverse | scaled_difference (the student's depth of frame a)
+    iterations: int = 1  # passes of the network, each on frame b warped by the motion so far (needs depth_input)
 
 
 DEPTH_INPUTS = {"none": 0, "inverse": 1, "scaled_difference": 4}  # mode -> extra input channels
@@ -55,6 +65,15 @@ def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
     t = theta[:, :, None]
     eye = torch.eye(3, dtype=r.dtype, device=r.device).expand_as(K)
     return eye + torch.sin(t) * K + (1 - torch.cos(t)) * (K @ K)
+
+
+def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
+    """[B, 3, 3] rotation -> [B, 3] rotation vector (the inverse of ``axis_angle_to_matrix`` below pi)."""
+    w = torch.stack([R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0], R[:, 1, 0] - R[:, 0, 1]], 1) / 2
+    s = w.norm(dim=1, keepdim=True)
+    c = ((R.diagonal(dim1=1, dim2=2).sum(1, keepdim=True) - 1) / 2)
+    theta = torch.atan2(s, c)
+    return w * torch.where(s > 1e-8, theta / s.clamp_min(1e-12), torch.ones_like(s))
 
 
 def motion_matrix(axis_angle: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
@@ -81,6 +100,9 @@ class SurroundPoseNet(nn.Module):
 
         if cfg.depth_input not in DEPTH_INPUTS:
             raise ValueError(f"pose depth_input must be one of {sorted(DEPTH_INPUTS)}, got {cfg.depth_input!r}")
+        if cfg.iterations < 1 or (cfg.iterations > 1 and cfg.depth_input == "none"):
+            raise ValueError(f"pose iterations must be >= 1, and > 1 needs a depth_input (it warps through the "
+                             f"depth); got {cfg.iterations} with depth_input {cfg.depth_input!r}")
         # input: frame a, frame b, b - a [, 1 / depth of a [, (b - a) x depth of a]]
         widths = [9 + DEPTH_INPUTS[cfg.depth_input]] + [w * 2 ** min(i, 3) for i in range(cfg.stages)]
         self.encoder = nn.Sequential(*[block(widths[i], widths[i + 1]) for i in range(cfg.stages)],
@@ -102,7 +124,11 @@ class SurroundPoseNet(nn.Module):
         x = torch.cat(parts, 2).flatten(0, 1)
         return self.head(self.encoder(x).view(B, -1))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None,
+                K: torch.Tensor | None = None, T_ego_cam: torch.Tensor | None = None,
+                iterations: int | None = None) -> dict[str, torch.Tensor]:
+        """``K`` [B, N, 3, 3] at the images' size and ``T_ego_cam`` [B, N, 4, 4]: only for ``iterations`` > 1
+        (default ``cfg.iterations``)."""
         B, N = a.shape[:2]
         if N != self.cfg.n_cam:
             raise ValueError(f"the pose network was built for {self.cfg.n_cam} cameras, got {N}")
@@ -121,7 +147,26 @@ class SurroundPoseNet(nn.Module):
         # Antisymmetric by construction: swapping the frames negates the motion parameters (the inverse of a
         # small motion). Without it a network that cannot yet tell t-1 from t+1 sits at one constant motion
         # for both, a plateau the photometric loss does not leave (measured: 100 % translation error).
+        r, t = self._pass(a, b, dd)
+        M = motion_matrix(r, t)
+        iterations = self.cfg.iterations if iterations is None else iterations
+        if iterations > 1 and (depth is None or K is None or T_ego_cam is None):
+            raise ValueError("more than one pose iteration needs frame a's depth, K [B, N, 3, 3] and T_ego_cam")
+        for _ in range(iterations - 1):
+            with torch.no_grad():  # frame b as seen from a through the motion so far
+                E = T_ego_cam.to(M.dtype)
+                T_ba = (torch.linalg.inv(E) @ torch.linalg.inv(M.detach())[:, None] @ E).flatten(0, 1)
+                Kf = K.flatten(0, 1)
+                wb, valid = warp(b.flatten(0, 1), depth.flatten(0, 1), Kf, Kf, T_ba)
+                wb = torch.where(valid, wb, a.flatten(0, 1)).view_as(b)  # nothing to see where b has no pixel
+            M = motion_matrix(*self._pass(a, wb, dd)) @ M
+        if iterations == 1:
+            return {"axis_angle": r, "translation": t, "M": M}
+        return {"axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3], "M": M}
+
+    def _pass(self, a: torch.Tensor, b: torch.Tensor, dd: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One antisymmetric pass: (rotation vector [B, 3], translation [B, 3])."""
+        B = a.shape[0]
         ab = self._raw(torch.cat([a, b]), torch.cat([b, a]), dd)
         out = ab[:B] - ab[B:]
-        r, t = out[:, :3] * self.cfg.rot_scale, out[:, 3:] * self.cfg.trans_scale
-        return {"axis_angle": r, "translation": t, "M": motion_matrix(r, t)}
+        return out[:, :3] * self.cfg.rot_scale, out[:, 3:] * self.cfg.trans_scale
