@@ -101,12 +101,15 @@ def test_a_bag_without_sequence_samples_is_refused(bags, tmp_path):
         train(cfg, progress=False)
 
 
-@pytest.mark.parametrize("depth_input,iterations", [("none", 1), ("scaled_difference", 2)])
-def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input, iterations):
+@pytest.mark.parametrize("depth_input,iterations,from_step,strides",
+                         [("none", 1, 0, [1]), ("scaled_difference", 2, 15, [1, 2])])
+def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_path, depth_input, iterations,
+                                                         from_step, strides):
     """A bag with extrinsics but no /tf: refused in one line unless pose_net is on; with it, fsmde-train trains
     depth and motion together from the images alone, saves the pose network in its checkpoints and resumes.
     With pose_depth_input the pose network also reads the student's depth (and with pose_iterations, warps through
-    it), in training and in fsmde-pose-eval."""
+    it, from step ``from_step`` on), in training and in fsmde-pose-eval; ``strides`` [1, 2] adds (t-2, t, t+2)
+    triples."""
     from fsmde_train.convert.nusc2bag import ConvertConfig, convert
     from fsmde_train.engine.checkpoint import load_checkpoint
     from fsmde_train.engine.config import load_config
@@ -122,10 +125,10 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
         return load_config(None, {
             "out_dir": str(tmp_path / "run"), "threads": 1, "log_every": 5, "image_every": 10,
             "checkpoint_every": 10, "pose_net": True, "pose_depth_input": depth_input,
-            "pose_iterations": iterations,
+            "pose_iterations": iterations, "pose_iterations_from": from_step,
             "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1]},
             "teacher": {"kind": "none"}, "loss": {"silog": 0.0, "bins": 0.0, "photo_temporal": 1.0, "photo_spatial": 1.0},
-            "data": {"bags": [bag], "sequence": True, "input_hw": [64, 96]},
+            "data": {"bags": [bag], "sequence": True, "input_hw": [64, 96], "sequence_strides": strides},
             "optim": {"steps": steps, "batch_size": 1, "lr": 0.002, "warmup_steps": 5}})
 
     train(cfg(10), progress=False)

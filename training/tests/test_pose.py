@@ -124,6 +124,34 @@ def test_the_pose_depth_input_key_is_checked():
         load_config(None, {"pose_depth_input": True, "pose_net": True})
 
 
+def test_the_second_pass_trains_from_pose_iterations_from(seq):
+    """pose_iterations_from: the trainer runs the pose network's first pass alone until that step, then every
+    pass (counted at the real network's encoder: one call a pass, both frame orders batched)."""
+    from types import SimpleNamespace
+
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import _pose_net_motion
+
+    cfg = load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "pose_iterations": 2,
+                             "pose_iterations_from": 100, "data": {"sequence": True}})
+    net = SurroundPoseNet(PoseConfig(depth_input="inverse", iterations=2))
+    calls = []
+    net.encoder.register_forward_hook(lambda *_: calls.append(1))
+    s = seq[0]
+    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"]}
+    s_out = {"depth": torch.where(s["depth_dense"] > 0, s["depth_dense"], torch.full_like(s["depth_dense"], 100.0))}
+    per_step = []
+    for step in (0, 99, 100, 500):
+        calls.clear()
+        T = _pose_net_motion(SimpleNamespace(cfg=cfg, step=step, pose_model=net), b, s_out)
+        assert T.shape == (1, 3, 6, 4, 4)
+        per_step.append(len(calls))
+    assert per_step == [1, 1, 2, 2], per_step
+    for bad in ({"pose_iterations_from": -1, "pose_iterations": 2}, {"pose_iterations_from": 10}):
+        with pytest.raises(ValueError, match="pose_iterations_from must be a step >= 0"):
+            load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "data": {"sequence": True}, **bad})
+
+
 def test_a_second_pose_pass_sees_frame_b_warped_by_the_first_ones_motion(seq):
     """The iterative passes' plumbing on the tiny world's exact depth: a first pass that returns the world's motion
     makes the second pass see frame b warped into a's view, which then matches a (raw b does not), and the

@@ -62,6 +62,29 @@ def test_fewer_than_three_frames_is_one_clear_error(base):
         SurroundSequence(_drop(base, [0, 1]))
 
 
+def test_stride_two_triples_span_two_sets_and_never_a_dropped_frame(base):
+    one = SurroundSequence(base)
+    both = SurroundSequence(base, strides=(1, 2))
+    per_scene = [sum(sc == x for x in base.set_scenes()) for sc in dict.fromkeys(base.set_scenes())]
+    assert len(both) == len(one) + sum(n - 4 for n in per_scene)
+    k = [i for i, (a, b, c) in enumerate(both.triples) if c - b == 2][0]
+    s, s1 = both[k], one[both.triples[k][1] - 1]  # the same frame t at stride 2 and at stride 1
+    assert s["T_ref_cam"].shape == (3, 6, 4, 4) and (torch.diff(s["stamps_us"], dim=0) > 0).all()
+    assert torch.equal(s["image"][1], s1["image"][1])
+    # the frames are two sets apart: about twice the stride-1 motion of the same frame t
+    step2 = (s["T_ref_cam"][2, 0, :3, 3] - s["T_ref_cam"][1, 0, :3, 3]).norm()
+    step1 = (s1["T_ref_cam"][2, 0, :3, 3] - s1["T_ref_cam"][1, 0, :3, 3]).norm()
+    assert 1.8 < float(step2 / step1) < 2.2
+    # a dropped frame: no stride-2 triple spans it, and the skip is reported
+    n = len(base.samples)
+    dropped = SurroundSequence(_drop(base, [i for i in range(n) if i != 5]), strides=(1, 2))
+    spans = [(a, c) for a, b, c in dropped.triples if c - b == 2 and a <= 4 < c]  # set 4 -> 5 is the gap now
+    assert not spans and any(s["reason"].startswith("stride-2") for s in dropped.skipped)
+    for bad in ((), (0,), (1, 1), (1.5,)):
+        with pytest.raises(ValueError, match="strides must be distinct integers >= 1"):
+            SurroundSequence(base, strides=bad)
+
+
 def _scale_motion(T_ref_cam, T_ego_cam, s):
     """Scale the ego motion's translation (what a pose network cannot tell from a scaled depth)."""
     M = T_ref_cam.double() @ torch.linalg.inv(T_ego_cam.double())[None]  # [F, N, 4, 4] ego motion per view

@@ -56,6 +56,11 @@ def test_the_state_is_the_bottleneck_before_fusion():
 def test_config_needs_sequences():
     with pytest.raises(ValueError, match="model.temporal needs data.sequence"):
         load_config(overrides={"model": {"temporal": True}})
+    # the node's state is the previous set's: a stride-2 triple would train on a state two sets back
+    with pytest.raises(ValueError, match="model.temporal needs data.sequence_strides"):
+        load_config(overrides={"model": {"temporal": True}, "data": {"sequence": True, "sequence_strides": [1, 2]}})
+    with pytest.raises(ValueError, match="data.sequence_strides must be distinct integers"):
+        load_config(overrides={"data": {"sequence": True, "sequence_strides": [0]}})
 
 
 def test_export_carries_the_state(tmp_path):

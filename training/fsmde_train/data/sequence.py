@@ -1,4 +1,4 @@
-"""Frames t-1, t, t+1 of every camera, for self-supervised training (issue 14).
+"""Frames t-1, t, t+1 of every camera, for self-supervised training (issue 14); or t-k, t, t+k with ``strides``.
 
 Built on a ``SurroundDataset`` with ``sweeps=True`` (its camera sets are in time order per scene) or a
 ``BagSurround`` (data/bag.py: a rosbag2 of the rig). A triple
@@ -31,7 +31,14 @@ from torch.utils.data import Dataset
 
 
 class SurroundSequence(Dataset):
-    def __init__(self, base, max_gap: float = 1.5, min_triples: int = 1):
+    """``strides``: the frame spacings k of the triples (t-k, t, t+k); (1,) is the consecutive frames. More than one
+    widens the range of motions a pose network trains on (a car's speed range, times k) from the same recording;
+    a triple at k > 1 is kept only when every step between its frames passes the checks above."""
+
+    def __init__(self, base, max_gap: float = 1.5, min_triples: int = 1, strides: tuple[int, ...] = (1,)):
+        if not strides or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in strides) \
+                or len(set(strides)) != len(strides):
+            raise ValueError(f"sequence strides must be distinct integers >= 1, e.g. [1] or [1, 2]; got {strides!r}")
         self.base = base
         stamps = base.set_stamps()  # [S, N]
         scenes = base.set_scenes()
@@ -42,6 +49,12 @@ class SurroundSequence(Dataset):
             idx = [i for i in range(n_sets) if scenes[i] == sc]
             d = np.diff(stamps[idx], axis=0)
             periods[sc] = float(np.median(d[d > 0])) if (d > 0).any() else float("nan")
+        # step i -> i+1 usable: one scene, every camera's stamp increases by at most max_gap periods
+        same_scene = [scenes[i] == scenes[i + 1] for i in range(n_sets - 1)]
+        step_ok = []
+        for i in range(n_sets - 1):
+            gap = stamps[i + 1] - stamps[i]  # [N]
+            step_ok.append(same_scene[i] and bool((gap > 0).all()) and bool((gap <= max_gap * periods[scenes[i]]).all()))
         self.triples, self.skipped = [], []
         for i in range(1, n_sets - 1):
             a, b, c = i - 1, i, i + 1
@@ -56,8 +69,19 @@ class SurroundSequence(Dataset):
                 self.skipped.append({"index": b, "reason": f"gap of {gaps.max() / 1e3:.1f} ms around set {b} "
                                      f"({scenes[b]}), more than {max_gap} x the {periods[scenes[b]] / 1e3:.1f} ms "
                                      f"period (a dropped frame)"})
-            else:
+            elif 1 in strides:
                 self.triples.append((a, b, c))
+        for k in sorted(strides):
+            if k == 1:
+                continue
+            for b in range(k, n_sets - k):
+                if not all(same_scene[j] for j in range(b - k, b + k)):
+                    continue  # crosses a scene boundary
+                if all(step_ok[j] for j in range(b - k, b + k)):
+                    self.triples.append((b - k, b, b + k))
+                else:
+                    self.skipped.append({"index": b, "reason": f"stride-{k} triple around set {b} ({scenes[b]}) "
+                                         f"spans a dropped frame or non-increasing stamps"})
         if len(self.triples) < min_triples:
             raise ValueError(f"{base.root}: {len(self.triples)} usable (t-1, t, t+1) camera-set triples; at least "
                              f"{min_triples} needed (3 consecutive frames per camera"

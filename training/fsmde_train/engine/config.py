@@ -31,6 +31,9 @@ class DataConfig:
     augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
+    # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
+    # network sees (a recording's speed range x 1 and x 2); the pose evaluation and the node stay at consecutive sets
+    sequence_strides: tuple[int, ...] = (1,)
     # train from these rosbag2 folders, or folders of them (the rig's topics, /tf_static, /tf), instead of root
     bags: list[str] | None = None
     kitti: str | None = None  # or from a KITTI raw folder as a stereo rig (data/kitti_seq.py; test-time adaptation)
@@ -74,6 +77,9 @@ class TrainConfig:
     # scaled_difference (networks/pose.py DEPTH_INPUTS)
     pose_depth_input: str = "none"
     pose_iterations: int = 1  # passes of the pose network, each on the source warped by the motion so far
+    # the step from which the passes beyond the first train; before it the network runs one pass (two passes trained
+    # together from scratch split the motion between them: configs/selfsup_bag/pose_net_iterative.yaml)
+    pose_iterations_from: int = 0
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -118,8 +124,18 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if cfg.pose_iterations != 1 and (cfg.pose_depth_input == "none" or cfg.pose_iterations < 1):
         raise ValueError(f"pose_iterations must be >= 1, and > 1 needs pose_depth_input (the warp goes through the "
                          f"student's depth); got {cfg.pose_iterations} with {cfg.pose_depth_input!r}")
+    if not isinstance(cfg.pose_iterations_from, int) or cfg.pose_iterations_from < 0 or \
+            (cfg.pose_iterations_from > 0 and cfg.pose_iterations == 1):
+        raise ValueError(f"pose_iterations_from must be a step >= 0, and > 0 needs pose_iterations > 1; got "
+                         f"{cfg.pose_iterations_from} with pose_iterations {cfg.pose_iterations}")
     if cfg.pose_depth_input != "none" and not cfg.pose_net:
         raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
+    st = cfg.data.sequence_strides
+    if not st or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in st) or len(set(st)) != len(st):
+        raise ValueError(f"data.sequence_strides must be distinct integers >= 1, e.g. [1] or [1, 2]; got {st!r}")
+    if cfg.model.temporal and tuple(st) != (1,):
+        raise ValueError(f"model.temporal needs data.sequence_strides: [1] (the node's state comes from the previous "
+                         f"set, not k sets back); got {st!r}")
     if cfg.model.temporal and not cfg.data.sequence:
         raise ValueError("model.temporal needs data.sequence: true (the state of frame t-1 feeds frame t)")
     return cfg

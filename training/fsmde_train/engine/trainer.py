@@ -81,7 +81,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
         if not d.sequence:
             raise ValueError("data.kitti needs data.sequence: true (the photometric terms train; its LiDAR is never read)")
         ds = SurroundSequence(KittiStereoSequence(d.kitti, d.input_hw, d.canonical_focal_px, cfg.model.geometry_inputs,
-                                                  cfg.model.mean, cfg.model.std))
+                                                  cfg.model.mean, cfg.model.std), strides=d.sequence_strides)
     elif d.bags:
         from torch.utils.data import ConcatDataset
 
@@ -93,7 +93,8 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
         ds = ConcatDataset([SurroundSequence(BagSurround(b, d.cameras, d.input_hw, mean=cfg.model.mean,
                                                          std=cfg.model.std, canonical_focal_px=d.canonical_focal_px,
                                                          require_motion=not cfg.pose_net,
-                                                         geometry_inputs=cfg.model.geometry_inputs))
+                                                         geometry_inputs=cfg.model.geometry_inputs),
+                                             strides=d.sequence_strides)
                             for b in expand_bags(d.bags)])
     else:
         ds = SurroundDataset(d.root, d.version, resolve_scenes(d.train_scenes, base_dir), d.input_hw,
@@ -104,7 +105,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
         if d.sequence:
             from ..data.sequence import SurroundSequence
 
-            ds = SurroundSequence(ds)
+            ds = SurroundSequence(ds, strides=d.sequence_strides)
     val = None
     if d.val_root:
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
@@ -284,8 +285,9 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
         depth = torch.cat([d, d])
     # one forward for both directions (DDP allows one forward per backward)
     K = b["K"].view(B, N, 3, 3)
+    passes = 1 if run.step < run.cfg.pose_iterations_from else run.cfg.pose_iterations
     M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth,
-                       torch.cat([K, K]), torch.cat([Tec, Tec]))["M"]
+                       torch.cat([K, K]), torch.cat([Tec, Tec]), passes)["M"]
     Mp, Mn = M[:B], M[B:]
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 
