@@ -51,6 +51,9 @@ def test_pose_eval_scores_the_worlds_own_motion_zero_and_a_wrong_one_by_its_erro
 
     short = summarise(motion_errors(_Replay(seq, scaled), seq), 0.1)
     assert abs(short["translation_error_pct"]["median"] - 20) < 1e-3
+    per_scene = short["per_scene"]  # every scene of the world, each 20 % short
+    assert set(per_scene) == set(seq.base.set_scenes()) and sum(v["moving"] for v in per_scene.values()) == short["moving"]
+    assert all(abs(v["length_ratio_median"] - 0.8) < 1e-6 for v in per_scene.values())
     assert abs(short["length_ratio"]["median"] - 0.8) < 1e-6
     # the inverse motion (a sign or direction convention flipped) is 200 % off, nothing like the 0 above
     flipped = summarise(motion_errors(_Replay(seq, torch.linalg.inv), seq), 0.1)

@@ -98,7 +98,7 @@ def student_depth_fn(student):
 def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
                   iterations: int | None = None) -> dict[str, np.ndarray]:
     """Per motion (two per triple): translation error (m), GT length (m), predicted length (m), rotation error
-    (deg), GT rotation (deg); of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it.
+    (deg), GT rotation (deg) and, for a SurroundSequence, the scene; of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it.
     ``depth_fn(sample)``: frame t's depth for a pose network built with depth_input (``student_depth_fn``);
     ``iterations``: the pose network's passes (default: as trained)."""
     rows = []
@@ -125,7 +125,11 @@ def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
                 rows.append((float(torch.linalg.norm(M[:3, 3] - M_gt[:3, 3])), float(torch.linalg.norm(M_gt[:3, 3])),
                              float(torch.linalg.norm(M[:3, 3])), ang, ang_gt))
     a = np.array(rows)
-    return {"t_err_m": a[:, 0], "t_gt_m": a[:, 1], "t_pred_m": a[:, 2], "r_err_deg": a[:, 3], "r_gt_deg": a[:, 4]}
+    out = {"t_err_m": a[:, 0], "t_gt_m": a[:, 1], "t_pred_m": a[:, 2], "r_err_deg": a[:, 3], "r_gt_deg": a[:, 4]}
+    if hasattr(seq, "triples"):
+        scenes = seq.base.set_scenes()
+        out["scene"] = np.array([scenes[seq.triples[k][1]] for k in range(len(seq)) for _ in (0, 2)])
+    return out
 
 
 def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
@@ -135,11 +139,20 @@ def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
         return {"median": float(np.median(x)), "mean": float(np.mean(x)), "p90": float(np.quantile(x, 0.9))} \
             if len(x) else None
 
-    return {"motions": int(len(e["t_gt_m"])), "moving": int(moving.sum()), "min_motion_m": min_motion,
-            "translation_error_pct": stats(100 * e["t_err_m"][moving] / e["t_gt_m"][moving]),
-            "length_ratio": stats(e["t_pred_m"][moving] / e["t_gt_m"][moving]),
-            "rotation_error_deg": stats(e["r_err_deg"]), "gt_rotation_deg": stats(e["r_gt_deg"]),
-            "gt_translation_m": stats(e["t_gt_m"])}
+    res = {"motions": int(len(e["t_gt_m"])), "moving": int(moving.sum()), "min_motion_m": min_motion,
+           "translation_error_pct": stats(100 * e["t_err_m"][moving] / e["t_gt_m"][moving]),
+           "length_ratio": stats(e["t_pred_m"][moving] / e["t_gt_m"][moving]),
+           "rotation_error_deg": stats(e["r_err_deg"]), "gt_rotation_deg": stats(e["r_gt_deg"]),
+           "gt_translation_m": stats(e["t_gt_m"])}
+    if "scene" in e:  # medians per scene: a network that regresses to its training speeds errs by the scene's speed
+        res["per_scene"] = {}
+        for sc in dict.fromkeys(e["scene"]):
+            m = moving & (e["scene"] == sc)
+            res["per_scene"][str(sc)] = {
+                "moving": int(m.sum()), "gt_translation_m_median": float(np.median(e["t_gt_m"][e["scene"] == sc])),
+                "translation_error_pct_median": float(np.median(100 * e["t_err_m"][m] / e["t_gt_m"][m])) if m.any() else None,
+                "length_ratio_median": float(np.median(e["t_pred_m"][m] / e["t_gt_m"][m])) if m.any() else None}
+    return res
 
 
 def main(argv=None) -> int:
@@ -202,6 +215,10 @@ def main(argv=None) -> int:
             print(f"  length ratio       median {s['median']:.3f}  mean {s['mean']:.3f}")
         print(f"  rotation error     median {r['median']:.3f} deg  mean {r['mean']:.3f} deg  p90 {r['p90']:.3f} deg "
               f"(GT rotation median {r_['gt_rotation_deg']['median']:.3f} deg)")
+        for sc, v in r_.get("per_scene", {}).items():
+            if v["moving"]:
+                print(f"  {sc}: {v['gt_translation_m_median']:.2f} m a frame, translation error median "
+                      f"{v['translation_error_pct_median']:.1f} %, length ratio {v['length_ratio_median']:.3f}")
     if a.out:
         from ..files import atomic_write_text
 
