@@ -146,7 +146,16 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
         out = tmp_path / "pose.json"
         assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--out", str(out)]) == 0
         res = json.loads(out.read_text())
-        assert res["motions"] > 0 and res["iterations"] == iterations
+        assert res["motions"] > 0 and res["iterations"] == iterations and res["pose_depth"] == "student"
+        # the diagnostic: the world's exact depth as the pose network's input, on one scene
+        assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--pose-depth", "gt",
+                          "--scenes", "scene-0001", "--out", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert res["pose_depth"] == "gt" and set(res["per_scene"]) == {"scene-0001"}
+    else:
+        from fsmde_train.eval.pose_eval import main as pose_eval
+
+        assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--pose-depth", "gt"]) == 2
 
 
 @pytest.mark.parametrize("term", ["curvature", "teacher_ssi"])

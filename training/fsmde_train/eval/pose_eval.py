@@ -14,13 +14,16 @@ Prints median / mean / 90th percentile of each, and writes them as JSON with ``-
 ``--refine`` also scores the network's motion after photometric refinement through the run's own student depth
 (networks/pose_refine.py: all six cameras aligned through one vehicle motion, started from the network's);
 ``--refine-depth gt`` uses the world's exact depth instead, which measures the refinement itself (what is left
-then is not the depth's error).
+then is not the depth's error). ``--pose-depth gt`` gives a pose network with depth input the world's exact depth
+instead of its student's: what is left is the network's own error. Results also come per scene (``--scenes``
+picks some).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -85,6 +88,15 @@ class PhotometricRefiner:
         r = refine_motion(rgb[0], rgb[1], self.depth(s), s["K"], s["T_ego_cam"], M)
         self.errors.append((r["error_before"], r["error_after"]))
         return r["M"]
+
+
+def gt_depth_fn(s):
+    """sample -> the world's exact depth of frame t [1, N, 1, H, W] (sky as 100 m): what a pose network with
+    depth_input does with perfect depth, a diagnostic (what is left is the network's own error)."""
+    if "depth_dense" not in s:
+        raise ValueError("--pose-depth gt needs a world with dense depth")
+    g = s["depth_dense"]
+    return torch.where(g > 0, g, torch.full_like(g, 100.0))[None]
 
 
 def student_depth_fn(student):
@@ -171,13 +183,21 @@ def main(argv=None) -> int:
                     help="the depth the refinement warps through: the run's student, or the world's exact depth")
     ap.add_argument("--iterations", type=int, help="passes of a pose network with depth input (default: as "
                     "trained; more passes at evaluation only is a measurement, not the trained network)")
+    ap.add_argument("--pose-depth", default="student", choices=["student", "gt"],
+                    help="the depth a pose network with depth input reads: the run's student (as trained), or the "
+                    "world's exact depth (a diagnostic: what is left is the network's own error)")
+    ap.add_argument("--scenes", help="split file or comma-separated scene names (default: all)")
     ap.add_argument("--out", help="write the summary here as JSON")
     a = ap.parse_args(argv)
     try:
         net, cfg = load_pose_run(a.run)
         d, m = cfg["data"], cfg["model"]
-        base = SurroundDataset(a.data_root, a.version, None, tuple(d["input_hw"]), d["canonical_focal_px"],
-                               sweeps=True, gt="dense" if a.refine_depth == "gt" else "lidar", progress=True,
+        from ..engine.config import resolve_scenes
+
+        scenes = None if not a.scenes else resolve_scenes(a.scenes) if Path(a.scenes).exists() else a.scenes.split(",")
+        exact = "gt" in (a.refine_depth, a.pose_depth)
+        base = SurroundDataset(a.data_root, a.version, scenes, tuple(d["input_hw"]), d["canonical_focal_px"],
+                               sweeps=True, gt="dense" if exact else "lidar", progress=True,
                                cameras=d["cameras"], mean=m["mean"], std=m["std"], cache_dir=d.get("cache_dir"),
                                geometry_inputs=tuple(m.get("geometry_inputs", ())))
         seq = SurroundSequence(base)
@@ -187,11 +207,14 @@ def main(argv=None) -> int:
 
             student = load_run(a.run)[0]
         if pose_depth_input(cfg) != "none":
-            depth_fn = student_depth_fn(student)
+            depth_fn = gt_depth_fn if a.pose_depth == "gt" else student_depth_fn(student)
+        elif a.pose_depth == "gt":
+            raise ValueError(f"--pose-depth gt: {a.run}'s pose network reads no depth (pose_depth_input: none)")
         if a.iterations is not None and (a.iterations < 1 or (a.iterations > 1 and depth_fn is None)):
             raise ValueError(f"--iterations {a.iterations}: needs >= 1, and > 1 a pose network with depth input")
         res = summarise(motion_errors(net, seq, depth_fn=depth_fn, iterations=a.iterations), a.min_motion)
         res["iterations"] = a.iterations or cfg.get("pose_iterations", 1)
+        res["pose_depth"] = a.pose_depth if depth_fn is not None else None
         if a.refine:
             refiner = PhotometricRefiner(student if a.refine_depth == "student" else None, m["mean"], m["std"])
             res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True, depth_fn=depth_fn,
