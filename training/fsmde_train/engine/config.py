@@ -80,6 +80,12 @@ class TrainConfig:
     # the step from which the passes beyond the first train; before it the network runs one pass (two passes trained
     # together from scratch split the motion between them: configs/selfsup_bag/pose_net_iterative.yaml)
     pose_iterations_from: int = 0
+    # the pose module's direct alignment (networks/pose_align.py) from step pose_align_from: [[factor, iterations],
+    # ...] coarse to fine, [] off; needs pose_depth_input. The aligned motion drives the photometric terms; the
+    # regression learns toward it with weight pose_align_distill (no GT: it is the images' photometric optimum)
+    pose_align: tuple = ()
+    pose_align_from: int = 0
+    pose_align_distill: float = 0.0
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -128,6 +134,18 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
             (cfg.pose_iterations_from > 0 and cfg.pose_iterations == 1):
         raise ValueError(f"pose_iterations_from must be a step >= 0, and > 0 needs pose_iterations > 1; got "
                          f"{cfg.pose_iterations_from} with pose_iterations {cfg.pose_iterations}")
+    try:
+        cfg.pose_align = tuple((int(f), int(n)) for f, n in cfg.pose_align)
+    except (TypeError, ValueError):
+        cfg.pose_align = None
+    if cfg.pose_align is None or any(f < 1 or n < 1 for f, n in cfg.pose_align) or \
+            (cfg.pose_align and cfg.pose_depth_input == "none"):
+        raise ValueError("pose_align must be [[factor, iterations], ...] with both >= 1 (e.g. [[4, 6], [2, 4]]) and "
+                         "needs pose_depth_input (it aligns through the student's depth)")
+    if not isinstance(cfg.pose_align_from, int) or cfg.pose_align_from < 0 or cfg.pose_align_distill < 0 or \
+            ((cfg.pose_align_from or cfg.pose_align_distill) and not cfg.pose_align):
+        raise ValueError(f"pose_align_from must be a step >= 0 and pose_align_distill >= 0, and either needs "
+                         f"pose_align; got {cfg.pose_align_from}, {cfg.pose_align_distill} with {cfg.pose_align}")
     if cfg.pose_depth_input != "none" and not cfg.pose_net:
         raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
     st = cfg.data.sequence_strides

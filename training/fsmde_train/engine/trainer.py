@@ -160,6 +160,7 @@ class _Run:
     pose: torch.nn.Module | None = None  # the surround pose network (cfg.pose_net)
     pose_model: torch.nn.Module | None = None  # pose, or its DDP wrapper
     pose_motion: torch.Tensor | None = None  # the pose network's seq_T_ref_cam of the last step
+    pose_distill: torch.Tensor | None = None  # the regression's distance to the aligned motion (pose_align_distill)
 
     def teacher_outputs(self, b: dict) -> dict | None:
         """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
@@ -208,7 +209,7 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
         if not cfg.data.sequence:
             raise ValueError("pose_net: true needs data.sequence: true (it predicts the motion between frames)")
         pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras), depth_input=cfg.pose_depth_input,
-                                          iterations=cfg.pose_iterations)).to(dd.device)
+                                          iterations=cfg.pose_iterations, align=cfg.pose_align)).to(dd.device)
     params = list(net.parameters()) + (list(pose.parameters()) if pose is not None else [])
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)
@@ -272,6 +273,16 @@ def _checkpoint(run: _Run) -> None:
     D.barrier(run.dd)
 
 
+def pose_distill_loss(M_net: torch.Tensor, M_target: torch.Tensor) -> torch.Tensor:
+    """L1 between two motions [B, 4, 4] in the pose network's output units (0.01 rad, 0.1 m): mean over the
+    rotation vector of R_target^T R_net and the translation difference."""
+    from ..networks.pose import matrix_to_axis_angle
+
+    dr = matrix_to_axis_angle(M_target[:, :3, :3].transpose(1, 2) @ M_net[:, :3, :3]) / 0.01
+    dt = (M_net[:, :3, 3] - M_target[:, :3, 3]) / 0.1
+    return torch.cat([dr, dt], 1).abs().mean()
+
+
 def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     """T_ref_cam [B, 3, N, 4, 4] from the pose network: camera at t-1 / t / t+1 -> the ego frame at t (the
     exposures of one set are taken as simultaneous; the vehicle motion M maps ego(t±1) points into ego(t)).
@@ -286,8 +297,13 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     # one forward for both directions (DDP allows one forward per backward)
     K = b["K"].view(B, N, 3, 3)
     passes = 1 if run.step < run.cfg.pose_iterations_from else run.cfg.pose_iterations
-    M = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth,
-                       torch.cat([K, K]), torch.cat([Tec, Tec]), passes)["M"]
+    align = () if run.step < run.cfg.pose_align_from else run.cfg.pose_align
+    out = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth,
+                         torch.cat([K, K]), torch.cat([Tec, Tec]), passes, align)
+    M = out["M"]
+    run.pose_distill = None
+    if "M_network" in out and run.cfg.pose_align_distill > 0:  # the regression toward the aligned motion
+        run.pose_distill = pose_distill_loss(out["M_network"], M.detach())
     Mp, Mn = M[:B], M[B:]
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 
@@ -324,6 +340,9 @@ def _step(run: _Run, b: dict):
         b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b, s_out)}
         run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     loss, terms = run.objective(s_out, b, t_out)
+    if run.pose is not None and run.pose_distill is not None:
+        terms = {**terms, "pose_align_distill": run.pose_distill.detach()}
+        loss = loss + run.cfg.pose_align_distill * run.pose_distill
     opt.zero_grad(set_to_none=True)
     # Always backward (DDP needs every rank in the all-reduce); a non-finite loss on any rank makes the
     # reduced gradient non-finite on all ranks, so every rank skips the same step.

@@ -15,14 +15,17 @@ Prints median / mean / 90th percentile of each, and writes them as JSON with ``-
 (networks/pose_refine.py: all six cameras aligned through one vehicle motion, started from the network's);
 ``--refine-depth gt`` uses the world's exact depth instead, which measures the refinement itself (what is left
 then is not the depth's error). ``--pose-depth gt`` gives a pose network with depth input the world's exact depth
-instead of its student's: what is left is the network's own error. Results also come per scene (``--scenes``
-picks some).
+instead of its student's: what is left is the network's own error. ``--align`` scores the pose module's
+direct-alignment layer (networks/pose_align.py) as the run trained it (``run``), switched off (``off``: the
+regression alone) or with other (factor x iterations) levels. Results also come per scene (``--scenes`` picks
+some), with the seconds a motion took (the student's depth included).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +50,8 @@ def load_pose_run(run_dir):
         raise ValueError(f"{run_dir}: the run has no pose network (trained with pose_net: false)")
     cfg = json.loads(st["config"])
     net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=pose_depth_input(cfg),
-                                      iterations=cfg.get("pose_iterations", 1)))
+                                      iterations=cfg.get("pose_iterations", 1),
+                                      align=tuple(tuple(x) for x in cfg.get("pose_align", ()))))
     try:
         net.load_state_dict(st["pose"])
     except RuntimeError as e:  # a run from before the pose network's current architecture
@@ -108,17 +112,18 @@ def student_depth_fn(student):
 
 
 def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
-                  iterations: int | None = None) -> dict[str, np.ndarray]:
+                  iterations: int | None = None, align=None) -> dict[str, np.ndarray]:
     """Per motion (two per triple): translation error (m), GT length (m), predicted length (m), rotation error
     (deg), GT rotation (deg) and, for a SurroundSequence, the scene; of the network's motion, or of ``refiner(sample, f, M)``'s refinement of it.
     ``depth_fn(sample)``: frame t's depth for a pose network built with depth_input (``student_depth_fn``);
-    ``iterations``: the pose network's passes (default: as trained)."""
+    ``iterations``: the pose network's passes (default: as trained); ``align``: its direct alignment's
+    ((factor, iterations), ...) (default: as trained; () for the regression alone)."""
     rows = []
     it = range(len(seq))
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, desc="refining motions", unit="triple")
+        it = tqdm(it, desc="motions", unit="triple")
     with torch.no_grad():
         for k in it:
             s = seq[k]
@@ -126,7 +131,8 @@ def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
             E0 = s["T_ego_cam"][0].double()
             depth = depth_fn(s) if depth_fn is not None else None
             for f in (0, 2):
-                M = net(img[:, 1], img[:, f], depth, s["K"][None], s["T_ego_cam"][None], iterations)["M"][0]
+                kw = {} if align is None else {"align": align}  # stand-in networks take no align
+                M = net(img[:, 1], img[:, f], depth, s["K"][None], s["T_ego_cam"][None], iterations, **kw)["M"][0]
                 if refiner is not None:
                     with torch.enable_grad():
                         M = refiner(s, f, M)
@@ -167,6 +173,21 @@ def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
     return res
 
 
+def parse_align(spec: str):
+    """'run' -> None (as trained), 'off' -> (), '4x10,2x8' -> ((4, 10), (2, 8))."""
+    if spec == "run":
+        return None
+    if spec == "off":
+        return ()
+    try:
+        pairs = tuple(tuple(int(v) for v in p.split("x")) for p in spec.split(","))
+    except ValueError:
+        pairs = ()
+    if not pairs or any(len(p) != 2 or min(p) < 1 for p in pairs):
+        raise ValueError(f"--align {spec!r}: expected 'run', 'off' or factor x iterations pairs like 4x10,2x8,1x6")
+    return pairs
+
+
 def main(argv=None) -> int:
     from ..data import SurroundDataset
     from ..data.sequence import SurroundSequence
@@ -186,6 +207,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pose-depth", default="student", choices=["student", "gt"],
                     help="the depth a pose network with depth input reads: the run's student (as trained), or the "
                     "world's exact depth (a diagnostic: what is left is the network's own error)")
+    ap.add_argument("--align", default="run", help="the pose module's direct alignment (networks/pose_align.py): "
+                    "'run' as trained (pose_align), 'off' for the network's regression alone, or factor x "
+                    "iterations pairs, e.g. 4x10,2x8,1x6 (needs a pose network with depth input)")
     ap.add_argument("--scenes", help="split file or comma-separated scene names (default: all)")
     ap.add_argument("--out", help="write the summary here as JSON")
     a = ap.parse_args(argv)
@@ -210,15 +234,22 @@ def main(argv=None) -> int:
             depth_fn = gt_depth_fn if a.pose_depth == "gt" else student_depth_fn(student)
         elif a.pose_depth == "gt":
             raise ValueError(f"--pose-depth gt: {a.run}'s pose network reads no depth (pose_depth_input: none)")
+        align = parse_align(a.align)
+        if align and depth_fn is None:
+            raise ValueError(f"--align {a.align}: needs a pose network with depth input (pose_depth_input)")
         if a.iterations is not None and (a.iterations < 1 or (a.iterations > 1 and depth_fn is None)):
             raise ValueError(f"--iterations {a.iterations}: needs >= 1, and > 1 a pose network with depth input")
-        res = summarise(motion_errors(net, seq, depth_fn=depth_fn, iterations=a.iterations), a.min_motion)
+        t0 = time.perf_counter()
+        res = summarise(motion_errors(net, seq, depth_fn=depth_fn, iterations=a.iterations, align=align,
+                                      progress=True), a.min_motion)
+        res["seconds_per_motion"] = (time.perf_counter() - t0) / res["motions"]  # with the student's depth
         res["iterations"] = a.iterations or cfg.get("pose_iterations", 1)
+        res["align"] = [list(x) for x in (net.cfg.align if align is None else align)]
         res["pose_depth"] = a.pose_depth if depth_fn is not None else None
         if a.refine:
             refiner = PhotometricRefiner(student if a.refine_depth == "student" else None, m["mean"], m["std"])
             res["refined"] = summarise(motion_errors(net, seq, refiner, progress=True, depth_fn=depth_fn,
-                                                     iterations=a.iterations), a.min_motion)
+                                                     iterations=a.iterations, align=align), a.min_motion)
             res["refined"]["depth"] = a.refine_depth
             res["refined"]["alignment_error_median"] = {
                 "before": float(np.median([e[0] for e in refiner.errors])),
@@ -228,7 +259,9 @@ def main(argv=None) -> int:
         return 2
     res["run"], res["data_root"] = str(a.run), str(a.data_root)
     print(f"{a.run} on {a.data_root}: {res['motions']} motions ({res['moving']} of >= {a.min_motion} m)")
-    for label, r_ in (("pose network", res), (f"refined through {a.refine_depth} depth", res.get("refined"))):
+    label0 = "pose network" + (f" + alignment {res['align']}" if res["align"] else " (regression alone)")
+    print(f" {res['seconds_per_motion']:.2f} s a motion")
+    for label, r_ in ((label0, res), (f"refined through {a.refine_depth} depth", res.get("refined"))):
         if r_ is None:
             continue
         t, r, s = r_["translation_error_pct"], r_["rotation_error_deg"], r_["length_ratio"]

@@ -27,6 +27,10 @@ predicts what is left, composed on the left: M <- dM @ M. The input to each pass
 reaches every pass through its own output). Each pass is the same fixed feed-forward network, not an optimisation;
 a regressor that shrinks a motion by a factor k leaves (1 - k) of it, which the next pass sees as a small flow.
 Only the first pass is antisymmetric.
+
+``align`` (needs the depth, K and the extrinsics): the regressed motion is the start of a direct alignment of all
+cameras through frame a's depth (pose_align.py, Gauss-Newton, no learned parameters). Its value replaces ``M``;
+the gradient passes to the network's motion unchanged (straight through), and ``M_network`` keeps the regression.
 """
 from __future__ import annotations
 
@@ -50,6 +54,9 @@ class PoseConfig:
     trans_scale: float = 0.1  # metres per unit output (a frame at 12 Hz is ~0.5 m at driving speed)
     depth_input: str = "none"  # DEPTH_INPUTS: none | inverse | scaled_difference (the student's depth of frame a)
     iterations: int = 1  # passes of the network, each on frame b warped by the motion so far (needs depth_input)
+    # direct alignment after the passes (pose_align.py): ((downsampling factor, Gauss-Newton iterations), ...),
+    # coarse to fine; () is off. Needs depth_input (it aligns through frame a's depth).
+    align: tuple[tuple[int, int], ...] = ()
 
 
 DEPTH_INPUTS = {"none": 0, "inverse": 1, "scaled_difference": 4}  # mode -> extra input channels
@@ -100,6 +107,9 @@ class SurroundPoseNet(nn.Module):
 
         if cfg.depth_input not in DEPTH_INPUTS:
             raise ValueError(f"pose depth_input must be one of {sorted(DEPTH_INPUTS)}, got {cfg.depth_input!r}")
+        if cfg.align and (cfg.depth_input == "none" or any(f < 1 or n < 1 for f, n in cfg.align)):
+            raise ValueError(f"pose align needs a depth_input and (factor >= 1, iterations >= 1) pairs; got "
+                             f"{cfg.align} with depth_input {cfg.depth_input!r}")
         if cfg.iterations < 1 or (cfg.iterations > 1 and cfg.depth_input == "none"):
             raise ValueError(f"pose iterations must be >= 1, and > 1 needs a depth_input (it warps through the "
                              f"depth); got {cfg.iterations} with depth_input {cfg.depth_input!r}")
@@ -126,9 +136,9 @@ class SurroundPoseNet(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None,
                 K: torch.Tensor | None = None, T_ego_cam: torch.Tensor | None = None,
-                iterations: int | None = None) -> dict[str, torch.Tensor]:
+                iterations: int | None = None, align=None) -> dict[str, torch.Tensor]:
         """``K`` [B, N, 3, 3] at the images' size and ``T_ego_cam`` [B, N, 4, 4]: only for ``iterations`` > 1
-        (default ``cfg.iterations``)."""
+        (default ``cfg.iterations``) or ``align`` (default ``cfg.align``; () for the regression alone)."""
         B, N = a.shape[:2]
         if N != self.cfg.n_cam:
             raise ValueError(f"the pose network was built for {self.cfg.n_cam} cameras, got {N}")
@@ -160,9 +170,19 @@ class SurroundPoseNet(nn.Module):
                 wb, valid = warp(b.flatten(0, 1), depth.flatten(0, 1), Kf, Kf, T_ba)
                 wb = torch.where(valid, wb, a.flatten(0, 1)).view_as(b)  # nothing to see where b has no pixel
             M = motion_matrix(*self._pass(a, wb, dd)) @ M
-        if iterations == 1:
-            return {"axis_angle": r, "translation": t, "M": M}
-        return {"axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3], "M": M}
+        align = self.cfg.align if align is None else tuple(align)
+        if not align:
+            if iterations == 1:
+                return {"axis_angle": r, "translation": t, "M": M}
+            return {"axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3], "M": M}
+        if depth is None or K is None or T_ego_cam is None:
+            raise ValueError("pose alignment needs frame a's depth, K [B, N, 3, 3] and T_ego_cam")
+        from .pose_align import align_motion
+
+        M_al = align_motion(a, b, depth, K, T_ego_cam, M, tuple(f for f, _ in align), tuple(n for _, n in align))["M"]
+        M_out = M + (M_al.to(M.dtype) - M).detach()  # the aligned value, the regression's gradient
+        return {"axis_angle": matrix_to_axis_angle(M_out[:, :3, :3]), "translation": M_out[:, :3, 3], "M": M_out,
+                "M_network": M}
 
     def _pass(self, a: torch.Tensor, b: torch.Tensor, dd: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One antisymmetric pass: (rotation vector [B, 3], translation [B, 3])."""
