@@ -138,7 +138,8 @@ def test_the_second_pass_trains_from_pose_iterations_from(seq):
     calls = []
     net.encoder.register_forward_hook(lambda *_: calls.append(1))
     s = seq[0]
-    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"]}
+    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"],
+         "seq_stamps_us": s["stamps_us"][None]}
     s_out = {"depth": torch.where(s["depth_dense"] > 0, s["depth_dense"], torch.full_like(s["depth_dense"], 100.0))}
     per_step = []
     for step in (0, 99, 100, 500):

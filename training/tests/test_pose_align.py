@@ -121,7 +121,8 @@ def test_the_trainer_aligns_from_pose_align_from_and_distils_the_regression(seq)
     assert cfg.pose_align == ((4, 3),)
     net = SurroundPoseNet(PoseConfig(depth_input="inverse", align=cfg.pose_align))
     s = seq[3]
-    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"]}
+    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"],
+         "seq_stamps_us": s["stamps_us"][None]}
     s_out = {"depth": torch.where(s["depth_dense"] > 0, s["depth_dense"], torch.full_like(s["depth_dense"], 100.0))}
     run = SimpleNamespace(cfg=cfg, step=99, pose_model=net)
     T_before = _pose_net_motion(run, b, s_out)
@@ -130,6 +131,14 @@ def test_the_trainer_aligns_from_pose_align_from_and_distils_the_regression(seq)
     T_after = _pose_net_motion(run, b, s_out)
     assert run.pose_distill is not None and float(run.pose_distill.detach()) > 0
     assert not torch.allclose(T_before, T_after)  # the aligned motion drives the photometric terms from then on
+    # pose_stagger (the default): camera 0 at t is the reference, the others at their own exposures
+    assert torch.allclose(T_after[0, 1, 0], s["T_ego_cam"][0], atol=1e-6)
+    assert not torch.allclose(T_after[0, 1, 1:], s["T_ego_cam"][1:], atol=1e-4)
+    with pytest.raises(ValueError, match="no stamps_us"):
+        _pose_net_motion(run, {k: v for k, v in b.items() if k != "seq_stamps_us"}, s_out)
+    off = SimpleNamespace(cfg=load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "pose_stagger": False,
+                                                  "data": {"sequence": True}}), step=0, pose_model=net)
+    torch.testing.assert_close(_pose_net_motion(off, b, s_out)[0, 1], s["T_ego_cam"])  # simultaneous: as before
     M = torch.eye(4)[None]
     assert float(pose_distill_loss(M, M)) == 0.0
     M2 = M.clone()
@@ -149,3 +158,28 @@ def test_pose_eval_parses_its_align_option():
     for bad in ("4", "4x0", "ax3", ""):
         with pytest.raises(ValueError, match="expected 'run', 'off' or factor x iterations"):
             parse_align(bad)
+
+
+def test_exposure_poses_put_each_camera_where_the_world_had_it(seq):
+    """The world fires its six cameras over ~40 ms of a set (as nuScenes does); from the two motions between camera
+    0's exposures, exposure_poses gives every camera's pose at its own exposure within millimetres, where taking a
+    set's exposures as simultaneous is off by the distance driven meanwhile."""
+    from fsmde_train.networks.pose import exposure_poses, matrix_to_axis_angle
+
+    s = seq[3]
+    E = s["T_ego_cam"].double()
+    truth = s["T_ref_cam"].double() @ torch.linalg.inv(E)[None]  # [3, N, 4, 4] ego at each exposure in ego(t, cam 0)
+    M = [truth[f, 0] for f in (0, 2)]  # ego(t±1) -> ego(t) at camera 0's exposures
+    rt = [(matrix_to_axis_angle(m[None, :3, :3]), m[None, :3, 3]) for m in M]
+    P = exposure_poses(rt[0], rt[1], s["stamps_us"][None])[0]
+    spread_ms = float(s["stamps_us"][1].max() - s["stamps_us"][1].min()) / 1e3
+    assert 20 < spread_ms < 60, spread_ms
+    err = (P[..., :3, 3] - truth[..., :3, 3]).norm(dim=-1)
+    simultaneous = torch.stack([M[0][None].expand(6, 4, 4), torch.eye(4, dtype=M[0].dtype).expand(6, 4, 4),
+                                M[1][None].expand(6, 4, 4)])
+    err_sim = (simultaneous[..., :3, 3] - truth[..., :3, 3]).norm(dim=-1)
+    assert float(err.max()) < 0.005, err  # metres
+    assert float(err_sim.max()) > 0.1, err_sim  # ~8 m/s x 40 ms
+    torch.testing.assert_close(P[:, 0], truth[:, 0], atol=1e-5, rtol=0)  # camera 0 is where the motions are
+    with pytest.raises(ValueError, match="must increase"):
+        exposure_poses(rt[0], rt[1], s["stamps_us"].flip(0)[None])

@@ -40,7 +40,7 @@ def _flat(batch, device):
     if batch["image"].dim() == 6:  # a sequence sample [B, 3 (t-1, t, t+1), N, C, H, W]: the student sees t
         seq = {"seq_image": batch["image"].to(device), "seq_T_ref_cam": batch.pop("T_ref_cam", None)}
         batch["image"] = batch["image"][:, 1]
-        batch.pop("stamps_us", None)
+        seq["seq_stamps_us"] = batch.pop("stamps_us", None)  # [B, 3, N]: each camera's exposure
     n = batch["image"].shape[1]
     out = {k: v.flatten(0, 1).to(device) for k, v in batch.items() if k != "index"}
     out.update({k: (v.to(device) if v is not None else None) for k, v in seq.items()})
@@ -304,6 +304,14 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     run.pose_distill = None
     if "M_network" in out and run.cfg.pose_align_distill > 0:  # the regression toward the aligned motion
         run.pose_distill = pose_distill_loss(out["M_network"], M.detach())
+    if run.cfg.pose_stagger:  # each camera at its own exposure (networks/pose.py exposure_poses)
+        if b.get("seq_stamps_us") is None:
+            raise ValueError("pose_stagger: the batch has no stamps_us (each camera's exposure time)")
+        from ..networks.pose import exposure_poses
+
+        r, t = out["axis_angle"], out["translation"]
+        P = exposure_poses((r[:B], t[:B]), (r[B:], t[B:]), b["seq_stamps_us"].to(r.device))
+        return P @ Tec[:, None]
     Mp, Mn = M[:B], M[B:]
     return torch.stack([Mp[:, None] @ Tec, Tec.expand(B, N, 4, 4), Mn[:, None] @ Tec], 1)
 

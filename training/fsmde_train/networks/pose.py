@@ -90,6 +90,36 @@ def motion_matrix(axis_angle: torch.Tensor, translation: torch.Tensor) -> torch.
     return M
 
 
+def motion_fraction(axis_angle: torch.Tensor, translation: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The fraction ``alpha`` [B, K] of a motion (axis_angle, translation [B, 3]) at constant velocity: [B, K, 4, 4]
+    (rotation vector and translation scaled; exact for the small rotations of one frame to first order)."""
+    B, K = alpha.shape
+    a = alpha.to(axis_angle.dtype)[..., None]
+    return motion_matrix((a * axis_angle[:, None]).flatten(0, 1), (a * translation[:, None]).flatten(0, 1)).view(B, K, 4, 4)
+
+
+def exposure_poses(prev: tuple[torch.Tensor, torch.Tensor], nxt: tuple[torch.Tensor, torch.Tensor],
+                   stamps_us: torch.Tensor) -> torch.Tensor:
+    """The ego pose at every camera's exposure of frames t-1, t, t+1 in the ego frame of camera 0's exposure at t:
+    [B, 3, N, 4, 4].
+
+    A rig's cameras do not fire together: nuScenes triggers each when the spinning LiDAR sweeps its field of view,
+    so one set's six stamps spread over ~40-50 ms, 0.3-0.7 m of travel at 8-15 m/s. ``prev`` / ``nxt``: the pose
+    network's (axis_angle, translation) for ego(t-1) -> ego(t) and ego(t+1) -> ego(t) between camera 0's exposures;
+    ``stamps_us`` [B, 3, N]. At constant velocity an exposure tau after camera 0's at t sees the fraction
+    tau / (its interval) of the next motion, one before it the fraction of the previous motion."""
+    s = stamps_us.double()
+    t0 = s[:, 1, :1]  # [B, 1]
+    dn, dp = s[:, 2, :1] - t0, t0 - s[:, 0, :1]
+    if bool((dn <= 0).any()) or bool((dp <= 0).any()):
+        raise ValueError("exposure_poses: camera 0's stamps of frames t-1, t, t+1 must increase")
+    tau = s.flatten(1) - t0  # [B, 3N]
+    P_next = motion_fraction(*nxt, (tau / dn).clamp_min(0))
+    P_prev = motion_fraction(*prev, (-tau / dp).clamp_min(0))
+    P = torch.where((tau >= 0)[..., None, None], P_next, P_prev)
+    return P.view(s.shape[0], 3, s.shape[2], 4, 4)
+
+
 def camera_motions(M: torch.Tensor, T_ego_cam: torch.Tensor) -> torch.Tensor:
     """Vehicle motion [B, 4, 4] -> each camera's [B, N, 4, 4] (camera at b -> camera at a) by the extrinsics."""
     E = T_ego_cam
