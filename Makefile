@@ -77,7 +77,7 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 # world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
 # (like the worlds, into <folder>.part, renamed when complete), each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
 # CPU (2 cores): ~30-45 min a row, pyramid_8k twice that, the pose_net_depth_2pass rows 1.3 x.
-SELFSUP_ROWS := pyramid pyramid_8k curvature pose_net pose_net_pyramid pose_net_depth pose_net_depth_difference pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_no_spatial
+SELFSUP_ROWS := pyramid pyramid_8k curvature pose_net pose_net_pyramid pose_net_depth pose_net_depth_difference pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_depth_2pass_stagger pose_net_no_spatial
 data/bags/train-dr: | data/weights/train-dr
 	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar
 	mv $@.part $@
@@ -91,7 +91,7 @@ selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val
 	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net.json
 	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net_pyramid --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net_pyramid.json
 	cd training && for r in pose_net_depth pose_net_depth_difference; do for it in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/test --iterations $$it --out results/selfsup_bag_test/$${r}_it$$it.json; done; done
-	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_strides; do for w in val test; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_test/$${r}_$$w.json; done; done
+	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_depth_2pass_stagger; do for w in val test; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_test/$${r}_$$w.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.

@@ -119,10 +119,14 @@ def _free_port():
         return s.getsockname()[1]
 
 
-# the pose-network variant: self-supervised sequences (t-1, t, t+1), no teacher, the pose network in DDP too
+# the pose-network variant: self-supervised sequences (t-1, t, t+1), no teacher, the pose network in DDP too.
+# pose_stagger off: with it the spatial term also trains the pose network, and in 8 steps that path amplifies the
+# ranks' BatchNorm difference (6 views per rank, not 12) past this test's motion tolerance (measured: 0.068 m apart
+# against 0.023 allowed; 0.02 without it). That the staggered motion mixes nothing across a batch, which is what DDP
+# relies on, is tests/test_pose_align.py's test_staggered_motions_are_per_sample.
 _POSE_RUN = ["data.sweeps=true", "data.sequence=true", "pose_net=true", "teacher.kind=none", "loss.silog=0",
              "loss.bins=0", "loss.ci_kd=0", "loss.vr_kd=0", "loss.photo_temporal=1", "loss.photo_spatial=1",
-             "loss.smooth=0.001"]
+             "loss.smooth=0.001", "pose_stagger=false"]
 
 
 @pytest.mark.parametrize("variant", ["method", "pose_net"])

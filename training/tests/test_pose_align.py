@@ -183,3 +183,31 @@ def test_exposure_poses_put_each_camera_where_the_world_had_it(seq):
     torch.testing.assert_close(P[:, 0], truth[:, 0], atol=1e-5, rtol=0)  # camera 0 is where the motions are
     with pytest.raises(ValueError, match="must increase"):
         exposure_poses(rt[0], rt[1], s["stamps_us"].flip(0)[None])
+
+
+def test_staggered_motions_are_per_sample(seq):
+    """Two samples in one batch give the motions and the pose network's gradient of each sample alone (summed): the
+    stamps of one sample never reach another's cameras, so splitting a batch across DDP ranks changes nothing."""
+    from types import SimpleNamespace
+
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import _pose_net_motion
+
+    run = SimpleNamespace(cfg=load_config(None, {"pose_net": True, "data": {"sequence": True}}), step=0)
+    torch.manual_seed(0)
+    run.pose_model = net = SurroundPoseNet(PoseConfig())
+
+    def grads(ks):
+        ss = [seq[k] for k in ks]
+        b = {"seq_image": torch.stack([s["image"] for s in ss]), "T_ego_cam": torch.cat([s["T_ego_cam"] for s in ss]),
+             "K": torch.cat([s["K"] for s in ss]), "focal_scale": torch.cat([s["focal_scale"] for s in ss]),
+             "seq_stamps_us": torch.stack([s["stamps_us"] for s in ss])}
+        net.zero_grad()
+        T = _pose_net_motion(run, b, {})
+        (T * torch.arange(16.0).view(4, 4)).sum().backward()
+        return T.detach(), torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    Tb, gb = grads([1, len(seq) - 2])
+    (T1, g1), (T2, g2) = grads([1]), grads([len(seq) - 2])
+    torch.testing.assert_close(Tb, torch.cat([T1, T2]), atol=1e-6, rtol=0)
+    assert float((gb - (g1 + g2)).norm() / gb.norm()) < 1e-4

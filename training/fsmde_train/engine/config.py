@@ -85,7 +85,7 @@ class TrainConfig:
     # regression learns toward it with weight pose_align_distill (no GT: it is the images' photometric optimum)
     # model each camera's exposure time within a set (networks/pose.py exposure_poses: the vehicle moves 0.3-0.7 m
     # while a nuScenes-style rig's six cameras fire); false takes one set's exposures as simultaneous, as the
-    # pose-network rows measured before 2026-12-04 did
+    # pose-network rows measured before 2026-12-03 did
     pose_stagger: bool = True
     pose_align: tuple = ()
     pose_align_from: int = 0
