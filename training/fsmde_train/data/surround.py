@@ -106,6 +106,8 @@ class SurroundDataset(Dataset):
         norm = StudentConfig()  # the model's normalisation unless the caller passes its model's own
         self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
         self.std = np.asarray(norm.std if std is None else std, np.float32)
+        if nusc is None and not (self.root / version / "sample.json").is_file():  # the devkit only asserts
+            raise ValueError(f"{self.root}: not a nuScenes-format dataroot (expected {version}/sample.json there)")
         self.nusc = nusc or NuScenes(version=version, dataroot=str(self.root), verbose=False)
         self.h, self.w = input_hw
         self.f_canon = canonical_focal_px
