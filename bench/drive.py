@@ -102,7 +102,8 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
     io.create_subscription(PointCloud2, "points", on_cloud, 10)
     for c in CAMERAS:  # every output subscribed (as RViz with all displays on): the node builds them all
         for topic in (f"{c}/depth/image", f"{c}/depth/colorized"):
-            io.create_subscription(Image, topic, lambda m: None, 2)
+            # raw: left serialized; deserialising 12 images a set in this process delayed its 12 Hz publishing
+            io.create_subscription(Image, topic, lambda m: None, 2, raw=True)
     io.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     ex = SingleThreadedExecutor()
     ex.add_node(io)
