@@ -188,3 +188,69 @@ def test_a_second_pose_pass_sees_frame_b_warped_by_the_first_ones_motion(seq):
         net(img[1][None], img[2][None], depth[None])
     with pytest.raises(ValueError, match="iterations must be >= 1"):
         SurroundPoseNet(PoseConfig(iterations=2))
+
+
+def test_the_sequence_loss_scores_every_pass_and_the_jitter_scales_the_second_passs_start(seq):
+    """pose_sequence_gamma / pose_iteration_jitter: the network reports the motion after every pass (the first one
+    unperturbed), a jittered second pass composes on the first motion scaled by the drawn factor, the trainer
+    hands each earlier pass to the temporal term with weight gamma ** (passes - pass), and that term is the
+    objective's own temporal term."""
+    from types import SimpleNamespace
+
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import _pose_net_motion
+    from fsmde_train.losses.objective import LossConfig, Objective
+    from fsmde_train.networks.pose import matrix_to_axis_angle, motion_matrix
+
+    s = seq[len(seq) // 2]
+    img = s["image"][:, :, :3]
+    M_true = _true_motion(s, 2).float()
+    r_true, t_true = matrix_to_axis_angle(M_true[None, :3, :3]), M_true[None, :3, 3]
+    small = (torch.tensor([[0.0, 0.0, 0.002]]), torch.tensor([[0.05, 0.0, 0.0]]))
+
+    class Probe(SurroundPoseNet):
+        calls = 0
+
+        def _pass(self, a, b, dd):
+            Probe.calls += 1
+            r, t = (r_true, t_true) if Probe.calls % 2 == 1 else small
+            return r.expand(a.shape[0], 3), t.expand(a.shape[0], 3)
+
+    net = Probe(PoseConfig(depth_input="inverse", iterations=2))
+    depth = torch.where(s["depth_dense"] > 0, s["depth_dense"], torch.full_like(s["depth_dense"], 100.0))
+    args = (img[1][None], img[2][None], depth[None], s["K"][None], s["T_ego_cam"][None])
+    out = net(*args, jitter=0.25, generator=torch.Generator().manual_seed(3))
+    f = 1.0 + 0.25 * (2.0 * torch.rand(1, 1, generator=torch.Generator().manual_seed(3)) - 1.0)
+    assert abs(float(f) - 1.0) > 0.01  # a draw that moves the start
+    torch.testing.assert_close(out["M_passes"][0][0], M_true, atol=1e-6, rtol=0)
+    start = motion_matrix(r_true * f, t_true * f)
+    torch.testing.assert_close(out["M"][0], (motion_matrix(*small) @ start)[0], atol=1e-5, rtol=0)
+    assert len(out["M_passes"]) == 2 and out["M_passes"][1] is out["M"]
+    plain = net(*args)  # no jitter: the start is the first pass's motion
+    torch.testing.assert_close(plain["M"][0], (motion_matrix(*small) @ M_true[None])[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="jitter must be in"):
+        net(*args, jitter=1.0)
+
+    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"],
+         "seq_stamps_us": s["stamps_us"][None], "depth_canon": s["depth_canon"][None]}
+    s_out = {"depth": depth}
+    earlier = {}
+    for gamma in (0.8, 0.0):
+        cfg = load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "pose_iterations": 2,
+                                 "pose_sequence_gamma": gamma, "pose_iteration_jitter": 0.25,
+                                 "data": {"sequence": True}})
+        run = SimpleNamespace(cfg=cfg, step=0, pose_model=net, dd=SimpleNamespace(rank=0))
+        T = _pose_net_motion(run, b, s_out)
+        earlier[gamma] = run.pose_earlier
+    assert earlier[0.0] == [] and len(earlier[0.8]) == 1
+    w, T1 = earlier[0.8][0]
+    assert w == pytest.approx(0.8) and T1.shape == T.shape == (1, 3, 6, 4, 4)
+    obj = Objective(LossConfig(photo_temporal=1.0, photo_spatial=1.0, silog=0.0, bins=0.0, photo_scales=(1, 2)),
+                    0.5, 100.0, 6)
+    bt = {**b, "seq_T_ref_cam": T1}
+    _, terms = obj({"depth": depth}, bt)
+    torch.testing.assert_close(obj.temporal_term({"depth": depth}, bt), terms["photo_temporal"])
+    for bad in ({"pose_sequence_gamma": 0.8}, {"pose_iteration_jitter": 0.2},
+                {"pose_sequence_gamma": 1.5, "pose_iterations": 2}):
+        with pytest.raises(ValueError, match="pose_sequence_gamma must be in"):
+            load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "data": {"sequence": True}, **bad})

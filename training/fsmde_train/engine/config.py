@@ -80,6 +80,12 @@ class TrainConfig:
     # the step from which the passes beyond the first train; before it the network runs one pass (two passes trained
     # together from scratch split the motion between them: configs/selfsup_bag/pose_net_iterative.yaml)
     pose_iterations_from: int = 0
+    # RAFT's sequence loss: with gamma > 0 each earlier pass's motion also drives the temporal term (weight
+    # gamma ** (passes - pass), the student's depth detached there), so every pass is a whole motion estimate and a
+    # later one corrects what is left; 0 = the final motion only
+    pose_sequence_gamma: float = 0.0
+    # the motion handed to each later pass scaled per sample by U(1 - j, 1 + j) in training (networks/pose.py)
+    pose_iteration_jitter: float = 0.0
     # the pose module's direct alignment (networks/pose_align.py) from step pose_align_from: [[factor, iterations],
     # ...] coarse to fine, [] off; needs pose_depth_input. The aligned motion drives the photometric terms; the
     # regression learns toward it with weight pose_align_distill (no GT: it is the images' photometric optimum)
@@ -142,6 +148,11 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
         cfg.pose_align = tuple((int(f), int(n)) for f, n in cfg.pose_align)
     except (TypeError, ValueError):
         cfg.pose_align = None
+    if not 0.0 <= cfg.pose_sequence_gamma <= 1.0 or not 0.0 <= cfg.pose_iteration_jitter < 1.0 or \
+            ((cfg.pose_sequence_gamma or cfg.pose_iteration_jitter) and cfg.pose_iterations == 1):
+        raise ValueError(f"pose_sequence_gamma must be in [0, 1] and pose_iteration_jitter in [0, 1), and either "
+                         f"needs pose_iterations > 1; got {cfg.pose_sequence_gamma}, {cfg.pose_iteration_jitter} "
+                         f"with pose_iterations {cfg.pose_iterations}")
     if cfg.pose_align is None or any(f < 1 or n < 1 for f, n in cfg.pose_align) or \
             (cfg.pose_align and cfg.pose_depth_input == "none"):
         raise ValueError("pose_align must be [[factor, iterations], ...] with both >= 1 (e.g. [[4, 6], [2, 4]]) and "

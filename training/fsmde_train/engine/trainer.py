@@ -161,6 +161,7 @@ class _Run:
     pose_model: torch.nn.Module | None = None  # pose, or its DDP wrapper
     pose_motion: torch.Tensor | None = None  # the pose network's seq_T_ref_cam of the last step
     pose_distill: torch.Tensor | None = None  # the regression's distance to the aligned motion (pose_align_distill)
+    pose_earlier: list = field(default_factory=list)  # (weight, T_ref_cam) of earlier passes (pose_sequence_gamma)
 
     def teacher_outputs(self, b: dict) -> dict | None:
         """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
@@ -284,8 +285,9 @@ def pose_distill_loss(M_net: torch.Tensor, M_target: torch.Tensor) -> torch.Tens
 
 
 def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
-    """T_ref_cam [B, 3, N, 4, 4] from the pose network: camera at t-1 / t / t+1 -> the ego frame at t (the
-    exposures of one set are taken as simultaneous; the vehicle motion M maps ego(t±1) points into ego(t)).
+    """T_ref_cam [B, 3, N, 4, 4] from the pose network: camera at t-1 / t / t+1 -> the ego frame at t (each camera
+    at its own exposure with pose_stagger, else one set taken as simultaneous; the vehicle motion M maps ego(t±1)
+    points into ego(t)).
     ``s_out``: the student's outputs for frame t (its depth is the pose network's input with pose_depth_input)."""
     seq = b["seq_image"]
     B, _, N = seq.shape[:3]
@@ -298,18 +300,31 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     K = b["K"].view(B, N, 3, 3)
     passes = 1 if run.step < run.cfg.pose_iterations_from else run.cfg.pose_iterations
     align = () if run.step < run.cfg.pose_align_from else run.cfg.pose_align
+    jitter = run.cfg.pose_iteration_jitter if passes > 1 else 0.0
+    gen = torch.Generator().manual_seed(run.cfg.seed * 5_000_011 + run.step * 17 + run.dd.rank) if jitter else None
     out = run.pose_model(torch.cat([seq[:, 1], seq[:, 1]]), torch.cat([seq[:, 0], seq[:, 2]]), depth,
-                         torch.cat([K, K]), torch.cat([Tec, Tec]), passes, align)
+                         torch.cat([K, K]), torch.cat([Tec, Tec]), passes, align, jitter=jitter, generator=gen)
     M = out["M"]
     run.pose_distill = None
     if "M_network" in out and run.cfg.pose_align_distill > 0:  # the regression toward the aligned motion
         run.pose_distill = pose_distill_loss(out["M_network"], M.detach())
+    # the earlier passes' motions, for the sequence loss: (weight, T_ref_cam [B, 3, N, 4, 4])
+    g = run.cfg.pose_sequence_gamma
+    run.pose_earlier = [] if not g or passes == 1 else [
+        (g ** (passes - 1 - i), _motion_to_T_ref_cam(run, b, Mi, Tec)) for i, Mi in enumerate(out["M_passes"][:-1])]
+    return _motion_to_T_ref_cam(run, b, M, Tec, (out["axis_angle"], out["translation"]))
+
+
+def _motion_to_T_ref_cam(run: _Run, b: dict, M: torch.Tensor, Tec: torch.Tensor, rt=None) -> torch.Tensor:
+    """The vehicle motions M [2B, 4, 4] (ego(t-1) -> ego(t), then ego(t+1) -> ego(t)) as T_ref_cam [B, 3, N, 4, 4];
+    ``rt``: M's (rotation vector, translation) when the network gave them."""
+    B, N = Tec.shape[:2]
     if run.cfg.pose_stagger:  # each camera at its own exposure (networks/pose.py exposure_poses)
         if b.get("seq_stamps_us") is None:
             raise ValueError("pose_stagger: the batch has no stamps_us (each camera's exposure time)")
-        from ..networks.pose import exposure_poses
+        from ..networks.pose import exposure_poses, matrix_to_axis_angle
 
-        r, t = out["axis_angle"], out["translation"]
+        r, t = rt if rt is not None else (matrix_to_axis_angle(M[:, :3, :3]), M[:, :3, 3])
         P = exposure_poses((r[:B], t[:B]), (r[B:], t[B:]), b["seq_stamps_us"].to(r.device))
         return P @ Tec[:, None]
     Mp, Mn = M[:B], M[B:]
@@ -348,6 +363,11 @@ def _step(run: _Run, b: dict):
         b = {**b, "seq_T_ref_cam": _pose_net_motion(run, b, s_out)}
         run.pose_motion = b["seq_T_ref_cam"].detach()  # for the TensorBoard reconstructions
     loss, terms = run.objective(s_out, b, t_out)
+    if run.pose is not None and run.pose_earlier:  # the sequence loss: the temporal term of each earlier pass
+        s_det = {**s_out, "depth": s_out["depth"].detach()}  # it trains the pose network, not the depth
+        seq_terms = [w * run.objective.temporal_term(s_det, {**b, "seq_T_ref_cam": T}) for w, T in run.pose_earlier]
+        terms = {**terms, "pose_sequence": sum(seq_terms).detach()}
+        loss = loss + run.cfg.loss.photo_temporal * sum(seq_terms)
     if run.pose is not None and run.pose_distill is not None:
         terms = {**terms, "pose_align_distill": run.pose_distill.detach()}
         loss = loss + run.cfg.pose_align_distill * run.pose_distill

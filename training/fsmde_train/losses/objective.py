@@ -133,6 +133,16 @@ class Objective:
         return surround_warps(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3),
                               batch["seq_T_ref_cam"])
 
+    def temporal_term(self, out: dict, batch: dict) -> torch.Tensor:
+        """The temporal photometric term alone (unweighted), as ``__call__`` computes it, for the batch's
+        ``seq_T_ref_cam`` (the pose network's sequence loss scores each pass's motion with it)."""
+        c, n = self.cfg, self.n_cam
+        rgb, depth = self._rgb_and_metric_depth(out, batch)
+        B = rgb.shape[0]
+        return surround_reconstruction(rgb, depth.view(B, n, 1, *depth.shape[-2:]), batch["K"].view(B, n, 3, 3),
+                                       batch["seq_T_ref_cam"], scales=c.photo_scales,
+                                       scale_mode=c.photo_scale_mode)["temporal"]
+
     def _self_supervised(self, out: dict, batch: dict) -> dict:
         c, n = self.cfg, self.n_cam
         rgb, depth = self._rgb_and_metric_depth(out, batch)

@@ -26,7 +26,10 @@ motion module do it. Frame b is warped into a's view through the motion so far a
 predicts what is left, composed on the left: M <- dM @ M. The input to each pass is detached (the gradient
 reaches every pass through its own output). Each pass is the same fixed feed-forward network, not an optimisation;
 a regressor that shrinks a motion by a factor k leaves (1 - k) of it, which the next pass sees as a small flow.
-Only the first pass is antisymmetric.
+Only the first pass is antisymmetric. ``M_passes`` lists the motion after every pass (for a loss on each, RAFT's
+sequence loss). ``jitter`` j > 0 (training only) scales the motion handed to each later pass by a factor drawn per
+sample from U(1 - j, 1 + j): a corrector learns the residuals it is shown, and one network's own residuals on its
+training data are smaller than those it meets on a new layout.
 
 ``align`` (needs the depth, K and the extrinsics): the regressed motion is the start of a direct alignment of all
 cameras through frame a's depth (pose_align.py, Gauss-Newton, no learned parameters). Its value replaces ``M``;
@@ -166,9 +169,13 @@ class SurroundPoseNet(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None,
                 K: torch.Tensor | None = None, T_ego_cam: torch.Tensor | None = None,
-                iterations: int | None = None, align=None) -> dict[str, torch.Tensor]:
+                iterations: int | None = None, align=None, jitter: float = 0.0,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """``K`` [B, N, 3, 3] at the images' size and ``T_ego_cam`` [B, N, 4, 4]: only for ``iterations`` > 1
-        (default ``cfg.iterations``) or ``align`` (default ``cfg.align``; () for the regression alone)."""
+        (default ``cfg.iterations``) or ``align`` (default ``cfg.align``; () for the regression alone).
+        ``jitter`` / ``generator``: the later passes' start perturbed (module docstring); 0 at evaluation."""
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"pose jitter must be in [0, 1), got {jitter}")
         B, N = a.shape[:2]
         if N != self.cfg.n_cam:
             raise ValueError(f"the pose network was built for {self.cfg.n_cam} cameras, got {N}")
@@ -192,7 +199,11 @@ class SurroundPoseNet(nn.Module):
         iterations = self.cfg.iterations if iterations is None else iterations
         if iterations > 1 and (depth is None or K is None or T_ego_cam is None):
             raise ValueError("more than one pose iteration needs frame a's depth, K [B, N, 3, 3] and T_ego_cam")
+        passes = [M]
         for _ in range(iterations - 1):
+            if jitter > 0:  # scale the motion so far (rotation vector and translation) by U(1 - j, 1 + j)
+                f = 1.0 + jitter * (2.0 * torch.rand(B, 1, generator=generator) - 1.0)
+                M = motion_fraction(matrix_to_axis_angle(M[:, :3, :3]), M[:, :3, 3], f.to(M.device))[:, 0]
             with torch.no_grad():  # frame b as seen from a through the motion so far
                 E = T_ego_cam.to(M.dtype)
                 T_ba = (torch.linalg.inv(E) @ torch.linalg.inv(M.detach())[:, None] @ E).flatten(0, 1)
@@ -200,11 +211,13 @@ class SurroundPoseNet(nn.Module):
                 wb, valid = warp(b.flatten(0, 1), depth.flatten(0, 1), Kf, Kf, T_ba)
                 wb = torch.where(valid, wb, a.flatten(0, 1)).view_as(b)  # nothing to see where b has no pixel
             M = motion_matrix(*self._pass(a, wb, dd)) @ M
+            passes.append(M)
         align = self.cfg.align if align is None else tuple(align)
         if not align:
             if iterations == 1:
-                return {"axis_angle": r, "translation": t, "M": M}
-            return {"axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3], "M": M}
+                return {"axis_angle": r, "translation": t, "M": M, "M_passes": passes}
+            return {"axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3], "M": M,
+                    "M_passes": passes}
         if depth is None or K is None or T_ego_cam is None:
             raise ValueError("pose alignment needs frame a's depth, K [B, N, 3, 3] and T_ego_cam")
         from .pose_align import align_motion
