@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation selfsup-bag eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -77,7 +77,7 @@ ablation: setup data/weights/train data/weights/val data/weights/test data/teach
 # world converted to rosbag2 without LiDAR (one bag with odometry on /tf, one without: the pose network's rows),
 # (like the worlds, into <folder>.part, renamed when complete), each row of configs/selfsup_bag*, then the pose network's motion against the held-out test world's ego poses.
 # CPU (2 cores): ~30-45 min a row, pyramid_8k twice that, the pose_net_depth_2pass rows 1.3 x.
-SELFSUP_ROWS := pyramid pyramid_8k curvature pose_net pose_net_pyramid pose_net_depth pose_net_depth_difference pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_depth_2pass_stagger pose_net_no_spatial
+SELFSUP_ROWS := pyramid pyramid_8k curvature pose_net pose_net_pyramid pose_net_depth pose_net_depth_difference pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_depth_2pass_stagger pose_net_depth_2pass_seq pose_net_depth_2pass_seq_jitter pose_net_no_spatial
 data/bags/train-dr: | data/weights/train-dr
 	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar
 	mv $@.part $@
@@ -92,6 +92,20 @@ selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val
 	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net_pyramid --data-root ../data/weights/test --refine --out results/selfsup_bag_test/pose_net_pyramid.json
 	cd training && for r in pose_net_depth pose_net_depth_difference; do for it in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/test --iterations $$it --out results/selfsup_bag_test/$${r}_it$$it.json; done; done
 	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_strides pose_net_depth_2pass_stagger; do for w in val test; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_test/$${r}_$$w.json; done; done
+
+# Issue 14's must-show on two fresh worlds, fixed before they were evaluated (training/results/selfsup_bag_pose_fresh/
+# PLAN.md): the validation world's settings with a new seed (street, in-distribution) and the test world's with a new
+# seed (boulevard, a layout no training world has). Needs make selfsup-bag's runs; adds pyramid_8k's second seed.
+# CPU: ~2 min each world, ~85 min the second seed, minutes the evaluations.
+FRESH := data/weights/fresh300 data/weights/holdout600
+data/weights/fresh300: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 300 && mv $@.part $@
+data/weights/holdout600: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 600 --layout boulevard && mv $@.part $@
+training/runs/selfsup_bag/pyramid_8k_seed1/result.json: | setup data/bags/train-dr data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pyramid_8k.yaml --set seed=1 out_dir=runs/selfsup_bag/pyramid_8k_seed1
+selfsup-fresh: setup $(FRESH) training/runs/selfsup_bag/pyramid_8k_seed1/result.json
+	cd training && for w in fresh300 holdout600; do ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/pyramid_8k runs/selfsup_bag/pyramid_8k_seed1 --names pyramid_8k pyramid_8k_seed1 --data-root ../data/weights/$$w $$([ $$w = holdout600 ] && echo --sweeps) --gt dense --out results/selfsup_bag_pose_fresh/depth_$$w; for r in pyramid_8k pyramid_8k_seed1; do ../$(PY) -m fsmde_train.eval.scale_ratio --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w; done; for r in pose_net_depth_2pass pose_net_depth_2pass_seq pose_net_depth_2pass_seq_jitter; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_fresh/$${r}_$$w.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
