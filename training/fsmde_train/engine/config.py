@@ -37,6 +37,9 @@ class DataConfig:
     # train from these rosbag2 folders, or folders of them (the rig's topics, /tf_static, /tf), instead of root
     bags: list[str] | None = None
     kitti: str | None = None  # or from a KITTI raw folder as a stereo rig (data/kitti_seq.py; test-time adaptation)
+    # or from DDAD scenes in DGP format, or folders of them (data/ddad_seq.py: world poses per image datum, no LiDAR
+    # read); data.cameras then names the scenes' cameras in ring order (CAMERA_01, ...)
+    ddad: list[str] | None = None
     cache_dir: str | None = None  # preprocessed arrays cached here (keyed by data + settings), None = no cache
     # the rig's cameras in ring order (adjacent entries overlap): N_cam of every batch, of VR-KD's ring pairs and
     # of the exported manifest; the node's rig file names the same cameras

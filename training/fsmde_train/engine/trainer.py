@@ -82,6 +82,18 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
             raise ValueError("data.kitti needs data.sequence: true (the photometric terms train; its LiDAR is never read)")
         ds = SurroundSequence(KittiStereoSequence(d.kitti, d.input_hw, d.canonical_focal_px, cfg.model.geometry_inputs,
                                                   cfg.model.mean, cfg.model.std), strides=d.sequence_strides)
+    elif d.ddad:
+        from torch.utils.data import ConcatDataset
+
+        from ..data.ddad_seq import DdadSequence, expand_ddad
+        from ..data.sequence import SurroundSequence
+
+        if not d.sequence:
+            raise ValueError("data.ddad needs data.sequence: true (the photometric terms train; its LiDAR is never read)")
+        ds = ConcatDataset([SurroundSequence(DdadSequence(r, d.cameras, d.input_hw, d.canonical_focal_px,
+                                                          cfg.model.geometry_inputs, cfg.model.mean, cfg.model.std),
+                                             strides=d.sequence_strides)
+                            for r in expand_ddad(d.ddad)])
     elif d.bags:
         from torch.utils.data import ConcatDataset
 
