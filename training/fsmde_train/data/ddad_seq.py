@@ -9,7 +9,7 @@ The LiDAR is kept per view for *evaluation only*: it never enters a training sam
 ``cameras``: the image datums' names in ring order (the spatial term pairs ring neighbours), e.g. DDAD's
 CAMERA_01 (front), CAMERA_05, CAMERA_06, ...; default: the first sample's cameras in the scene's order. A sample
 without one of them is an error naming it. The interface is the one ``SurroundSequence`` reads (``set_stamps``,
-``set_scenes``, ``E``, ``T``, ``root``, ``__getitem__``), as ``BagSurround`` and ``KittiStereoSequence``.
+``set_scenes``, ``E``, ``T``, ``root``, ``__getitem__``; data/rig_sequence.py), as ``BagSurround``.
 """
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from ..geometry import camera_channels
-from ..networks.student import StudentConfig
 from .real import RealDataError, _dgp_pose, load_ddad_scene
-from .surround import scale_K
+from .rig_sequence import RigSequence
 
 
 def dgp_stamp_us(s: str) -> int:
@@ -53,18 +49,10 @@ def expand_ddad(paths) -> list[Path]:
     return out
 
 
-class DdadSequence(Dataset):
+class DdadSequence(RigSequence):
     def __init__(self, root, cameras=None, input_hw=(128, 224), canonical_focal_px: float = 177.3,
                  geometry_inputs=(), mean=None, std=None):
-        import cv2
-
-        self.root = Path(root)
-        self.h, self.w = input_hw
-        self.f_canon = canonical_focal_px
-        self.geometry_inputs = tuple(geometry_inputs)
-        norm = StudentConfig()
-        self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
-        self.std = np.asarray(norm.std if std is None else std, np.float32)
+        super().__init__(root, input_hw, canonical_focal_px, geometry_inputs, mean, std)
         views = load_ddad_scene(self.root)  # checks the files; LiDAR projected per view
         scene_file = sorted(self.root.glob("scene_*.json"))[0]
         scene = json.loads(scene_file.read_text())
@@ -97,39 +85,8 @@ class DdadSequence(Dataset):
                     raise RealDataError(f"{scene_file}: sample {si} has no image datum of {name}; expected every camera "
                                         f"of {list(self.cameras)} in every sample")
                 T_world_cam, self.stamps[s, c] = meta[(si, name)]
-                rgb = cv2.imread(str(v.image_path), cv2.IMREAD_COLOR)
-                if rgb is None:
-                    raise RealDataError(f"{v.image_path}: not a readable image")
-                self.images[s, c] = cv2.resize(rgb[:, :, ::-1], (self.w, self.h), interpolation=cv2.INTER_AREA)
-                self.K[s, c] = scale_K(v.K, v.size, (self.w, self.h))
-                self.T[s, c] = v.T_vehicle_cam
+                self._put(s, c, v)
                 self.E[s, c] = T_world_cam @ np.linalg.inv(v.T_vehicle_cam)  # vehicle -> world at this exposure
                 row.append(v)
             self.views.append(row)
         self.scene_name = scene.get("name") or scene_file.stem
-
-    def set_stamps(self) -> np.ndarray:
-        return self.stamps
-
-    def set_scenes(self) -> list[str]:
-        return [self.scene_name] * len(self.stamps)
-
-    def __len__(self):
-        return len(self.stamps)
-
-    def __getitem__(self, i):
-        img = ((self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2)
-        if self.geometry_inputs:
-            img = np.concatenate([img, np.stack([camera_channels(self.K[i, j], self.T[i, j], (self.h, self.w),
-                                                                 self.f_canon, self.geometry_inputs)
-                                                 for j in range(len(self.cameras))])], 1)
-        zeros = torch.zeros(len(self.cameras), 1, self.h, self.w)  # LiDAR depth never enters a training sample
-        K = self.K[i]
-        fs = ((K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon).astype(np.float32)
-        return {"index": torch.tensor(i, dtype=torch.int64), "image": torch.from_numpy(np.ascontiguousarray(img)),
-                "depth": zeros, "depth_canon": zeros, "depth_dense": zeros, "K": torch.from_numpy(K),
-                "focal_scale": torch.from_numpy(fs), "T_ego_cam": torch.from_numpy(self.T[i])}
-
-    def real_views(self):
-        """The RealViews of the sets (with their LiDAR), for evaluation."""
-        return [v for vs in self.views for v in vs]

@@ -18,13 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from ..geometry import camera_channels, make_pose
-from ..networks.student import StudentConfig
+from ..geometry import make_pose
 from .real import KITTI_VELO_HEIGHT, RealDataError, _kitti_calib, _need, load_kitti_raw
-from .surround import scale_K
+from .rig_sequence import RigSequence
 
 KITTI_CAMERAS = ("image_02", "image_03")
 
@@ -66,19 +63,11 @@ def _stamps(path: Path) -> np.ndarray:
     return np.array(out, np.int64)
 
 
-class KittiStereoSequence(Dataset):
+class KittiStereoSequence(RigSequence):
     def __init__(self, root, input_hw=(128, 224), canonical_focal_px: float = 177.3, geometry_inputs=(),
                  mean=None, std=None):
-        import cv2
-
-        self.root = Path(root)
+        super().__init__(root, input_hw, canonical_focal_px, geometry_inputs, mean, std)
         self.cameras = KITTI_CAMERAS
-        self.h, self.w = input_hw
-        self.f_canon = canonical_focal_px
-        self.geometry_inputs = tuple(geometry_inputs)
-        norm = StudentConfig()
-        self.mean = np.asarray(norm.mean if mean is None else mean, np.float32)
-        self.std = np.asarray(norm.std if std is None else std, np.float32)
         per_cam = {c: {v.frame: v for v in load_kitti_raw(self.root, c)} for c in self.cameras}
         frames = sorted(set(per_cam["image_02"]) & set(per_cam["image_03"]))
         if not frames:
@@ -106,36 +95,6 @@ class KittiStereoSequence(Dataset):
         for s, vs in enumerate(self.views):
             E = T_world_imu[s] @ np.linalg.inv(T_velo_imu) @ np.linalg.inv(T_vehicle_velo)  # vehicle -> world
             for c, v in enumerate(vs):
-                rgb = cv2.imread(str(v.image_path), cv2.IMREAD_COLOR)
-                if rgb is None:
-                    raise RealDataError(f"{v.image_path}: not a readable image")
-                self.images[s, c] = cv2.resize(rgb[:, :, ::-1], (self.w, self.h), interpolation=cv2.INTER_AREA)
-                self.K[s, c] = scale_K(v.K, v.size, (self.w, self.h))
-                self.T[s, c] = v.T_vehicle_cam
+                self._put(s, c, v)
                 self.E[s, c] = E  # both cameras expose together
-
-    def set_stamps(self) -> np.ndarray:
-        return self.stamps
-
-    def set_scenes(self) -> list[str]:
-        return [self.views[0][0].frame.split("/")[0]] * len(self.stamps)
-
-    def __len__(self):
-        return len(self.stamps)
-
-    def __getitem__(self, i):
-        img = ((self.images[i].astype(np.float32) / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2)
-        if self.geometry_inputs:
-            img = np.concatenate([img, np.stack([camera_channels(self.K[i, j], self.T[i, j], (self.h, self.w),
-                                                                 self.f_canon, self.geometry_inputs)
-                                                 for j in range(len(self.cameras))])], 1)
-        zeros = torch.zeros(len(self.cameras), 1, self.h, self.w)  # LiDAR depth never enters a training sample
-        K = self.K[i]
-        fs = ((K[:, 0, 0] + K[:, 1, 1]) / 2 / self.f_canon).astype(np.float32)
-        return {"index": torch.tensor(i, dtype=torch.int64), "image": torch.from_numpy(np.ascontiguousarray(img)),
-                "depth": zeros, "depth_canon": zeros, "depth_dense": zeros, "K": torch.from_numpy(K),
-                "focal_scale": torch.from_numpy(fs), "T_ego_cam": torch.from_numpy(self.T[i])}
-
-    def real_views(self):
-        """The RealViews of the frames (with their LiDAR) for fsmde-eval's real-frame evaluation."""
-        return [v for vs in self.views for v in vs]
+        self.scene_name = self.views[0][0].frame.split("/")[0]
