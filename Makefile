@@ -95,8 +95,8 @@ selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val
 
 # Issue 14's must-show on two fresh worlds, fixed before they were evaluated (training/results/selfsup_bag_pose_fresh/
 # PLAN.md): the validation world's settings with a new seed (street, in-distribution) and the test world's with a new
-# seed (boulevard, a layout no training world has). Needs make selfsup-bag's runs; adds pyramid_8k's second seed.
-# CPU: ~2 min each world, ~85 min the second seed, minutes the evaluations.
+# seed (boulevard, a layout no training world has). Needs make selfsup-bag's runs; adds the second seeds of pyramid_8k
+# and pose_net_depth_2pass. CPU: ~2 min each world, ~85 and ~60 min the second seeds, minutes the evaluations.
 FRESH := data/weights/fresh300 data/weights/holdout600
 data/weights/fresh300: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 300 && mv $@.part $@
@@ -104,8 +104,10 @@ data/weights/holdout600: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 600 --layout boulevard && mv $@.part $@
 training/runs/selfsup_bag/pyramid_8k_seed1/result.json: | setup data/bags/train-dr data/weights/val
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pyramid_8k.yaml --set seed=1 out_dir=runs/selfsup_bag/pyramid_8k_seed1
-selfsup-fresh: setup $(FRESH) training/runs/selfsup_bag/pyramid_8k_seed1/result.json
-	cd training && for w in fresh300 holdout600; do ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/pyramid_8k runs/selfsup_bag/pyramid_8k_seed1 --names pyramid_8k pyramid_8k_seed1 --data-root ../data/weights/$$w $$([ $$w = holdout600 ] && echo --sweeps) --gt dense --out results/selfsup_bag_pose_fresh/depth_$$w; for r in pyramid_8k pyramid_8k_seed1; do ../$(PY) -m fsmde_train.eval.scale_ratio --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w; done; for r in pose_net_depth_2pass pose_net_depth_2pass_seq pose_net_depth_2pass_seq_jitter; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_fresh/$${r}_$$w.json; done; done
+training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json: | setup data/bags/train-dr-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_seed1
+selfsup-fresh: setup $(FRESH) training/runs/selfsup_bag/pyramid_8k_seed1/result.json training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
+	cd training && for w in fresh300 holdout600; do ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/pyramid_8k runs/selfsup_bag/pyramid_8k_seed1 --names pyramid_8k pyramid_8k_seed1 --data-root ../data/weights/$$w $$([ $$w = holdout600 ] && echo --sweeps) --gt dense --out results/selfsup_bag_pose_fresh/depth_$$w; for r in pyramid_8k pyramid_8k_seed1; do ../$(PY) -m fsmde_train.eval.scale_ratio --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w; done; for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 pose_net_depth_2pass_seq pose_net_depth_2pass_seq_jitter; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_fresh/$${r}_$$w.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
