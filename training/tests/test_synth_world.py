@@ -153,3 +153,28 @@ def test_boulevard_layout_and_alt_palette_are_other_worlds_and_leave_the_street_
     assert np.all(np.min(np.abs(car_cols[:, None] / ALT_CAR_PALETTE[None] - 1).max(-1), 1) < 0.2)
     with pytest.raises(ValueError, match="layout"):
         generate_world(7, 2.0, layout="roundabout")
+
+
+def test_speed_change_accelerates_the_ego_and_leaves_the_street_alone(tmp_path):
+    """``speed_change``: the ego's speed changes within a scene (x = v0 t + a t^2 / 2, heading along the velocity),
+    the street, its objects and the start speed stay those of the seed, and the rate survives save / load."""
+    from fsmde_train.synth.world import generate_world, load_world
+
+    plain = generate_world(100000, 3.0, varied=True)
+    accel = generate_world(100000, 3.0, varied=True, speed_change=1.5)
+    assert np.array_equal(plain.boxes, accel.boxes) and plain.ego_speed == accel.ego_speed
+    assert plain.ego_accel == 0.0 and 0.1 < abs(accel.ego_accel) <= 1.5
+    rates = [generate_world(100000 + i, 3.0, speed_change=1.5) for i in range(8)]
+    assert all(w.ego_speed + 3.0 * w.ego_accel >= 2.5 - 1e-9 for w in rates)  # never below 2.5 m/s
+    assert len({np.sign(w.ego_accel) for w in rates}) == 2  # both accelerating and braking scenes
+    v0, a, dt = accel.ego_speed, accel.ego_accel, 1e-3
+    for t in (0.0, 1.0, 2.5):
+        x = accel.ego_pose_local(t)[0, 3]
+        assert x == pytest.approx(v0 * t + 0.5 * a * t * t, abs=1e-9)
+        v = (accel.ego_pose_local(t + dt)[:2, 3] - accel.ego_pose_local(t - dt)[:2, 3]) / (2 * dt)
+        heading = accel.ego_pose_local(t)[:2, 0]
+        assert np.degrees(np.arccos(np.clip(heading @ v / np.linalg.norm(v), -1, 1))) < 0.01
+    accel.save(tmp_path / "w.npz")
+    assert load_world(tmp_path / "w.npz")[0].ego_accel == accel.ego_accel
+    with pytest.raises(ValueError, match="speed_change"):
+        generate_world(7, 2.0, speed_change=-1.0)

@@ -30,6 +30,9 @@ def main(argv=None) -> int:
                          "(tree-lined median, a park on one side; the held-out test world)")
     ap.add_argument("--palette", choices=sorted(PALETTES), default="default",
                     help="paint and facade colours: default, or alt (the learned stand-in teacher's world)")
+    ap.add_argument("--speed-change", type=float, default=0.0, metavar="A",
+                    help="m/s^2: each scene accelerates or brakes at a rate drawn from U(-A, A) (default 0: one speed "
+                         "per scene); the street and start speed of a seed stay the same")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=1,
                     help="render this many scenes at once, one process each (default 1); the output is the same")
@@ -38,7 +41,8 @@ def main(argv=None) -> int:
     w, h = PRESETS[a.preset]
     cfg = SynthConfig(out=a.out, scenes=a.scenes, duration=a.duration, width=a.width or w, height=a.height or h,
                       seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
-                      randomize=a.randomize, layout=a.layout, palette=a.palette)
+                      randomize=a.randomize, layout=a.layout, palette=a.palette,
+                      speed_change=a.speed_change)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

@@ -63,6 +63,7 @@ class World:
     sun_dir: np.ndarray  # unit vector towards the sun (local frame)
     seed: int = 0
     extra: dict = field(default_factory=dict)
+    ego_accel: float = 0.0  # m/s^2 along the street: the speed changes within a scene (generate_world's speed_change)
 
     def boxes_at(self, t: float) -> np.ndarray:
         """Box array with moving boxes advanced to scene time ``t`` (seconds)."""
@@ -74,9 +75,9 @@ class World:
         """4x4 ego (base_link) -> local street frame at scene time ``t``; z = 0 as in nuScenes ego_pose."""
         amp, period = self.ego_wiggle
         w = 2 * np.pi / period
-        x = self.ego_speed * t
+        x = self.ego_speed * t + 0.5 * self.ego_accel * t * t
         y = self.ego_lane_y + amp * np.sin(w * t)
-        yaw = np.arctan2(amp * w * np.cos(w * t), self.ego_speed)
+        yaw = np.arctan2(amp * w * np.cos(w * t), self.ego_speed + self.ego_accel * t)
         return make_pose(yaw_matrix(yaw), [x, y, 0.0])
 
     def ego_pose_global(self, t: float) -> np.ndarray:
@@ -89,7 +90,7 @@ class World:
             cyls=self.cyls, cyl_mat=self.cyl_mat, cyl_color=self.cyl_color, spheres=self.spheres,
             sph_mat=self.sph_mat, sph_color=self.sph_color, T_global_local=self.T_global_local,
             scalars=np.array([self.road_half_width, self.lane_width, self.n_lanes, self.ego_speed,
-                              self.ego_lane_y, *self.ego_wiggle, self.seed]), sun_dir=self.sun_dir)
+                              self.ego_lane_y, *self.ego_wiggle, self.seed, self.ego_accel]), sun_dir=self.sun_dir)
 
 
 def load_world(path) -> tuple[World, dict]:
@@ -101,7 +102,8 @@ def load_world(path) -> tuple[World, dict]:
             "sph_color", "T_global_local", "sun_dir")
     w = World(**{k: d.pop(k) for k in keys}, road_half_width=float(sc[0]), lane_width=float(sc[1]),
               n_lanes=int(sc[2]), ego_speed=float(sc[3]), ego_lane_y=float(sc[4]),
-              ego_wiggle=(float(sc[5]), float(sc[6])), seed=int(sc[7]))
+              ego_wiggle=(float(sc[5]), float(sc[6])), seed=int(sc[7]),
+              ego_accel=float(sc[8]) if len(sc) > 8 else 0.0)  # worlds saved before ego_accel drive at one speed
     return w, d
 
 
@@ -216,7 +218,7 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
 
 
 def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
-                   palette: str = "default") -> World:
+                   palette: str = "default", speed_change: float = 0.0) -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
     object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
 
@@ -224,11 +226,18 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     one side is an open park with trees and hedges before a distant row of buildings: the held-out *test* world's
     layout, which no training or validation world uses). ``palette``: "default" or "alt" (other paint and
     façade colours: the learned stand-in teacher's world). The street world of a seed is the same whatever the
-    other layouts draw (they use their own generators)."""
+    other layouts draw (they use their own generators).
+
+    ``speed_change`` A > 0 (m/s^2): the ego accelerates or brakes at a constant rate drawn from U(-A, A) (its own
+    generator, so the street, its objects and the start speed are those of speed_change 0), never below 2.5 m/s by
+    the scene's end. At one speed per scene a pose network can tell a training scene's speed from its looks instead
+    of reading the flow (measured: RESULTS.md, issue 14)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if palette not in PALETTES:
         raise ValueError(f"palette must be one of {sorted(PALETTES)}, got {palette!r}")
+    if not (np.isfinite(speed_change) and speed_change >= 0):
+        raise ValueError(f"speed_change must be a finite acceleration >= 0 (m/s^2), got {speed_change!r}")
     car_palette, facade_palette = PALETTES[palette]
     rng = np.random.default_rng(seed)
     lay = np.random.default_rng([seed, 21])
@@ -322,6 +331,10 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     yaw_g = rng.uniform(-np.pi, np.pi)
     T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))
+    accel = 0.0
+    if speed_change > 0:
+        accel = float(np.random.default_rng([seed, 31]).uniform(-speed_change, speed_change))
+        accel = max(accel, (2.5 - speed) / max(duration, 1e-6))
     if varied:
         sun_el = np.random.default_rng([seed, 12]).uniform(np.radians(8), np.radians(70))
     sun = np.array([np.cos(sun_el) * np.cos(sun_az), np.cos(sun_el) * np.sin(sun_az), np.sin(sun_el)])
@@ -331,5 +344,5 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
         cyl_color=_arr(b.cyl_color, 3), spheres=_arr(b.spheres, 4), sph_mat=np.array(b.sph_mat, dtype=np.int64),
         sph_color=_arr(b.sph_color, 3), road_half_width=road_half, lane_width=lane_w, n_lanes=n_lanes,
         ego_speed=speed, ego_lane_y=ego_lane, ego_wiggle=(float(rng.uniform(0, 0.4)), float(rng.uniform(6, 14))),
-        T_global_local=T_gl, sun_dir=sun, seed=seed,
+        T_global_local=T_gl, sun_dir=sun, seed=seed, ego_accel=accel,
     )

@@ -72,6 +72,7 @@ class SynthConfig:
     randomize: bool = False
     layout: str = "street"  # world.LAYOUTS: "boulevard" is the held-out test world's street layout
     palette: str = "default"  # world.PALETTES: "alt" is the learned stand-in teacher's world
+    speed_change: float = 0.0  # m/s^2: the ego's speed changes within a scene at a rate drawn from U(-A, A)
 
 
 def _token(*parts) -> str:
@@ -106,7 +107,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     n_samples = int(round(cfg.duration * KEYFRAME_HZ))
     rows = {k: [] for k in ("log", "calibrated_sensor", "sample", "scene", "ego_pose", "sample_data")}
     seed = cfg.seed * 1000 + si
-    world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette)
+    world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
+                           speed_change=cfg.speed_change)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 7)
     style_rng = np.random.default_rng([seed, 13])
