@@ -147,11 +147,12 @@ def test_without_ego_motion_the_pose_network_supplies_it(bags, tiny_world, tmp_p
         assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--out", str(out)]) == 0
         res = json.loads(out.read_text())
         assert res["motions"] > 0 and res["iterations"] == iterations and res["pose_depth"] == "student"
-        # the diagnostic: the world's exact depth as the pose network's input, on one scene
+        # the diagnostics: the world's exact depth as the pose network's input, on one scene, at stride 2
         assert pose_eval(["--run", str(tmp_path / "run"), "--data-root", str(tiny_world), "--pose-depth", "gt",
-                          "--scenes", "scene-0001", "--out", str(out)]) == 0
-        res = json.loads(out.read_text())
-        assert res["pose_depth"] == "gt" and set(res["per_scene"]) == {"scene-0001"}
+                          "--scenes", "scene-0001", "--stride", "2", "--out", str(out)]) == 0
+        res2 = json.loads(out.read_text())
+        assert res2["pose_depth"] == "gt" and set(res2["per_scene"]) == {"scene-0001"} and res2["stride"] == 2
+        assert res2["gt_translation_m"]["median"] == pytest.approx(2 * res["gt_translation_m"]["median"], rel=0.1)
     else:
         from fsmde_train.eval.pose_eval import main as pose_eval
 

@@ -18,7 +18,9 @@ then is not the depth's error). ``--pose-depth gt`` gives a pose network with de
 instead of its student's: what is left is the network's own error. ``--align`` scores the pose module's
 direct-alignment layer (networks/pose_align.py) as the run trained it (``run``), switched off (``off``: the
 regression alone) or with other (factor x iterations) levels. Results also come per scene (``--scenes`` picks
-some), with the seconds a motion took (the student's depth included).
+some), with the seconds a motion took (the student's depth included). ``--stride k`` scores triples (t-k, t, t+k):
+k times the motion a frame at the same speed, which a network that reads the flow answers with k times its motion
+and one that recognises a scene's speed from its looks does not (the length ratio falls to ~1/k).
 """
 from __future__ import annotations
 
@@ -210,6 +212,9 @@ def main(argv=None) -> int:
     ap.add_argument("--align", default="run", help="the pose module's direct alignment (networks/pose_align.py): "
                     "'run' as trained (pose_align), 'off' for the network's regression alone, or factor x "
                     "iterations pairs, e.g. 4x10,2x8,1x6 (needs a pose network with depth input)")
+    ap.add_argument("--stride", type=int, default=1, help="triples (t-k, t, t+k): k x the motion a frame, at the same "
+                    "speed (a network that reads the flow scales with k; one that recognises a scene's speed from its "
+                    "looks does not)")
     ap.add_argument("--scenes", help="split file or comma-separated scene names (default: all)")
     ap.add_argument("--out", help="write the summary here as JSON")
     a = ap.parse_args(argv)
@@ -224,7 +229,7 @@ def main(argv=None) -> int:
                                sweeps=True, gt="dense" if exact else "lidar", progress=True,
                                cameras=d["cameras"], mean=m["mean"], std=m["std"], cache_dir=d.get("cache_dir"),
                                geometry_inputs=tuple(m.get("geometry_inputs", ())))
-        seq = SurroundSequence(base)
+        seq = SurroundSequence(base, strides=(a.stride,))
         student = depth_fn = None
         if pose_depth_input(cfg) != "none" or (a.refine and a.refine_depth == "student"):
             from .cli import load_run
@@ -244,6 +249,7 @@ def main(argv=None) -> int:
                                       progress=True), a.min_motion)
         res["seconds_per_motion"] = (time.perf_counter() - t0) / res["motions"]  # with the student's depth
         res["iterations"] = a.iterations or cfg.get("pose_iterations", 1)
+        res["stride"] = a.stride
         res["align"] = [list(x) for x in (net.cfg.align if align is None else align)]
         res["pose_depth"] = a.pose_depth if depth_fn is not None else None
         if a.refine:
