@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ data/weights/train-dr: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize && mv $@.part $@
 data/weights/val: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 200 && mv $@.part $@
+# train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
+data/weights/train-accel: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@
 
 weights: setup $(WORLDS)
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml
@@ -84,6 +87,9 @@ data/bags/train-dr: | data/weights/train-dr
 data/bags/train-dr-noodom: | data/weights/train-dr
 	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
 	mv $@.part $@
+data/bags/train-accel-noodom: | data/weights/train-accel
+	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-accel --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
+	mv $@.part $@
 selfsup-bag: setup data/bags/train-dr data/bags/train-dr-noodom data/weights/val data/weights/test data/teacher/learned/teacher_manifest.json
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml
 	cd training && for row in $(SELFSUP_ROWS); do ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$$row.yaml; done
@@ -108,6 +114,21 @@ training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json: | setup data/b
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_seed1
 selfsup-fresh: setup $(FRESH) training/runs/selfsup_bag/pyramid_8k_seed1/result.json training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
 	cd training && for w in fresh300 holdout600; do ../$(PY) -m fsmde_train.eval.cli --run runs/selfsup_bag/pyramid_8k runs/selfsup_bag/pyramid_8k_seed1 --names pyramid_8k pyramid_8k_seed1 --data-root ../data/weights/$$w $$([ $$w = holdout600 ] && echo --sweeps) --gt dense --out results/selfsup_bag_pose_fresh/depth_$$w; for r in pyramid_8k pyramid_8k_seed1; do ../$(PY) -m fsmde_train.eval.scale_ratio --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w; done; for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 pose_net_depth_2pass_seq pose_net_depth_2pass_seq_jitter; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_fresh/$${r}_$$w.json; done; done
+
+# The pose network on a bag whose scenes change speed (training/results/selfsup_bag_pose_accel/PLAN.md, fixed before
+# the runs): pose_net_depth_2pass on train-accel, two seeds, against the old row's two seeds on a fresh street world
+# (seed 301), then fresh300, holdout600, val and test, and the stride-2 check (does it read the flow's size?).
+# CPU: ~4 min the world, ~1.3 h the two runs side by side on 2 cores, ~1.5 min an evaluation.
+ACCEL_RUNS := pose_net_depth_2pass_accel pose_net_depth_2pass_accel_seed1
+data/weights/fresh301: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 301 && mv $@.part $@
+training/runs/selfsup_bag/pose_net_depth_2pass_accel/result.json: | setup data/bags/train-accel-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml
+training/runs/selfsup_bag/pose_net_depth_2pass_accel_seed1/result.json: | setup data/bags/train-accel-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_accel_seed1
+selfsup-accel: setup $(FRESH) data/weights/fresh301 $(foreach r,$(ACCEL_RUNS),training/runs/selfsup_bag/$(r)/result.json) training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
+	cd training && for w in fresh301 fresh300 holdout600 val test; do for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(ACCEL_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_accel/$${r}_$$w.json; done; done
+	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(ACCEL_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride 2 --out results/selfsup_bag_pose_accel/$${r}_fresh300_stride2.json; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
