@@ -126,9 +126,19 @@ training/runs/selfsup_bag/pose_net_depth_2pass_accel/result.json: | setup data/b
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml
 training/runs/selfsup_bag/pose_net_depth_2pass_accel_seed1/result.json: | setup data/bags/train-accel-noodom data/weights/val
 	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_accel_seed1
-selfsup-accel: setup $(FRESH) data/weights/fresh301 $(foreach r,$(ACCEL_RUNS),training/runs/selfsup_bag/$(r)/result.json) training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
+# The same runs' single-pass stage (step 4000, before the second pass starts; optim.stop_at keeps the 5000-step
+# schedule), scored with one pass on another fresh world (seed 302): the plan's second try.
+data/weights/fresh302: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 302 && mv $@.part $@
+training/runs/selfsup_bag/pose_net_depth_2pass_accel_stage1/result.json: | setup data/bags/train-accel-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml --set optim.stop_at=4000 out_dir=runs/selfsup_bag/pose_net_depth_2pass_accel_stage1
+training/runs/selfsup_bag/pose_net_depth_2pass_accel_stage1_seed1/result.json: | setup data/bags/train-accel-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml --set optim.stop_at=4000 seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_accel_stage1_seed1
+STAGE1_RUNS := pose_net_depth_2pass_accel_stage1 pose_net_depth_2pass_accel_stage1_seed1
+selfsup-accel: setup $(FRESH) data/weights/fresh301 data/weights/fresh302 $(foreach r,$(ACCEL_RUNS) $(STAGE1_RUNS),training/runs/selfsup_bag/$(r)/result.json) training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
 	cd training && for w in fresh301 fresh300 holdout600 val test; do for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(ACCEL_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_accel/$${r}_$$w.json; done; done
 	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(ACCEL_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride 2 --out results/selfsup_bag_pose_accel/$${r}_fresh300_stride2.json; done
+	cd training && for r in $(STAGE1_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh302 --iterations 1 --out results/selfsup_bag_pose_accel/$${r}_fresh302.json; for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --iterations 1 --stride $$k --out results/selfsup_bag_pose_accel/$${r}_fresh300_stride$$k.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.

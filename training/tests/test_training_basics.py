@@ -76,3 +76,25 @@ def test_short_training_checkpoints_and_resumes(tiny_world, tmp_path):
 def test_unknown_config_keys_are_errors():
     with pytest.raises(ValueError, match="unknown config key 'optim.stepz'"):
         load_config(None, {"optim": {"stepz": 3}})
+
+
+def test_stop_at_ends_a_run_early_on_the_full_runs_schedule(tiny_world, tmp_path):
+    """optim.stop_at S: the network the full run passes through at step S (same lr schedule, same batches), then a
+    resume without it runs on to optim.steps."""
+    def cfg(out, **optim):
+        over = {"out_dir": str(tmp_path / out), "data": {"root": str(tiny_world), "input_hw": [64, 96]},
+                "optim": {"steps": 6, **optim}, "checkpoint_every": 3, "log_every": 1}
+        return load_config("configs/synthetic_tiny.yaml", over)
+
+    full = train(cfg("full"), progress=False)
+    stopped = train(cfg("stopped", stop_at=3), progress=False)
+    assert stopped["steps"] == 3 and [h["step"] for h in stopped["history"]] == [1, 2, 3]
+    assert [h["lr"] for h in stopped["history"]] == [h["lr"] for h in full["history"]][:3]
+    ck = load_checkpoint(tmp_path / "stopped")
+    assert ck["step"] == 3
+    full3 = torch.load(tmp_path / "full" / "ckpt_0000003.pt", map_location="cpu", weights_only=False)
+    for k, v in ck["model"].items():
+        torch.testing.assert_close(v, full3["model"][k], msg=k)
+    assert train(cfg("stopped"), progress=False)["steps"] == 6
+    with pytest.raises(ValueError, match="optim.stop_at"):
+        cfg("bad", stop_at=7)

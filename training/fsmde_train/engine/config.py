@@ -48,7 +48,10 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    steps: int = 1000
+    steps: int = 1000  # the schedule's length (warmup, cosine decay to 0)
+    # stop after this step (checkpointed and validated) with the schedule of ``steps``: a staged run's earlier
+    # network as the full run passes through it (e.g. before pose_iterations_from); 0 runs to ``steps``
+    stop_at: int = 0
     batch_size: int = 2  # camera sets per step (x 6 views)
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -136,6 +139,9 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if not sc or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in sc):
         raise ValueError(f"loss.photo_scales must be a non-empty list of integer downsampling factors >= 1, "
                          f"e.g. [1, 2, 4, 8]; got {sc!r}")
+    if not 0 <= cfg.optim.stop_at <= cfg.optim.steps:
+        raise ValueError(f"optim.stop_at must be a step in [0, optim.steps = {cfg.optim.steps}] (0: run to the end), "
+                         f"got {cfg.optim.stop_at}")
     if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):
         raise ValueError(f"loss.photo_scale_mode must be 'upsample' or 'pyramid', got {cfg.loss.photo_scale_mode!r}")
     if cfg.pose_depth_input not in ("none", "inverse", "scaled_difference"):

@@ -450,7 +450,8 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
     run.model.train()
     bar = tqdm(total=cfg.optim.steps, initial=run.step, desc="fsmde-train", disable=not progress)
     t0, step0 = time.time(), run.step
-    while run.step < cfg.optim.steps:
+    end = cfg.optim.stop_at or cfg.optim.steps  # the lr schedule and the sampler still span optim.steps
+    while run.step < end:
         b = _flat(next(it), dd.device)
         loss, terms, gnorm, why, s_out = _step(run, b)
         step = run.step
@@ -473,7 +474,7 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
                     s_out, b if run.pose_motion is None else {**b, "seq_T_ref_cam": run.pose_motion})
                 if warps is not None:
                     tb.reconstructions(step, warps, b["n_cam"])
-        if step % cfg.checkpoint_every == 0 or step == cfg.optim.steps:
+        if step % cfg.checkpoint_every == 0 or step == end:
             _checkpoint(run)
     bar.close()
     return _finish(run, tb, progress)
