@@ -1,5 +1,6 @@
 """Dataset batch contract, losses, metrics, and a short training run that checkpoints and resumes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_stop_at_ends_a_run_early_on_the_full_runs_schedule(tiny_world, tmp_path
     def cfg(out, **optim):
         over = {"out_dir": str(tmp_path / out), "data": {"root": str(tiny_world), "input_hw": [64, 96]},
                 "optim": {"steps": 6, **optim}, "checkpoint_every": 3, "log_every": 1}
-        return load_config("configs/synthetic_tiny.yaml", over)
+        return load_config(Path(__file__).resolve().parents[1] / "configs" / "synthetic_tiny.yaml", over)
 
     full = train(cfg("full"), progress=False)
     stopped = train(cfg("stopped", stop_at=3), progress=False)
