@@ -254,3 +254,110 @@ def test_the_sequence_loss_scores_every_pass_and_the_jitter_scales_the_second_pa
                 {"pose_sequence_gamma": 1.5, "pose_iterations": 2}):
         with pytest.raises(ValueError, match="pose_sequence_gamma must be in"):
             load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "data": {"sequence": True}, **bad})
+
+
+class _WorldMotion(torch.nn.Module):
+    """Stand-in pose network: the world's own motion ego(b) -> ego(a) for each pair, found by matching the
+    frames against the triple's; ``twice_is_once`` answers the two-frame pair with the one-frame motion, as a
+    network with a speed prior does."""
+
+    def __init__(self, s, twice_is_once=False):
+        super().__init__()
+        self.frames, self.s, self.twice_is_once = s["image"], s, twice_is_once
+
+    def _index(self, x):
+        return next(k for k in range(3) if torch.equal(x, self.frames[k]))
+
+    def forward(self, a, b, depth, K, T_ego_cam, iterations, align, jitter=0.0, generator=None):
+        Ms = []
+        for ai, bi in zip(a, b):
+            ka, kb = self._index(ai), self._index(bi)
+            if self.twice_is_once and abs(ka - kb) == 2:
+                kb = 1 if ka == 0 else 0
+                ka = 0 if ka == 0 else 1
+            Ms.append(torch.linalg.inv(_true_motion(self.s, ka)) @ _true_motion(self.s, kb))
+        M = torch.stack(Ms).float()
+        from fsmde_train.networks.pose import matrix_to_axis_angle
+
+        return {"M": M, "M_passes": [M], "axis_angle": matrix_to_axis_angle(M[:, :3, :3]), "translation": M[:, :3, 3]}
+
+
+def test_pose_composition_scores_a_two_frame_motion_against_the_composed_one_frame_motions(seq):
+    """pose_composition: the pair (t-1, t+1) must give inv(ego(t-1) -> ego(t)) @ (ego(t+1) -> ego(t)). The world's
+    own motions meet it (0 up to float32); answering twice the flow with one frame's motion (a speed prior) scores
+    its log length ratio, log 2. The photometric terms still get the two one-frame motions, and frame t-1's depth
+    comes from the student."""
+    from types import SimpleNamespace
+
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import _pose_net_motion
+
+    cfg = load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "pose_composition": 0.1,
+                             "data": {"sequence": True}})
+    s = seq[2]
+    b = {"seq_image": s["image"][None], "T_ego_cam": s["T_ego_cam"], "K": s["K"], "focal_scale": s["focal_scale"],
+         "seq_stamps_us": s["stamps_us"][None]}
+    dense = torch.where(s["depth_dense"] > 0, s["depth_dense"], torch.full_like(s["depth_dense"], 100.0))
+    student_calls = []
+
+    def student(x):
+        student_calls.append(x.shape)
+        return {"depth": torch.full((x.shape[0], 1, *x.shape[-2:]), 10.0)}
+
+    class Student:  # the trainer's run.net: called on frame t-1's views
+        def __call__(self, x):
+            return student(x)
+
+        def modules(self):
+            return iter(())
+
+    def run_with(net):
+        return SimpleNamespace(cfg=cfg, step=0, pose_model=net, net=Student(),
+                               autocast=lambda: torch.autocast("cpu", enabled=False))
+
+    run = run_with(_WorldMotion(s))
+    T = _pose_net_motion(run, b, {"depth": dense})
+    assert T.shape == (1, 3, 6, 4, 4) and student_calls == [(6, *s["image"].shape[2:])]
+    assert float(run.pose_compose) < 1e-4
+    step_m = float(torch.linalg.norm(_true_motion(s, 2)[:3, 3]))
+    prior = run_with(_WorldMotion(s, twice_is_once=True))
+    T_prior = _pose_net_motion(prior, b, {"depth": dense})
+    torch.testing.assert_close(T_prior, T)  # the one-frame motions, as before
+    assert step_m > 0.3 and abs(float(prior.pose_compose) - math.log(2)) < 0.05, float(prior.pose_compose)
+    off = SimpleNamespace(cfg=load_config(None, {"pose_net": True, "pose_depth_input": "inverse",
+                                                  "data": {"sequence": True}}), step=0, pose_model=_WorldMotion(s))
+    torch.testing.assert_close(_pose_net_motion(off, b, {"depth": dense}), T)
+    assert off.pose_compose is None
+    for bad in ({"pose_composition": -1.0}, {"pose_composition": 0.1, "pose_net": False}):
+        with pytest.raises(ValueError, match="pose_composition must be"):
+            load_config(None, {"pose_net": True, "data": {"sequence": True}, **bad})
+
+
+def test_the_extra_forward_for_frame_t_minus_1_leaves_batch_norm_statistics_alone():
+    from fsmde_train.engine.trainer import _frozen_bn_statistics
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)).train()
+    x = torch.randn(2, 3, 5, 5) * 3 + 1
+    before = [t.clone() for t in net.buffers()]
+    with torch.no_grad(), _frozen_bn_statistics(net):
+        y = net(x)
+    for t, t0 in zip(net.buffers(), before):
+        assert torch.equal(t, t0)
+    assert net[1].track_running_stats
+    torch.testing.assert_close(y.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)  # batch statistics, as training
+    net(x)
+    assert not torch.equal(net[1].running_mean, before[2])  # and the statistics update again afterwards
+
+
+def test_the_composition_loss_is_blind_to_overall_scale_and_sees_the_ratio_and_direction():
+    from fsmde_train.engine.trainer import composition_loss
+
+    t = torch.tensor([[1.0, 0.1, 0.0], [0.8, -0.05, 0.02]])
+    assert float(composition_loss(t, t)) < 1e-6
+    assert float(composition_loss(3 * t, 3 * t)) < 1e-6  # any overall scale
+    assert abs(float(composition_loss(t, 2 * t)) - math.log(2)) < 1e-5  # half the length
+    side = torch.tensor([[0.0, 1.0, 0.0]])
+    assert abs(float(composition_loss(torch.tensor([[1.0, 0.0, 0.0]]), side)) - 2.0) < 1e-6  # direction, L1
+    g = torch.zeros(1, 3, requires_grad=True)  # a zero motion at the floor: finite
+    composition_loss(g, side).backward()
+    assert torch.isfinite(g.grad).all()

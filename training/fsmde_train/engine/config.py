@@ -102,6 +102,12 @@ class TrainConfig:
     pose_align: tuple = ()
     pose_align_from: int = 0
     pose_align_distill: float = 0.0
+    # motion composition (issue 14): the pose network also predicts ego(t+1) -> ego(t-1) from frames t-1 and t+1
+    # (twice the motion a frame), whose translation must match the composition of its two one-frame motions in
+    # length ratio and direction (engine/trainer.py composition_loss; scale-free), with this weight. A network that
+    # answers from a scene's looks with one speed (measured: twice the flow in, ~1 x the motion out) cannot meet it;
+    # one that reads the flow's size can. Needs no GT.
+    pose_composition: float = 0.0
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -170,6 +176,10 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
             ((cfg.pose_align_from or cfg.pose_align_distill) and not cfg.pose_align):
         raise ValueError(f"pose_align_from must be a step >= 0 and pose_align_distill >= 0, and either needs "
                          f"pose_align; got {cfg.pose_align_from}, {cfg.pose_align_distill} with {cfg.pose_align}")
+    if cfg.pose_composition < 0 or (cfg.pose_composition and (not cfg.pose_net or cfg.model.temporal)):
+        raise ValueError(f"pose_composition must be >= 0, and > 0 needs pose_net: true and a student without "
+                         f"model.temporal (frame t-1's depth comes from a stateless forward); got "
+                         f"{cfg.pose_composition}")
     if cfg.pose_depth_input != "none" and not cfg.pose_net:
         raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
     st = cfg.data.sequence_strides
