@@ -92,13 +92,13 @@ class TrainConfig:
     pose_sequence_gamma: float = 0.0
     # the motion handed to each later pass scaled per sample by U(1 - j, 1 + j) in training (networks/pose.py)
     pose_iteration_jitter: float = 0.0
-    # the pose module's direct alignment (networks/pose_align.py) from step pose_align_from: [[factor, iterations],
-    # ...] coarse to fine, [] off; needs pose_depth_input. The aligned motion drives the photometric terms; the
-    # regression learns toward it with weight pose_align_distill (no GT: it is the images' photometric optimum)
     # model each camera's exposure time within a set (networks/pose.py exposure_poses: the vehicle moves 0.3-0.7 m
     # while a nuScenes-style rig's six cameras fire); false takes one set's exposures as simultaneous, as the
     # pose-network rows measured before 2026-12-03 did
     pose_stagger: bool = True
+    # the pose module's direct alignment (networks/pose_align.py) from step pose_align_from: [[factor, iterations],
+    # ...] coarse to fine, [] off; needs pose_depth_input. The aligned motion drives the photometric terms; the
+    # regression learns toward it with weight pose_align_distill (no GT: it is the images' photometric optimum)
     pose_align: tuple = ()
     pose_align_from: int = 0
     pose_align_distill: float = 0.0
