@@ -299,17 +299,24 @@ def pose_distill_loss(M_net: torch.Tensor, M_target: torch.Tensor) -> torch.Tens
     return torch.cat([dr, dt], 1).abs().mean()
 
 
-def composition_loss(t_direct: torch.Tensor, t_composed: torch.Tensor, min_length: float = 0.05) -> torch.Tensor:
+def composition_loss(t_direct: torch.Tensor, t_composed: torch.Tensor, min_length: float = 0.1) -> torch.Tensor:
     """How far the two-frame translation [B, 3] is from the composition of the one-frame ones [B, 3], in scale-free
-    terms: |log length ratio| + L1 of the unit directions, mean over the batch (lengths floored at ``min_length``
-    m). Scale-free because both sides come from the same network: an L1 in metres toward a detached composition
-    feeds back (a larger two-frame answer makes every answer, and so the target, larger; measured: the term rose
-    from 0.03 to 87 in 60 steps), and one through both sides pulls every motion toward zero. A ratio is blind to
-    the network's overall scale, which the photometric terms set, and sees only whether twice the flow gives twice
-    the motion (a speed prior scores log 2 = 0.69)."""
-    la = t_direct.norm(dim=1).clamp_min(min_length)
-    lb = t_composed.norm(dim=1).clamp_min(min_length)
-    direction = (t_direct / la[:, None] - t_composed / lb[:, None]).abs().sum(1)
+    terms: |log length ratio| + L1 of the unit directions, mean over the samples where both are at least
+    ``min_length`` m (0 with no such sample).
+
+    Scale-free because both sides come from the same network: an L1 in metres toward a detached composition feeds
+    back (a larger two-frame answer makes every answer, and so the target, larger; measured: the term rose from 0.03
+    to 87 in 60 steps), and one through both sides pulls every motion toward zero. A ratio is blind to the network's
+    overall scale, which the photometric terms set, and sees only whether twice the flow gives twice the motion (a
+    speed prior scores log 2 = 0.69). Samples below ``min_length`` are left out, not floored: a floored length makes
+    the term an L1 between the two motions that pulls both to zero, and it kept a pose network at ~0.02 m a frame
+    (2000 steps, two seeds; results/selfsup_bag_pose_compose/PLAN.md)."""
+    la, lb = t_direct.norm(dim=1), t_composed.norm(dim=1)
+    ok = (la >= min_length) & (lb >= min_length)
+    if not bool(ok.any()):
+        return (t_direct * 0).sum() + (t_composed * 0).sum()  # keeps the graph (DDP) with no pull
+    la, lb, a, b = la[ok], lb[ok], t_direct[ok], t_composed[ok]
+    direction = (a / la[:, None] - b / lb[:, None]).abs().sum(1)
     return ((la.log() - lb.log()).abs() + direction).mean()
 
 
