@@ -12,8 +12,33 @@ import signal
 import sys
 
 
+def _ignored(signum, frame) -> None:
+    pass
+
+
+def _swallow_stop_signals() -> None:
+    """A Python handler that does nothing: what a stop handler leaves behind for the second signal. Not SIG_IGN:
+    CPython runs all pending handlers in one pass, so a SIGTERM that arrived with the SIGINT (ros2 launch sends them
+    50 ms apart, while the node imports torch) is handled after this one returns, and finding SIG_IGN there it
+    raises "OSError: Signal 15 ignored due to race condition" into whatever code runs (a fresh-clone run, 2026-12-04)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, _ignored)
+        except (ValueError, OSError):  # not the main thread
+            pass
+
+
+def _run_pending_handlers() -> None:
+    """A Python call: CPython runs pending signal handlers when a function starts."""
+
+
 def ignore_stop_signals() -> None:
-    """While shutting down, a second SIGINT/SIGTERM (``ros2 launch`` sends both) must not interrupt the cleanup."""
+    """While shutting down, a second SIGINT/SIGTERM (``ros2 launch`` sends both) must not interrupt the cleanup.
+    SIG_IGN in the end (a Python handler is reset to the default action while the interpreter exits, and rclpy's
+    shutdown restores whatever it found); first the no-op handler so that a signal already pending is swallowed.
+    Not from inside a signal handler (see ``_swallow_stop_signals``)."""
+    _swallow_stop_signals()
+    _run_pending_handlers()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             signal.signal(sig, signal.SIG_IGN)
@@ -32,7 +57,7 @@ def stop(signum, frame):
     """SIGINT/SIGTERM -> KeyboardInterrupt once (while starting up); later ones are ignored."""
     global _stopping
     _stopping = True
-    ignore_stop_signals()
+    _swallow_stop_signals()
     if _raise:
         raise KeyboardInterrupt
 
@@ -64,6 +89,7 @@ def _run(module: str) -> int:
     install_stop_handlers()
     main = importlib.import_module(module).main
     if _stopping:  # stopped while importing: nothing was started
+        ignore_stop_signals()
         return 0
     return main()
 
