@@ -130,8 +130,9 @@ def test_tensor_pipeline_equals_numpy_pipeline_on_the_same_pixels(manifest, back
     cfg = CloudConfig(True, 2, 0.5, 500.0, 0.0)
     ref = SurroundPipeline(be, Preprocessor(manifest), manifest.min_depth, manifest.max_depth, cfg)
     ten = TensorSurroundPipeline(be, TensorPreprocessor(manifest), manifest.min_depth, manifest.max_depth, cfg)
-    a = ref.process(views_for(manifest, rgbs, False))
-    b = ten.process(views_for(manifest, rgbs, True))
+    # the node's call, keywords included (the GPU path once refused stamp_ns: every set on a GPU failed)
+    a = ref.process(views_for(manifest, rgbs, False), cloud=True, stamp_ns=1_000_000_000)
+    b = ten.process(views_for(manifest, rgbs, True), cloud=True, stamp_ns=1_000_000_000)
     assert b.depth[4] is None and b.K_depth[4] is None and set(b.timings) == set(a.timings)
     for i in (0, 1, 2, 3, 5):
         np.testing.assert_allclose(b.depth[i], a.depth[i], rtol=1e-4, equal_nan=True)

@@ -227,7 +227,8 @@ class TensorSurroundPipeline:
         return time.perf_counter()
 
     @torch.inference_mode()
-    def process(self, views, cloud: bool | None = None):
+    def process(self, views, cloud: bool | None = None, stamp_ns: int | None = None):
+        """``stamp_ns`` is taken for SurroundPipeline's call and unused: no temporal model runs on this path."""
         from .pipeline import SetResult, camera_inputs
 
         t0 = self._now()
