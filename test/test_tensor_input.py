@@ -183,13 +183,19 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 @cuda
 def test_nvjpeg_decode_matches_libjpeg(jpegs):
-    """nvJPEG vs libjpeg at full size: IDCT/upsampling rounding only (mean <= 1 grey level)."""
+    """nvJPEG vs libjpeg: the same luma (IDCT rounding only); chroma differs by the 4:2:0 upsampling filter (libjpeg's
+    'fancy' triangular one vs nvJPEG's), ~2 grey levels at full size on an H200 (mean RGB 2.5, 0.0 for 4:4:4 JPEGs),
+    which the resize to the model's input averages down to a fraction of a level."""
     dec = nvjpeg_decoder("cuda")
     gpu = dec(jpegs)
     for g, ref in zip(gpu, cpu_decode_to_tensor(jpegs)):
         assert g.is_cuda and g.shape == ref.shape
-        d = (g.cpu().int() - ref.int()).abs().float()
-        assert d.mean() <= 1.0, float(d.mean())
+        g, ref = g.cpu().permute(1, 2, 0).numpy(), ref.permute(1, 2, 0).numpy()
+        luma = [cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb)[..., 0].astype(int) for a in (g, ref)]
+        assert np.abs(luma[0] - luma[1]).mean() <= 0.25
+        assert np.abs(g.astype(int) - ref.astype(int)).mean() <= 4.0
+        small = [cv2.resize(a, (224, 128), interpolation=cv2.INTER_AREA).astype(float) for a in (g, ref)]
+        assert np.abs(small[0] - small[1]).mean() <= 0.6
 
 
 @cuda
