@@ -251,6 +251,8 @@ class SurroundDepthLogic:
         self._all_heard = False
         self._deferred = None  # a set waiting for its cameras' first CameraInfo
         self._future_at = None  # when a set was last dropped as stamped too far ahead
+        self._set_at = None  # when a set last went to the worker (health: sets form, or not)
+        self._failed = None  # (when, message) of the newest processing error (health names it)
         # images and CameraInfo use one QoS; only the images are synchronised (core/sets.py says why). CameraInfo
         # subscriptions come first: the executor serves ready subscriptions in creation order, so an image's info
         # that arrived with it is cached before the image completes a set.
@@ -426,6 +428,7 @@ class SurroundDepthLogic:
         self.sets.note_pairing(imgs)
         infos = self.sets.infos_for(imgs)
         self.stats.sets_in.tick()
+        self._set_at = now
         with self._cv:
             if self._pending is not None:
                 self.stats.drops += 1
@@ -449,7 +452,8 @@ class SurroundDepthLogic:
                 self._process(imgs, infos, t_arrival)
             except Exception as e:  # noqa: BLE001 - the node keeps serving whatever one set did
                 self.stats.errors += 1
-                self._error("process", f"processing a set failed: {type(e).__name__}: {e}")
+                self._failed = (time.monotonic(), f"{type(e).__name__}: {e}")
+                self._error("process", f"processing a set failed: {self._failed[1]}")
             finally:
                 self.stats.busy = False
 
@@ -533,8 +537,11 @@ class SurroundDepthLogic:
             for i, cam in enumerate(self.cams))
         recent = self._future_at is not None and now - self._future_at < c.stale_input_timeout
         recent_future = self.stats.future_sets if recent else 0
+        failed = self._failed if self._failed and now - self._failed[0] < c.stale_input_timeout else None
         return health.assess(health.HealthInput(cams, now - self._active_since, c.stale_input_timeout, c.sync_slop,
-                                                c.partial_set_timeout, recent_future, self.stats.future_ahead))
+                                                c.partial_set_timeout, recent_future, self.stats.future_ahead,
+                                                None if self._set_at is None else now - self._set_at,
+                                                failed and failed[1]))
 
     def _status(self) -> tuple[int, str, list[tuple[str, str]]]:
         s = self.stats

@@ -136,6 +136,16 @@ def test_health_names_the_cause(case, level, text):
     assert got_level == level and text in message, message
 
 
+def test_health_tells_sets_that_fail_or_are_still_processing_from_sets_that_never_form():
+    unserved = cams({i: dict(served_age=None) for i in range(3)})
+    assert "no set formed" in assess(unserved)[1]
+    level, message = assess(unserved, set_age=0.1, error="TypeError: process() got an unexpected keyword")
+    assert level == health.ERROR and message.endswith("sets form but processing them fails: TypeError: process() got "
+                                                      "an unexpected keyword"), message
+    assert "sets form (the last 0.1 s ago) but none has finished processing" in assess(unserved, set_age=0.1)[1]
+    assert "no set formed" in assess(unserved, set_age=5.0)[1]  # an old set says nothing about now
+
+
 def test_health_never_ok_while_nothing_is_served_and_names_future_stamps():
     c = tuple(health.CameraHealth(f"C{i}", "t", "i", 0.05, 0.05, None) for i in range(2))
     assert assess(c, since=1.0)[0] == health.OK or assess(c, since=1.0)[1] == "running"  # too early to judge

@@ -248,3 +248,32 @@ def test_a_cross_view_model_refuses_another_camera_order(ros, cross_view_model, 
     with pytest.raises(RuntimeError):
         make_node(ros, cross_view_model, cameras=CAMERAS[1:] + CAMERAS[:1])
     assert "needs exactly the cameras" in capfd.readouterr().err
+
+
+def test_a_set_that_fails_to_process_is_named_in_diagnostics_and_the_node_keeps_serving(ros, tiny_model, capfd):
+    """What a GPU session found: every set failed in the pipeline while /diagnostics blamed the stamps ("no set
+    formed"). A processing failure is reported as such, and the next set that processes is served."""
+    h = Harness(ros, make_node(ros, tiny_model, stale_input_timeout=1.0))
+    real = h.node.pipeline.process
+
+    def broken(*a, **kw):  # fault injection into the pipeline the node calls: the failure the GPU path had
+        raise TypeError("process() got an unexpected keyword argument 'stamp_ns'")
+
+    h.node.pipeline.process = broken
+    try:
+        h.spin(1.0)  # discovery
+        t = 1_700_000_000_000_000_000
+        for k in range(25):  # 2.5 s of sets at 10 Hz, none of which processes
+            h.publish_set(t + k * 100_000_000)
+            h.spin(0.1)
+        msgs = [d.status[0].message for d in h.diags]
+        assert any("sets form but processing them fails: TypeError: process() got an unexpected keyword" in m
+                   for m in msgs), msgs[-3:]
+        assert not any("no set formed" in m for m in msgs), msgs
+        assert "processing a set failed: TypeError" in capfd.readouterr().err
+        h.node.pipeline.process = real
+        t2 = t + 30 * 100_000_000
+        h.publish_set(t2)
+        assert h.spin(15.0, until=lambda: h.served(t2)), "the node did not serve after the failures"
+    finally:
+        h.close()

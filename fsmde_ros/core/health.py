@@ -32,6 +32,8 @@ class HealthInput:
     partial_timeout: float
     future_dropped: int = 0  # sets dropped as stamped too far ahead, within the last stale_timeout
     stamp_ahead: float | None = None  # newest image stamp minus the node clock (s)
+    set_age: float | None = None  # seconds since a set last formed (None: never)
+    error: str | None = None  # the newest processing error, if one came within the last stale_timeout
 
 
 def _names(cams) -> list[str]:
@@ -80,10 +82,15 @@ def _cause(h: HealthInput, unserved) -> str:
     if h.future_dropped and h.stamp_ahead is not None:
         return (f"sets are stamped {h.stamp_ahead:.1f} s ahead of the node clock and dropped "
                 f"({h.future_dropped} sets; max_future_stamp; use_sim_time without /clock?)")
+    if h.error:  # sets form, and fail: the error is the cause, not the stamps
+        return f"sets form but processing them fails: {h.error}"
     off = [c for c in h.cameras if c.offset is not None and abs(c.offset) >= h.slop]
     if off:
         parts = ", ".join(f"{c.name} {c.offset * 1000:+.0f} ms" for c in off)
         return f"stamps off the other cameras' by {parts} (sync_slop {h.slop * 1000:.0f} ms)"
+    if h.set_age is not None and h.set_age <= h.stale_timeout:
+        return (f"sets form (the last {h.set_age:.1f} s ago) but none has finished processing (the first sets can "
+                f"take seconds: model load, engine build, CUDA graph capture)")
     parts = ", ".join(f"{c.name} {c.offset * 1000:+.0f} ms" for c in h.cameras if c.offset is not None)
     return f"no set formed; stamp offsets from the others: {parts} (sync_slop {h.slop * 1000:.0f} ms)"
 
