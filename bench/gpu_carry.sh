@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Wheels the lent GPU machine lacks (it has torch 2.11 cu130, torchvision 0.26 with nvJPEG, onnxruntime CPU,
 # Python 3.12, no ROS, no TensorRT, no network), fetched HERE and cut into parts that fit one device call's carry
-# (64 MiB with the working tree), under .whl/ (ignored by git):
-#   .whl/group-<name>/<n>.tar.part-NN     one group per device call (trt: TensorRT-RTX; ort: onnxruntime-gpu;
-#                                         ros: rclpy + messages for Python 3.12)
-# Then, with the device tool, one call per part set (the machine stays warm between calls and keeps /tmp):
-#   run(carry=[".whl/group-trt-1"], command="mkdir -p /tmp/carry && cp .whl/group-trt-1/* /tmp/carry/")
-#   ... the other groups the same way ...
-#   run(carry=["out/gpucarry"], command="bash bench/gpu_session.sh")   # reassembles /tmp/carry/*, installs, runs all
+# (64 MiB with the working tree, itself ~16 MiB), under .whl/ (ignored by git):
+#   .whl/<group>-<n>/<group>.tar.part-NN   one part per device call (ros: rclpy + messages for Python 3.12, 2 parts;
+#                                          trt: TensorRT-RTX, 3; ort: onnxruntime-gpu, 8)
+# The calls of 2026-12-04 (H200), each within the 30 s a machine stays warm after the one before:
+#   run(carry=["out/gpucarry", ".whl/ros-1"], command="bash bench/gpu_session.sh core")  # stashes its part, GPU rows
+#   run(carry=[".whl/ros-2"], command="bash bench/gpu_session.sh dds")  # installs the ROS group, node over DDS
+# TensorRT-RTX (the one TensorRT builder on the reachable index) supports compute capability 7.5/8.6/8.9/12.0 (its
+# support matrix), not the Hopper (9.0) machines lent here; the full TensorRT is not on the reachable index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >> .git/info/exclude
+mkdir -p .git/info && { grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >> .git/info/exclude; }
 PIP=${PIP:-python3 -m pip}
 dl() {  # dl DIR NAME==VERSION...
   local d=$1; shift
@@ -32,15 +33,15 @@ $PIP download -q --only-binary=:all: --find-links .whl/src/ros --python-version 
 rm -f .whl/src/ros/numpy-*  # the machine's own numpy stays
 for g in trt ort ros; do
   tar -C .whl/src/$g -cf .whl/src/$g.tar .
-  rm -rf .whl/group-$g-*
-  split -b 55M -d .whl/src/$g.tar .whl/src/$g.tar.part-
+  rm -rf .whl/$g-*
+  split -b 32M -d .whl/src/$g.tar .whl/src/$g.tar.part-
   i=0
   for p in .whl/src/$g.tar.part-*; do
-    i=$((i + 1)); mkdir -p .whl/group-$g-$i; mv "$p" .whl/group-$g-$i/
+    i=$((i + 1)); mkdir -p .whl/$g-$i; mv "$p" .whl/$g-$i/
   done
 done
 rm -rf .whl/src
-du -sh .whl/group-* | sed 's/^/carry one call each: /'
+du -sh .whl/*-* | sed 's/^/carry one call each: /'
 
 # What gpu_session.sh reads from out/gpucarry (carried in its own call): the shipped student's weights (re-exported
 # there with the machine's torch) and 1600x900 camera frames (tables + JPEGs only, no dense depth: ~10 MB).
