@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose selfsup-compose-late eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -153,6 +153,18 @@ training/runs/selfsup_bag/pose_net_depth_2pass_compose_seed1/result.json: | setu
 selfsup-compose: setup $(FRESH) data/weights/fresh303 $(foreach r,$(COMPOSE_RUNS),training/runs/selfsup_bag/$(r)/result.json) training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
 	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(COMPOSE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh303 --out results/selfsup_bag_pose_compose/$${r}_fresh303.json; done
 	cd training && for r in $(COMPOSE_RUNS); do for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride $$k --out results/selfsup_bag_pose_compose/$${r}_fresh300_stride$$k.json; done; done
+
+# The composition term from step 3000 (training/results/selfsup_bag_pose_compose_late/PLAN.md, fixed before the runs):
+# two seeds on a fresh street world (seed 304). CPU: ~2 min the world, ~1.5 h the two runs side by side on 2 cores.
+LATE_RUNS := pose_net_depth_2pass_compose_late pose_net_depth_2pass_compose_late_seed1
+data/weights/fresh304: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 304 && mv $@.part $@
+training/runs/selfsup_bag/pose_net_depth_2pass_compose_late/result.json: | setup data/bags/train-dr-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose_late.yaml
+training/runs/selfsup_bag/pose_net_depth_2pass_compose_late_seed1/result.json: | setup data/bags/train-dr-noodom data/weights/val
+	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose_late.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_compose_late_seed1
+selfsup-compose-late: setup data/weights/fresh304 $(foreach r,$(LATE_RUNS),training/runs/selfsup_bag/$(r)/result.json)
+	cd training && for r in $(LATE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh304 --out results/selfsup_bag_pose_compose_late/$${r}_fresh304.json; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.

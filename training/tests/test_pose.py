@@ -328,9 +328,18 @@ def test_pose_composition_scores_a_two_frame_motion_against_the_composed_one_fra
                                                   "data": {"sequence": True}}), step=0, pose_model=_WorldMotion(s))
     torch.testing.assert_close(_pose_net_motion(off, b, {"depth": dense}), T)
     assert off.pose_compose is None
+    late = load_config(None, {"pose_net": True, "pose_depth_input": "inverse", "pose_composition": 0.1,
+                              "pose_composition_from": 3, "data": {"sequence": True}})
+    for step, on in ((2, False), (3, True)):  # pose_composition_from: the pair and the term from that step on
+        student_calls.clear()
+        r = SimpleNamespace(**{**vars(run_with(_WorldMotion(s))), "cfg": late, "step": step})
+        torch.testing.assert_close(_pose_net_motion(r, b, {"depth": dense}), T)
+        assert (r.pose_compose is not None) == on and len(student_calls) == on
     for bad in ({"pose_composition": -1.0}, {"pose_composition": 0.1, "pose_net": False}):
         with pytest.raises(ValueError, match="pose_composition must be"):
             load_config(None, {"pose_net": True, "data": {"sequence": True}, **bad})
+    with pytest.raises(ValueError, match="pose_composition_from must be"):
+        load_config(None, {"pose_net": True, "data": {"sequence": True}, "pose_composition_from": 100})
 
 
 def test_the_extra_forward_for_frame_t_minus_1_leaves_batch_norm_statistics_alone():

@@ -42,7 +42,7 @@ def test_pose_eval_scores_the_worlds_own_motion_zero_and_a_wrong_one_by_its_erro
     exact = summarise(motion_errors(_Replay(seq, lambda M: M), seq), 0.1)
     assert exact["moving"] > 0 and exact["moving"] == exact["motions"]  # the tiny world always drives
     assert exact["translation_error_pct"]["p90"] < 1e-3 and exact["rotation_error_deg"]["p90"] < 1e-3
-    assert abs(exact["length_ratio"]["median"] - 1) < 1e-6
+    assert abs(exact["length_ratio"]["median"] - 1) < 1e-6 and exact["wrong_direction"] == 0
 
     def scaled(M):
         M = M.clone()
@@ -57,7 +57,7 @@ def test_pose_eval_scores_the_worlds_own_motion_zero_and_a_wrong_one_by_its_erro
     assert abs(short["length_ratio"]["median"] - 0.8) < 1e-6
     # the inverse motion (a sign or direction convention flipped) is 200 % off, nothing like the 0 above
     flipped = summarise(motion_errors(_Replay(seq, torch.linalg.inv), seq), 0.1)
-    assert flipped["translation_error_pct"]["median"] > 150
+    assert flipped["translation_error_pct"]["median"] > 150 and flipped["wrong_direction"] == flipped["moving"]
     # a network stuck at rest is 100 % off with length ratio 0: the collapse this eval was written to catch
     rest = summarise(motion_errors(_Replay(seq, lambda M: torch.eye(4, dtype=M.dtype)), seq), 0.1)
     assert np.isclose(rest["translation_error_pct"]["median"], 100) and rest["length_ratio"]["median"] == 0

@@ -108,6 +108,10 @@ class TrainConfig:
     # answers from a scene's looks with one speed (measured: twice the flow in, ~1 x the motion out) cannot meet it;
     # one that reads the flow's size can. Needs no GT.
     pose_composition: float = 0.0
+    # the step from which the term is on: trained from step 0 it learned self-consistent motions of the wrong sign
+    # for ~40 % of a fresh world's triples (results/selfsup_bag_pose_compose); from a later step the photometric
+    # terms have set the motion's direction before the term asks for its size
+    pose_composition_from: int = 0
     init_from: str | None = None  # start from these weights (an exported model folder or a run folder), not random
     export_dir: str | None = None  # export the final weights (onnx + torch program + manifest) here
 
@@ -180,6 +184,10 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
         raise ValueError(f"pose_composition must be >= 0, and > 0 needs pose_net: true and a student without "
                          f"model.temporal (frame t-1's depth comes from a stateless forward); got "
                          f"{cfg.pose_composition}")
+    if not isinstance(cfg.pose_composition_from, int) or cfg.pose_composition_from < 0 or \
+            (cfg.pose_composition_from and not cfg.pose_composition):
+        raise ValueError(f"pose_composition_from must be a step >= 0, and > 0 needs pose_composition > 0; got "
+                         f"{cfg.pose_composition_from} with pose_composition {cfg.pose_composition}")
     if cfg.pose_depth_input != "none" and not cfg.pose_net:
         raise ValueError("pose_depth_input needs pose_net: true (it is an input of the pose network)")
     st = cfg.data.sequence_strides

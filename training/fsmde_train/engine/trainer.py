@@ -342,7 +342,8 @@ def _pose_net_motion(run: _Run, b: dict, s_out: dict) -> torch.Tensor:
     seq = b["seq_image"]
     B, _, N = seq.shape[:3]
     Tec = b["T_ego_cam"].view(B, N, 4, 4)
-    compose = run.cfg.pose_composition > 0  # a third pair: frame t-1 -> frame t+1 (twice the motion)
+    # a third pair: frame t-1 -> frame t+1 (twice the motion), from step pose_composition_from
+    compose = run.cfg.pose_composition > 0 and run.step >= run.cfg.pose_composition_from
     depth = None
     if run.cfg.pose_depth_input != "none":
         fs = b["focal_scale"].reshape(-1, 1, 1, 1)

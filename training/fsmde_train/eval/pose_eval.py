@@ -142,10 +142,12 @@ def motion_errors(net, seq, refiner=None, progress: bool = False, depth_fn=None,
                 M_gt = s["T_ref_cam"][f, 0].double() @ torch.linalg.inv(E0)  # ego(f) -> ego(t), camera 0's clock
                 ang = rotation_angle_deg(M[:3, :3].T @ M_gt[:3, :3])
                 ang_gt = rotation_angle_deg(M_gt[:3, :3])
+                cos = float(torch.nn.functional.cosine_similarity(M[:3, 3], M_gt[:3, 3], dim=0, eps=1e-12))
                 rows.append((float(torch.linalg.norm(M[:3, 3] - M_gt[:3, 3])), float(torch.linalg.norm(M_gt[:3, 3])),
-                             float(torch.linalg.norm(M[:3, 3])), ang, ang_gt))
+                             float(torch.linalg.norm(M[:3, 3])), ang, ang_gt, cos))
     a = np.array(rows)
-    out = {"t_err_m": a[:, 0], "t_gt_m": a[:, 1], "t_pred_m": a[:, 2], "r_err_deg": a[:, 3], "r_gt_deg": a[:, 4]}
+    out = {"t_err_m": a[:, 0], "t_gt_m": a[:, 1], "t_pred_m": a[:, 2], "r_err_deg": a[:, 3], "r_gt_deg": a[:, 4],
+           "t_cos": a[:, 5]}  # cosine between the predicted and the true translation
     if hasattr(seq, "triples"):
         scenes = seq.base.set_scenes()
         out["scene"] = np.array([scenes[seq.triples[k][1]] for k in range(len(seq)) for _ in (0, 2)])
@@ -163,6 +165,9 @@ def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
            "translation_error_pct": stats(100 * e["t_err_m"][moving] / e["t_gt_m"][moving]),
            "length_ratio": stats(e["t_pred_m"][moving] / e["t_gt_m"][moving]),
            "rotation_error_deg": stats(e["r_err_deg"]), "gt_rotation_deg": stats(e["r_gt_deg"]),
+           # translations pointing more than 90 deg off the true one (a reversed motion composes as well as the
+           # right one: results/selfsup_bag_pose_compose)
+           "wrong_direction": int((e["t_cos"][moving] < 0).sum()) if "t_cos" in e else None,
            "gt_translation_m": stats(e["t_gt_m"])}
     if "scene" in e:  # medians per scene: a network that regresses to its training speeds errs by the scene's speed
         res["per_scene"] = {}
@@ -275,6 +280,7 @@ def main(argv=None) -> int:
         if t:
             print(f"  translation error  median {t['median']:.1f} %  mean {t['mean']:.1f} %  p90 {t['p90']:.1f} %")
             print(f"  length ratio       median {s['median']:.3f}  mean {s['mean']:.3f}")
+            print(f"  wrong direction    {r_['wrong_direction']} of {r_['moving']} moving (> 90 deg off)")
         print(f"  rotation error     median {r['median']:.3f} deg  mean {r['mean']:.3f} deg  p90 {r['p90']:.3f} deg "
               f"(GT rotation median {r_['gt_rotation_deg']['median']:.3f} deg)")
         for sc, v in r_.get("per_scene", {}).items():
