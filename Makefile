@@ -122,10 +122,14 @@ selfsup-fresh: setup $(FRESH) training/runs/selfsup_bag/pyramid_8k_seed1/result.
 ACCEL_RUNS := pose_net_depth_2pass_accel pose_net_depth_2pass_accel_seed1
 data/weights/fresh301: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 301 && mv $@.part $@
-training/runs/selfsup_bag/pose_net_depth_2pass_accel/result.json: | setup data/bags/train-accel-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml
-training/runs/selfsup_bag/pose_net_depth_2pass_accel_seed1/result.json: | setup data/bags/train-accel-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_accel.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_accel_seed1
+# $(call SEED_RUNS,ROW,DATA): seeds 0 and 1 of configs/selfsup_bag/ROW.yaml (runs/selfsup_bag/ROW, ROW_seed1)
+define SEED_RUNS
+training/runs/selfsup_bag/$(1)/result.json: | setup $(2)
+	cd training && ../$$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$(1).yaml
+training/runs/selfsup_bag/$(1)_seed1/result.json: | setup $(2)
+	cd training && ../$$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/$(1).yaml --set seed=1 out_dir=runs/selfsup_bag/$(1)_seed1
+endef
+$(eval $(call SEED_RUNS,pose_net_depth_2pass_accel,data/bags/train-accel-noodom data/weights/val))
 # The same runs' single-pass stage (step 4000, before the second pass starts; optim.stop_at keeps the 5000-step
 # schedule), scored with one pass on another fresh world (seed 302): the plan's second try.
 data/weights/fresh302: | setup
@@ -146,23 +150,17 @@ selfsup-accel: setup $(FRESH) data/weights/fresh301 data/weights/fresh302 $(fore
 COMPOSE_RUNS := pose_net_depth_2pass_compose pose_net_depth_2pass_compose_seed1
 data/weights/fresh303: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 303 && mv $@.part $@
-training/runs/selfsup_bag/pose_net_depth_2pass_compose/result.json: | setup data/bags/train-dr-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose.yaml
-training/runs/selfsup_bag/pose_net_depth_2pass_compose_seed1/result.json: | setup data/bags/train-dr-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_compose_seed1
+$(eval $(call SEED_RUNS,pose_net_depth_2pass_compose,data/bags/train-dr-noodom data/weights/val))
 selfsup-compose: setup $(FRESH) data/weights/fresh303 $(foreach r,$(COMPOSE_RUNS),training/runs/selfsup_bag/$(r)/result.json) training/runs/selfsup_bag/pose_net_depth_2pass_seed1/result.json
 	cd training && for r in pose_net_depth_2pass pose_net_depth_2pass_seed1 $(COMPOSE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh303 --out results/selfsup_bag_pose_compose/$${r}_fresh303.json; done
 	cd training && for r in $(COMPOSE_RUNS); do for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride $$k --out results/selfsup_bag_pose_compose/$${r}_fresh300_stride$$k.json; done; done
 
 # The composition term from step 3000 (training/results/selfsup_bag_pose_compose_late/PLAN.md, fixed before the runs):
-# two seeds on a fresh street world (seed 304). CPU: ~2 min the world, ~1.5 h the two runs side by side on 2 cores.
+# two seeds on a fresh street world (seed 304). CPU: ~2 min the world, ~1.8 h the two runs side by side on 2 cores.
 LATE_RUNS := pose_net_depth_2pass_compose_late pose_net_depth_2pass_compose_late_seed1
 data/weights/fresh304: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 304 && mv $@.part $@
-training/runs/selfsup_bag/pose_net_depth_2pass_compose_late/result.json: | setup data/bags/train-dr-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose_late.yaml
-training/runs/selfsup_bag/pose_net_depth_2pass_compose_late_seed1/result.json: | setup data/bags/train-dr-noodom data/weights/val
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --quiet --config configs/selfsup_bag.yaml configs/selfsup_bag/pose_net_depth_2pass_compose_late.yaml --set seed=1 out_dir=runs/selfsup_bag/pose_net_depth_2pass_compose_late_seed1
+$(eval $(call SEED_RUNS,pose_net_depth_2pass_compose_late,data/bags/train-dr-noodom data/weights/val))
 selfsup-compose-late: setup data/weights/fresh304 $(foreach r,$(LATE_RUNS),training/runs/selfsup_bag/$(r)/result.json)
 	cd training && for r in $(LATE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh304 --out results/selfsup_bag_pose_compose_late/$${r}_fresh304.json; done
 
