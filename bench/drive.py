@@ -80,7 +80,7 @@ def drive(frames, duration: float, rate: float = 12.0, transport: str = "compres
         probe_proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "probe.py"),
                                        f"{CAMERAS[0]}/image_rect{suffix}", str(duration + 15), str(out / "probe.json")],
                                       env=os.environ.copy())
-    rclpy.init()
+    rclpy.init(args=[sys.argv[0]])  # not our argv: "--param device:=cuda" would read as a (deprecated) remap rule
     io = rclpy.create_node("fsmde_drive")
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     typ, suffix = (CompressedImage, "/compressed") if transport == "compressed" else (Image, "")
