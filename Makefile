@@ -156,13 +156,15 @@ selfsup-compose: setup $(FRESH) data/weights/fresh303 $(foreach r,$(COMPOSE_RUNS
 	cd training && for r in $(COMPOSE_RUNS); do for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride $$k --out results/selfsup_bag_pose_compose/$${r}_fresh300_stride$$k.json; done; done
 
 # The composition term from step 3000 (training/results/selfsup_bag_pose_compose_late/PLAN.md, fixed before the runs):
-# two seeds on a fresh street world (seed 304). CPU: ~2 min the world, ~1.8 h the two runs side by side on 2 cores.
+# two seeds on a fresh street world (seed 304), then the stride-2 response on fresh300 (information). CPU: ~1.5 min a
+# world, ~1.8-3 h the two runs side by side on 2 cores (0.5-0.8 steps/s each, by machine), ~1.5 min an evaluation.
 LATE_RUNS := pose_net_depth_2pass_compose_late pose_net_depth_2pass_compose_late_seed1
 data/weights/fresh304: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 304 && mv $@.part $@
 $(eval $(call SEED_RUNS,pose_net_depth_2pass_compose_late,data/bags/train-dr-noodom data/weights/val))
-selfsup-compose-late: setup data/weights/fresh304 $(foreach r,$(LATE_RUNS),training/runs/selfsup_bag/$(r)/result.json)
+selfsup-compose-late: setup data/weights/fresh304 data/weights/fresh300 $(foreach r,$(LATE_RUNS),training/runs/selfsup_bag/$(r)/result.json)
 	cd training && for r in $(LATE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh304 --out results/selfsup_bag_pose_compose_late/$${r}_fresh304.json; done
+	cd training && for r in $(LATE_RUNS); do for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride $$k --out results/selfsup_bag_pose_compose_late/$${r}_fresh300_stride$$k.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
