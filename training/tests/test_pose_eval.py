@@ -55,6 +55,20 @@ def test_pose_eval_scores_the_worlds_own_motion_zero_and_a_wrong_one_by_its_erro
     assert set(per_scene) == set(seq.base.set_scenes()) and sum(v["moving"] for v in per_scene.values()) == short["moving"]
     assert all(abs(v["length_ratio_median"] - 0.8) < 1e-6 for v in per_scene.values())
     assert abs(short["length_ratio"]["median"] - 0.8) < 1e-6
+    # the split: a scaled motion errs in size only, a turned translation of the right length in direction only
+    assert abs(short["length_error_pct"]["median"] - 20) < 1e-3 and short["direction_error_deg"]["p90"] < 1e-3
+
+    def turned(M, deg=5.0):  # the translation rotated by deg about the vertical, the length kept
+        c, s_ = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+        M = M.clone()
+        M[:3, 3] = torch.tensor([[c, -s_, 0], [s_, c, 0], [0, 0, 1]], dtype=M.dtype) @ M[:3, 3]
+        return M
+
+    turn = summarise(motion_errors(_Replay(seq, turned), seq), 0.1)
+    assert turn["length_error_pct"]["p90"] < 1e-6
+    # the synthetic ego drives in the ground plane, so a turn about z is the full angle between the translations
+    assert abs(turn["direction_error_deg"]["median"] - 5.0) < 0.05
+    assert abs(turn["translation_error_pct"]["median"] - 200 * np.sin(np.radians(2.5))) < 0.1
     # the inverse motion (a sign or direction convention flipped) is 200 % off, nothing like the 0 above
     flipped = summarise(motion_errors(_Replay(seq, torch.linalg.inv), seq), 0.1)
     assert flipped["translation_error_pct"]["median"] > 150 and flipped["wrong_direction"] == flipped["moving"]

@@ -168,6 +168,11 @@ def summarise(e: dict[str, np.ndarray], min_motion: float) -> dict:
            # translations pointing more than 90 deg off the true one (a reversed motion composes as well as the
            # right one: results/selfsup_bag_pose_compose)
            "wrong_direction": int((e["t_cos"][moving] < 0).sum()) if "t_cos" in e else None,
+           # the translation error split into its size and its direction: |len - len_gt| / len_gt, and the angle
+           # between the two translations (at length ratio 1 an angle a alone gives 2 sin(a/2), ~1.75 % a degree)
+           "length_error_pct": stats(100 * np.abs(e["t_pred_m"][moving] - e["t_gt_m"][moving]) / e["t_gt_m"][moving]),
+           "direction_error_deg": stats(np.degrees(np.arccos(np.clip(e["t_cos"][moving], -1, 1))))
+           if "t_cos" in e else None,
            "gt_translation_m": stats(e["t_gt_m"])}
     if "scene" in e:  # medians per scene: a network that regresses to its training speeds errs by the scene's speed
         res["per_scene"] = {}
@@ -281,6 +286,11 @@ def main(argv=None) -> int:
             print(f"  translation error  median {t['median']:.1f} %  mean {t['mean']:.1f} %  p90 {t['p90']:.1f} %")
             print(f"  length ratio       median {s['median']:.3f}  mean {s['mean']:.3f}")
             print(f"  wrong direction    {r_['wrong_direction']} of {r_['moving']} moving (> 90 deg off)")
+            le, de = r_["length_error_pct"], r_["direction_error_deg"]
+            print(f"  of which size      median {le['median']:.1f} %  p90 {le['p90']:.1f} % (|length - GT| / GT)")
+            if de:
+                print(f"  of which direction median {de['median']:.2f} deg  p90 {de['p90']:.2f} deg (angle to the GT "
+                      f"translation)")
         print(f"  rotation error     median {r['median']:.3f} deg  mean {r['mean']:.3f} deg  p90 {r['p90']:.3f} deg "
               f"(GT rotation median {r_['gt_rotation_deg']['median']:.3f} deg)")
         for sc, v in r_.get("per_scene", {}).items():
