@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose selfsup-compose-late eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose selfsup-compose-late selfsup-selftrain eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -165,6 +165,17 @@ $(eval $(call SEED_RUNS,pose_net_depth_2pass_compose_late,data/bags/train-dr-noo
 selfsup-compose-late: setup data/weights/fresh304 data/weights/fresh300 $(foreach r,$(LATE_RUNS),training/runs/selfsup_bag/$(r)/result.json)
 	cd training && for r in $(LATE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh304 --out results/selfsup_bag_pose_compose_late/$${r}_fresh304.json; done
 	cd training && for r in $(LATE_RUNS); do for k in 1 2; do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh300 --stride $$k --out results/selfsup_bag_pose_compose_late/$${r}_fresh300_stride$$k.json; done; done
+
+# The pose network trained toward its own refined motion (training/results/selfsup_bag_pose_selftrain/PLAN.md, fixed
+# before the runs): the two compose_late runs each continued by fsmde-pose-selftrain, decided on a fresh street world
+# (seed 305), then fresh300 and fresh304 (information). CPU: ~1.5 min the world, ~25-40 min labels + fit a seed.
+SELFTRAIN_RUNS := pose_net_depth_2pass_compose_late_selftrain pose_net_depth_2pass_compose_late_seed1_selftrain
+data/weights/fresh305: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 305 && mv $@.part $@
+training/runs/selfsup_bag/%_selftrain/result.json: training/runs/selfsup_bag/%/result.json
+	cd training && ../$(PY) -m fsmde_train.engine.pose_selftrain --run runs/selfsup_bag/$* --out runs/selfsup_bag/$*_selftrain
+selfsup-selftrain: setup data/weights/fresh305 data/weights/fresh304 data/weights/fresh300 $(foreach r,$(SELFTRAIN_RUNS),training/runs/selfsup_bag/$(r)/result.json)
+	cd training && for w in fresh305 fresh300 fresh304; do for r in $(SELFTRAIN_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_selftrain/$${r}_$$w.json; done; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
