@@ -109,7 +109,8 @@ class _Pieces:
         for p in self.student.parameters():
             p.requires_grad_(False)
         self.state = load_checkpoint(run_dir)
-        tc = load_config(overrides=json.loads(json.dumps(self.cfg)))
+        # a selftrain run's own config carries its pose_selftrain section, which the trainer's config does not know
+        tc = load_config(overrides={k: v for k, v in self.cfg.items() if k != "pose_selftrain"})
         if not tc.data.sequence or not tc.pose_net:
             raise ValueError(f"{run_dir}: pose_selftrain needs a run with data.sequence and pose_net: true")
         if tc.pose_stagger:  # refine_motion takes one set as simultaneous; so must the network it labels
@@ -228,6 +229,7 @@ def fit(p: _Pieces, lab: dict, c: SelftrainConfig, out: Path, progress: bool) ->
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        loss = loss.detach()
         step += 1
         history.append({"step": step, "loss": float(loss), "lr": _lr(step - 1, c)})
         if step % c.log_every == 0:
@@ -261,9 +263,9 @@ def label_summary(lab: dict) -> dict:
 
 def run(run_dir, out_dir, c: SelftrainConfig, progress: bool = True) -> dict:
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(c.seed)
-    p = _Pieces(run_dir, c, progress)
+    p = _Pieces(run_dir, c, progress)  # refuses a run it cannot use before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     lab = make_labels(p, c, out / "labels.pt", progress)
     if not lab["triples"]:
         raise ValueError(f"{run_dir}: its training data gave no triple to label")
