@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # The machine's pip config may point at missing local indexes; their warnings are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose selfsup-compose-late selfsup-selftrain eval-real clean distclean
+.PHONY: setup demo test bench weights teacher ablation selfsup-bag selfsup-fresh selfsup-accel selfsup-compose selfsup-compose-late selfsup-selftrain selfsup-selftrain-pw eval-real clean distclean
 
 setup: $(STAMP)
 
@@ -176,6 +176,15 @@ training/runs/selfsup_bag/%_selftrain/result.json: training/runs/selfsup_bag/%/r
 	cd training && ../$(PY) -m fsmde_train.engine.pose_selftrain --run runs/selfsup_bag/$* --out runs/selfsup_bag/$*_selftrain
 selfsup-selftrain: setup data/weights/fresh305 data/weights/fresh304 data/weights/fresh300 $(foreach r,$(SELFTRAIN_RUNS),training/runs/selfsup_bag/$(r)/result.json)
 	cd training && for w in fresh305 fresh300 fresh304; do for r in $(SELFTRAIN_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_selftrain/$${r}_$$w.json; done; done
+
+# Its second try (same PLAN.md): the same labels, the fit with every pass pulled toward them, decided on seed 306.
+SELFTRAIN_PW_RUNS := $(SELFTRAIN_RUNS:%=%_pw)
+data/weights/fresh306: | setup
+	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 306 && mv $@.part $@
+training/runs/selfsup_bag/%_selftrain_pw/result.json: training/runs/selfsup_bag/%_selftrain/result.json
+	cd training && ../$(PY) -m fsmde_train.engine.pose_selftrain --run runs/selfsup_bag/$* --out runs/selfsup_bag/$*_selftrain_pw --labels runs/selfsup_bag/$*_selftrain/labels.pt --set pass_weight=0.8
+selfsup-selftrain-pw: setup data/weights/fresh306 $(foreach r,$(SELFTRAIN_PW_RUNS),training/runs/selfsup_bag/$(r)/result.json)
+	cd training && for r in $(SELFTRAIN_PW_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh306 --out results/selfsup_bag_pose_selftrain/$${r}_fresh306.json; done
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.

@@ -52,11 +52,17 @@ class SelftrainConfig:
     lr: float = 1e-4
     warmup_steps: int = 20
     weight_decay: float = 0.0
+    # the earlier passes also pulled toward the label, weight pass_weight^(passes - 1 - i) (RAFT's sequence loss):
+    # with the final motion alone a 2-pass network's first pass drifts and the fit diverges after ~100 steps at
+    # lr 1e-4 (measured; RESULTS.md "trained toward its own refined motion")
+    pass_weight: float = 0.0
     seed: int = 0
     checkpoint_every: int = 100
     log_every: int = 10
 
     def __post_init__(self):
+        if not 0.0 <= self.pass_weight <= 1.0:
+            raise ValueError(f"pose_selftrain: pass_weight must be in [0, 1], got {self.pass_weight}")
         if self.label_every < 1 or not self.strides or min(self.strides) < 1 or self.steps < 1 or self.batch_triples < 1 or not self.label_scales \
                 or self.label_iters < 1 or self.lr <= 0 or self.checkpoint_every < 1:
             raise ValueError(f"pose_selftrain: label_every, steps, batch_triples, label_iters, checkpoint_every >= 1, "
@@ -130,15 +136,16 @@ class _Pieces:
     def rgb(self, s, f: int) -> torch.Tensor:
         return (s["image"][f][:, :3] * self.std + self.mean).clamp(0, 1)
 
-    def motions(self, samples: list[dict], depths: list[torch.Tensor]) -> torch.Tensor:
-        """The pose network's motions [2B, 4, 4] for B triples (t-1 of each, then t+1 of each)."""
+    def motions(self, samples: list[dict], depths: list[torch.Tensor], passes: bool = False):
+        """The pose network's motions [2B, 4, 4] for B triples (t-1 of each, then t+1 of each); with ``passes``
+        the list of every pass's motions (the last is the network's answer)."""
         img = torch.stack([s["image"] for s in samples])  # [B, 3, N, C, H, W]
         d = torch.stack(depths)  # [B, N, 1, H, W]
         K = torch.stack([s["K"] for s in samples])
         T = torch.stack([s["T_ego_cam"] for s in samples])
         out = self.pose(torch.cat([img[:, 1], img[:, 1]]), torch.cat([img[:, 0], img[:, 2]]), torch.cat([d, d]),
                         torch.cat([K, K]), torch.cat([T, T]), self.iterations, ())
-        return out["M"]
+        return out["M_passes"] if passes else out["M"]
 
 
 def make_labels(p: _Pieces, c: SelftrainConfig, path: Path, progress: bool) -> dict:
@@ -221,9 +228,12 @@ def fit(p: _Pieces, lab: dict, c: SelftrainConfig, out: Path, progress: bool) ->
         gen = torch.Generator().manual_seed(c.seed * 1_000_003 + step)  # batches: a function of (seed, step)
         pick = torch.randint(len(triples), (c.batch_triples,), generator=gen).tolist()
         samples = [p.ds[triples[i]] for i in pick]
-        M = p.motions(samples, [p.depth(s) for s in samples])
+        Ms = p.motions(samples, [p.depth(s) for s in samples], passes=True)
         target = torch.cat([labels[pick, 0], labels[pick, 1]])
-        loss = pose_distill_loss(M, target)
+        loss = pose_distill_loss(Ms[-1], target)
+        if c.pass_weight > 0:
+            loss = loss + sum(c.pass_weight ** (len(Ms) - 1 - i) * pose_distill_loss(M, target)
+                              for i, M in enumerate(Ms[:-1]))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"pose_selftrain step {step}: non-finite loss (triples {pick})")
         opt.zero_grad(set_to_none=True)
@@ -286,6 +296,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="the new run folder (checkpoints, labels.pt, tb/, result.json)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help=f"SelftrainConfig fields ({', '.join(f.name for f in dataclasses.fields(SelftrainConfig))})")
+    ap.add_argument("--labels", help="start from this labels.pt (another stage's, made with the same label_every, "
+                    "label_scales and strides from the same run); copied into --out")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     a = ap.parse_args(argv)
     try:
@@ -298,6 +310,14 @@ def main(argv=None) -> int:
                 raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY a SelftrainConfig field")
             v = yaml.safe_load(val)
             kw[key] = tuple(v) if isinstance(v, list) else v
+        if a.labels and not (Path(a.out) / "labels.pt").exists():
+            import shutil
+
+            if not Path(a.labels).is_file():
+                raise ValueError(f"--labels {a.labels}: no such file (a labels.pt of fsmde-pose-selftrain expected)")
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(a.labels, Path(a.out) / "labels.pt.tmp")
+            (Path(a.out) / "labels.pt.tmp").replace(Path(a.out) / "labels.pt")
         res = run(a.run, a.out, SelftrainConfig(**kw), progress=not a.quiet)
     except (ValueError, OSError, KeyError, TypeError) as e:
         print(f"fsmde-pose-selftrain: error: {e}", file=sys.stderr)
