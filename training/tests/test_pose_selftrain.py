@@ -93,6 +93,13 @@ def test_pose_selftrain_fits_the_pose_network_to_its_labels_leaves_the_student_a
     assert st["pose_selftrain_step"] == 44 and len(json.loads(st["history"])) == 44
     assert (out / "labels.pt").stat().st_mtime_ns == mtime
     assert pose_eval(["--run", str(out), "--data-root", str(tiny_world), "--scenes", "scene-0001"]) == 0
+    # another fit from the same labels (--labels), every pass pulled toward them: no labelling, the fit runs
+    out2 = tmp_path / "selftrain_pw"
+    assert main(["--run", str(run), "--out", str(out2), "--quiet", "--labels", str(out / "labels.pt"), "--set",
+                 "label_every=4", "label_iters=4", "steps=3", "pass_weight=0.8"]) == 0
+    assert (out2 / "labels.pt").read_bytes() == (out / "labels.pt").read_bytes()
+    assert load_checkpoint(out2)["pose_selftrain_step"] == 3
+    assert main(["--run", str(run), "--out", str(tmp_path / "x"), "--labels", str(tmp_path / "none.pt")]) == 2
 
 
 def test_pose_selftrain_refuses_a_run_without_a_pose_network_and_writes_nothing(tmp_path, capsys):
@@ -102,3 +109,4 @@ def test_pose_selftrain_refuses_a_run_without_a_pose_network_and_writes_nothing(
     assert "fsmde-pose-selftrain: error:" in capsys.readouterr().err and not (tmp_path / "out").exists()
     assert main(["--run", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--set", "steps=0"]) == 2
     assert main(["--run", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--set", "bogus=1"]) == 2
+    assert main(["--run", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--set", "pass_weight=2"]) == 2
