@@ -3,38 +3,20 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from fsmde_train.engine.pose_selftrain import reversed_motion, signed_refinement
-from fsmde_train.eval.pose_eval import PhotometricRefiner, rotation_angle_deg
+from fsmde_train.eval.pose_eval import rotation_angle_deg
 from fsmde_train.networks.pose_refine import refine_motion
 
-HW = (108, 192)
-
-
-@pytest.fixture(scope="module")
-def seq(tiny_world, nusc):
-    from fsmde_train.data import SurroundDataset
-    from fsmde_train.data.sequence import SurroundSequence
-
-    return SurroundSequence(SurroundDataset(tiny_world, "v1.0-synth", input_hw=HW, sweeps=True, gt="dense",
-                                            progress=False, nusc=nusc))
-
-
-def _frame(seq, k=3, f=2):
-    s = seq[k]
-    ref = PhotometricRefiner()
-    rgb = [(s["image"][i][:, :3] * ref.std + ref.mean).clamp(0, 1) for i in (1, f)]
-    M_gt = (s["T_ref_cam"][f, 0].double() @ torch.linalg.inv(s["T_ego_cam"][0].double())).float()
-    return rgb[0], rgb[1], ref.depth(s), s["K"], s["T_ego_cam"], M_gt
+from .test_pose_refine import _frame, seq  # noqa: F401 - the tiny world's sequence (fixture) and one frame of it
 
 
 def _t_err(M, M_gt):
     return float(torch.linalg.norm(M[:3, 3] - M_gt[:3, 3]) / torch.linalg.norm(M_gt[:3, 3]))
 
 
-def test_the_sign_check_leaves_a_reversed_start_that_the_refinement_alone_keeps(seq):
+def test_the_sign_check_leaves_a_reversed_start_that_the_refinement_alone_keeps(seq):  # noqa: F811 (fixture)
     """Through exact depth, levels 4 and 2 only (the labels'): within 5 % on the tiny 108 x 192 world."""
     rgb_t, rgb_s, depth, K, E, M_gt = _frame(seq)
     M_rev = reversed_motion(M_gt)

@@ -7,11 +7,12 @@ A stage after a self-supervised run with ``pose_net: true``. Measured before (RE
 the photometric refinement through the run's own depth (networks/pose_refine.py) lands within ~2 %. The photometric
 gradient the network trained on is weak along the motion's length; a refined motion is a per-sample answer. So:
 
-1. **Labels**: for every ``label_every``-th triple (t-k, t, t+k), k in ``strides``, of the run's own training data (its bags: images,
-   camera_info and /tf_static only, no odometry, no depth GT), the network's two motions ego(t±1) -> ego(t) are
-   refined through the student's depth of frame t. The refinement is local (from a reversed motion it goes further
-   wrong), so the coarsest level is run from the network's motion and from its reverse (translation negated) and the
-   lower photometric error wins; the finer levels continue from the winner (``signed_refinement``).
+1. **Labels**: for every ``label_every``-th triple (t-k, t, t+k), k in ``strides``, of the run's own training data
+   (its bags: images, camera_info and /tf_static only, no odometry, no depth GT), the network's two motions
+   ego(t±1) -> ego(t) are refined through the student's depth of frame t. The refinement is local (from a
+   reversed motion it goes further wrong), so the coarsest level is run from the network's motion and from its
+   reverse (translation negated) and the lower photometric error wins; the finer levels continue from the winner
+   (``signed_refinement``).
 2. **Fit**: the pose network alone (the student stays as it is) regresses the labels, L1 in its output units
    (trainer.py ``pose_distill_loss``), with the passes it was trained with; AdamW, warm-up then cosine.
 
@@ -63,8 +64,9 @@ class SelftrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.pass_weight <= 1.0:
             raise ValueError(f"pose_selftrain: pass_weight must be in [0, 1], got {self.pass_weight}")
-        if self.label_every < 1 or not self.strides or min(self.strides) < 1 or self.steps < 1 or self.batch_triples < 1 or not self.label_scales \
-                or self.label_iters < 1 or self.lr <= 0 or self.checkpoint_every < 1:
+        if self.label_every < 1 or not self.strides or min(self.strides) < 1 or self.steps < 1 \
+                or self.batch_triples < 1 or not self.label_scales or self.label_iters < 1 or self.lr <= 0 \
+                or self.checkpoint_every < 1:
             raise ValueError(f"pose_selftrain: label_every, steps, batch_triples, label_iters, checkpoint_every >= 1, "
                              f"lr > 0 and at least one label scale expected; got {self}")
 
@@ -301,15 +303,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     a = ap.parse_args(argv)
     try:
-        import yaml
+        from .config import parse_overrides
 
-        kw = {}
-        for item in a.set:
-            key, sep, val = item.partition("=")
-            if not sep or key not in {f.name for f in dataclasses.fields(SelftrainConfig)}:
-                raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY a SelftrainConfig field")
-            v = yaml.safe_load(val)
-            kw[key] = tuple(v) if isinstance(v, list) else v
+        kw = parse_overrides(a.set)
+        unknown = set(kw) - {f.name for f in dataclasses.fields(SelftrainConfig)}
+        if unknown:
+            raise ValueError(f"--set {sorted(unknown)}: not SelftrainConfig fields")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
         if a.labels and not (Path(a.out) / "labels.pt").exists():
             import shutil
 
