@@ -168,14 +168,15 @@ selfsup-compose-late: setup data/weights/fresh304 data/weights/fresh300 $(foreac
 
 # The pose network trained toward its own refined motion (training/results/selfsup_bag_pose_selftrain/PLAN.md, fixed
 # before the runs): the two compose_late runs each continued by fsmde-pose-selftrain, decided on a fresh street world
-# (seed 305), then fresh300 and fresh304 (information). CPU: ~1.5 min the world, ~25-40 min labels + fit a seed.
+# (seed 305); the runs before the stage on fresh305/306 (information). CPU: ~1.5 min the world, ~25-40 min labels + fit a seed.
 SELFTRAIN_RUNS := pose_net_depth_2pass_compose_late_selftrain pose_net_depth_2pass_compose_late_seed1_selftrain
 data/weights/fresh305: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 305 && mv $@.part $@
 training/runs/selfsup_bag/%_selftrain/result.json: training/runs/selfsup_bag/%/result.json
 	cd training && ../$(PY) -m fsmde_train.engine.pose_selftrain --run runs/selfsup_bag/$* --out runs/selfsup_bag/$*_selftrain
-selfsup-selftrain: setup data/weights/fresh305 data/weights/fresh304 data/weights/fresh300 $(foreach r,$(SELFTRAIN_RUNS),training/runs/selfsup_bag/$(r)/result.json)
-	cd training && for w in fresh305 fresh300 fresh304; do for r in $(SELFTRAIN_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_selftrain/$${r}_$$w.json; done; done
+selfsup-selftrain: setup data/weights/fresh305 data/weights/fresh306 $(foreach r,$(SELFTRAIN_RUNS),training/runs/selfsup_bag/$(r)/result.json)
+	cd training && for r in $(SELFTRAIN_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh305 --out results/selfsup_bag_pose_selftrain/$${r}_fresh305.json; done
+	cd training && for w in fresh305 fresh306; do for r in $(LATE_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/$$w --out results/selfsup_bag_pose_selftrain/$${r}_before_$$w.json; done; done
 
 # Its second try (same PLAN.md): the same labels, the fit with every pass pulled toward them, decided on seed 306.
 SELFTRAIN_PW_RUNS := $(SELFTRAIN_RUNS:%=%_pw)
