@@ -168,7 +168,7 @@ selfsup-compose-late: setup data/weights/fresh304 data/weights/fresh300 $(foreac
 
 # The pose network trained toward its own refined motion (training/results/selfsup_bag_pose_selftrain/PLAN.md, fixed
 # before the runs): the two compose_late runs each continued by fsmde-pose-selftrain, decided on a fresh street world
-# (seed 305); the runs before the stage on fresh305/306 (information). CPU: ~1.5 min the world, ~25-40 min labels + fit a seed.
+# (seed 305); the runs before the stage on fresh305/306 (information). CPU: ~2 min a world, ~45 min labels + ~13 min fit a seed (two seeds side by side on 2 cores).
 SELFTRAIN_RUNS := pose_net_depth_2pass_compose_late_selftrain pose_net_depth_2pass_compose_late_seed1_selftrain
 data/weights/fresh305: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 305 && mv $@.part $@
