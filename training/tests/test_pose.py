@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from fsmde_train.networks.pose import PoseConfig, SurroundPoseNet, axis_angle_to_matrix, camera_motions
+from fsmde_train.networks.pose import (PoseConfig, SurroundPoseNet, axis_angle_to_matrix, camera_motions,
+                                       matrix_to_axis_angle, motion_matrix)
 
 HW = (108, 192)
 STEPS = 60
@@ -80,6 +81,58 @@ def test_a_pose_net_with_depth_input_uses_it_stays_antisymmetric_and_refuses_a_m
         SurroundPoseNet(PoseConfig())(a, b, d)
     with pytest.raises(ValueError, match="depth_input must be one of"):
         SurroundPoseNet(PoseConfig(depth_input="disparity"))
+
+
+def test_the_correlation_volume_peaks_at_the_displacement_and_the_net_stays_antisymmetric():
+    torch.manual_seed(0)
+    net = SurroundPoseNet(PoseConfig(depth_input="inverse", correlation=2))
+    # the cost volume alone: b's content moved by (1, -2) cells gives cosine 1 in that displacement's channel
+    fa = torch.nn.functional.normalize(torch.randn(3, 8, 12, 16), dim=1)
+    fb = torch.roll(fa, shifts=(1, -2), dims=(2, 3))
+    x = net._correlation_input(fa, fb, None, None, None)
+    assert x.shape == (3, 25 + 8, 12, 16)
+    cost = x[:, :25, 3:-3, 3:-3]  # away from the zero padding and the roll's wrap
+    assert int(cost.argmax(1).unique().item()) == (2 + 1) * 5 + (2 - 2)
+    torch.testing.assert_close(cost.amax(1), torch.ones_like(cost[:, 0]))
+    # the network: antisymmetric, depth an input, at any image size divisible by 4
+    a, b = torch.randn(2, 6, 3, 64, 96), torch.randn(2, 6, 3, 64, 96)
+    d = torch.rand(2, 6, 1, 64, 96) * 40 + 1
+    fw, bw = net(a, b, d), net(b, a, d)
+    for k in ("translation", "axis_angle"):
+        torch.testing.assert_close(fw[k], -bw[k])
+    assert float((net(a, b, 2 * d)["translation"] - fw["translation"]).abs().max()) > 1e-6
+    assert float(net(a, a, d)["translation"].abs().max()) == 0.0
+    assert float(net(a, b, d)["translation"].abs().max()) > 0.0
+    with pytest.raises(ValueError, match="correlation"):
+        SurroundPoseNet(PoseConfig(correlation=-1))
+    with pytest.raises(ValueError, match="pose_correlation"):
+        from fsmde_train.engine.config import load_config
+
+        load_config(None, {"pose_correlation": -2})
+
+
+def test_a_per_camera_head_fuses_the_cameras_motions_into_the_vehicles(seq):
+    """Each camera's exact motion in its own frame, with any per-axis weights, fuses back to the vehicle's motion."""
+    torch.manual_seed(0)
+    net = SurroundPoseNet(PoseConfig(depth_input="inverse", per_camera=True))
+    s = seq[0]
+    E = s["T_ego_cam"][None].repeat(2, 1, 1, 1)  # the tiny world's rig: cameras all round, lever arms ~1-2 m
+    Mv = motion_matrix(torch.tensor([[0.001, -0.002, 0.01], [0.0, 0.0, -0.008]]),
+                       torch.tensor([[0.6, 0.05, 0.01], [-0.4, 0.02, 0.0]]))
+    Mc = camera_motions(Mv, E)
+    r = matrix_to_axis_angle(Mc[..., :3, :3].flatten(0, 1)).view(2, 6, 3) / net.cfg.rot_scale
+    ab = torch.zeros(2, 2, 6, 12)
+    ab[0, ..., :3], ab[0, ..., 3:6] = r / 2, Mc[..., :3, 3] / net.cfg.trans_scale / 2
+    ab[1, ..., :6] = -ab[0, ..., :6]
+    ab[..., 6:] = torch.randn(2, 6, 6)  # the same weights for both orders (their symmetric part is what counts)
+    r_v, t_v = net._fuse_cameras(ab, E)
+    torch.testing.assert_close(motion_matrix(r_v, t_v), Mv, atol=2e-4, rtol=0)
+    a, b = torch.randn(2, 6, 3, 64, 96), torch.randn(2, 6, 3, 64, 96)
+    d = torch.rand(2, 6, 1, 64, 96) * 40 + 1
+    fw, bw = net(a, b, d, T_ego_cam=E), net(b, a, d, T_ego_cam=E)
+    torch.testing.assert_close(fw["translation"], -bw["translation"])
+    with pytest.raises(ValueError, match="per_camera pose network needs T_ego_cam"):
+        net(a, b, d)
 
 
 def test_the_temporal_term_teaches_the_pose_net_the_motion_of_a_triple(seq):

@@ -81,6 +81,15 @@ def test_pose_selftrain_fits_the_pose_network_to_its_labels_leaves_the_student_a
                  "label_every=4", "label_iters=4", "steps=3", "pass_weight=0.8"]) == 0
     assert (out2 / "labels.pt").read_bytes() == (out / "labels.pt").read_bytes()
     assert load_checkpoint(out2)["pose_selftrain_step"] == 3
+    # a new one-pass network with a correlation volume fitted from scratch to the same labels; fsmde-pose-eval
+    # rebuilds it from the checkpoint's config
+    out3 = tmp_path / "selftrain_corr"
+    assert main(["--run", str(run), "--out", str(out3), "--quiet", "--labels", str(out / "labels.pt"), "--set",
+                 "label_every=4", "label_iters=4", "steps=3", "fresh_network=true", "correlation=2"]) == 0
+    cfg3 = json.loads(load_checkpoint(out3)["config"])
+    assert cfg3["pose_correlation"] == 2 and cfg3["pose_iterations"] == 1
+    assert pose_eval(["--run", str(out3), "--data-root", str(tiny_world), "--scenes", "scene-0001"]) == 0
+    assert main(["--run", str(run), "--out", str(tmp_path / "y"), "--set", "correlation=2"]) == 2  # fine-tune: no
     assert main(["--run", str(run), "--out", str(tmp_path / "x"), "--labels", str(tmp_path / "none.pt")]) == 2
 
 

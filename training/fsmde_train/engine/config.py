@@ -83,6 +83,11 @@ class TrainConfig:
     # scaled_difference (networks/pose.py DEPTH_INPUTS)
     pose_depth_input: str = "none"
     pose_iterations: int = 1  # passes of the pose network, each on the source warped by the motion so far
+    # radius of the pose network's local correlation volume at 1/4 resolution (networks/pose.py PoseConfig.correlation;
+    # 0 off: the encoder reads the frames and their difference only)
+    pose_correlation: int = 0
+    # one pose head shared by the cameras, their motions fused in the ego frame (networks/pose.py PoseConfig.per_camera)
+    pose_per_camera: bool = False
     # the step from which the passes beyond the first train; before it the network runs one pass (two passes trained
     # together from scratch split the motion between them: configs/selfsup_bag/pose_net_iterative.yaml)
     pose_iterations_from: int = 0
@@ -159,6 +164,8 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if cfg.pose_iterations != 1 and (cfg.pose_depth_input == "none" or cfg.pose_iterations < 1):
         raise ValueError(f"pose_iterations must be >= 1, and > 1 needs pose_depth_input (the warp goes through the "
                          f"student's depth); got {cfg.pose_iterations} with {cfg.pose_depth_input!r}")
+    if not isinstance(cfg.pose_correlation, int) or isinstance(cfg.pose_correlation, bool) or cfg.pose_correlation < 0:
+        raise ValueError(f"pose_correlation must be an integer radius >= 0 (0 off), got {cfg.pose_correlation!r}")
     if not isinstance(cfg.pose_iterations_from, int) or cfg.pose_iterations_from < 0 or \
             (cfg.pose_iterations_from > 0 and cfg.pose_iterations == 1):
         raise ValueError(f"pose_iterations_from must be a step >= 0, and > 0 needs pose_iterations > 1; got "

@@ -57,6 +57,13 @@ class SelftrainConfig:
     # with the final motion alone a 2-pass network's first pass drifts and the fit diverges after ~100 steps at
     # lr 1e-4 (measured; RESULTS.md "trained toward its own refined motion")
     pass_weight: float = 0.0
+    # a NEW pose network (one pass, the run's depth input, a correlation volume of this radius; 0: the plain encoder)
+    # trained from scratch on the labels, instead of fine-tuning the run's: fitted to exact motions the run's
+    # architecture keeps ~7 % on unseen scenes (results/selfsup_bag_pose_capacity), so better labels alone cannot
+    # bring it under 5 %. The run's network still makes the labels.
+    fresh_network: bool = False
+    correlation: int = 0
+    per_camera: bool = False  # the fresh network's head shared by the cameras (networks/pose.py)
     seed: int = 0
     checkpoint_every: int = 100
     log_every: int = 10
@@ -64,6 +71,9 @@ class SelftrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.pass_weight <= 1.0:
             raise ValueError(f"pose_selftrain: pass_weight must be in [0, 1], got {self.pass_weight}")
+        if self.correlation < 0 or ((self.correlation or self.per_camera) and not self.fresh_network):
+            raise ValueError(f"pose_selftrain: correlation must be >= 0, and it and per_camera are for a fresh_network "
+                             f"only; got {self.correlation}, {self.per_camera} with fresh_network {self.fresh_network}")
         if self.label_every < 1 or not self.strides or min(self.strides) < 1 or self.steps < 1 \
                 or self.batch_triples < 1 or not self.label_scales or self.label_iters < 1 or self.lr <= 0 \
                 or self.checkpoint_every < 1:
@@ -127,6 +137,7 @@ class _Pieces:
         data = dataclasses.replace(tc.data, val_root=None, sequence_strides=tuple(c.strides))
         self.ds = make_datasets(dataclasses.replace(tc, data=data), progress)[0]
         self.iterations = tc.pose_iterations
+        self.depth_input = tc.pose_depth_input
         m = self.cfg["model"]
         self.mean, self.std = torch.tensor(m["mean"]).view(1, 3, 1, 1), torch.tensor(m["std"]).view(1, 3, 1, 1)
 
@@ -134,6 +145,17 @@ class _Pieces:
         """The student's metric depth of frame t [N, 1, H, W] (at the cameras' real focal lengths)."""
         with torch.no_grad():
             return self.student(s["image"][1])["depth"] * s["focal_scale"].view(-1, 1, 1, 1)
+
+    def replace_pose(self, c: SelftrainConfig) -> None:
+        """The labels are made; the fit trains a new one-pass network (``fresh_network``) from ``c.seed``."""
+        from ..networks.pose import PoseConfig, SurroundPoseNet
+
+        torch.manual_seed(c.seed)
+        self.pose = SurroundPoseNet(PoseConfig(n_cam=self.pose.cfg.n_cam, depth_input=self.depth_input,
+                                               correlation=c.correlation, per_camera=c.per_camera))
+        self.iterations = 1
+        self.cfg = {**self.cfg, "pose_iterations": 1, "pose_iterations_from": 0, "pose_align": [],
+                    "pose_correlation": c.correlation, "pose_per_camera": c.per_camera, "pose_sequence_gamma": 0.0, "pose_iteration_jitter": 0.0}
 
     def rgb(self, s, f: int) -> torch.Tensor:
         return (s["image"][f][:, :3] * self.std + self.mean).clamp(0, 1)
@@ -202,6 +224,15 @@ def fit(p: _Pieces, lab: dict, c: SelftrainConfig, out: Path, progress: bool) ->
 
     triples = lab["triples"]
     labels = torch.stack(lab["M"]).view(len(triples), 2, 4, 4)  # per triple: (t-1, t+1)
+    if c.fresh_network:
+        p.replace_pose(c)
+    depths: dict[int, torch.Tensor] = {}  # the frozen student's depth per triple, computed once (float16)
+
+    def depth(k, s):
+        if k not in depths:
+            depths[k] = p.depth(s).half()
+        return depths[k].float()
+
     opt = torch.optim.AdamW(p.pose.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     step, history = 0, []
     st = load_checkpoint(out)
@@ -230,7 +261,7 @@ def fit(p: _Pieces, lab: dict, c: SelftrainConfig, out: Path, progress: bool) ->
         gen = torch.Generator().manual_seed(c.seed * 1_000_003 + step)  # batches: a function of (seed, step)
         pick = torch.randint(len(triples), (c.batch_triples,), generator=gen).tolist()
         samples = [p.ds[triples[i]] for i in pick]
-        Ms = p.motions(samples, [p.depth(s) for s in samples], passes=True)
+        Ms = p.motions(samples, [depth(i, s) for i, s in zip(pick, samples)], passes=True)
         target = torch.cat([labels[pick, 0], labels[pick, 1]])
         loss = pose_distill_loss(Ms[-1], target)
         if c.pass_weight > 0:

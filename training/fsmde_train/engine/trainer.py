@@ -225,7 +225,9 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
         if not cfg.data.sequence:
             raise ValueError("pose_net: true needs data.sequence: true (it predicts the motion between frames)")
         pose = SurroundPoseNet(PoseConfig(n_cam=len(cfg.data.cameras), depth_input=cfg.pose_depth_input,
-                                          iterations=cfg.pose_iterations, align=cfg.pose_align)).to(dd.device)
+                                          iterations=cfg.pose_iterations, align=cfg.pose_align,
+                                          correlation=cfg.pose_correlation,
+                                          per_camera=cfg.pose_per_camera)).to(dd.device)
     params = list(net.parameters()) + (list(pose.parameters()) if pose is not None else [])
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     autocast, scaler = _amp(cfg, dd.device)

@@ -53,7 +53,9 @@ def load_pose_run(run_dir):
     cfg = json.loads(st["config"])
     net = SurroundPoseNet(PoseConfig(n_cam=len(cfg["data"]["cameras"]), depth_input=pose_depth_input(cfg),
                                       iterations=cfg.get("pose_iterations", 1),
-                                      align=tuple(tuple(x) for x in cfg.get("pose_align", ()))))
+                                      align=tuple(tuple(x) for x in cfg.get("pose_align", ())),
+                                      correlation=cfg.get("pose_correlation", 0),
+                                      per_camera=cfg.get("pose_per_camera", False)))
     try:
         net.load_state_dict(st["pose"])
     except RuntimeError as e:  # a run from before the pose network's current architecture

@@ -60,6 +60,16 @@ class PoseConfig:
     # direct alignment after the passes (pose_align.py): ((downsampling factor, Gauss-Newton iterations), ...),
     # coarse to fine; () is off. Needs depth_input (it aligns through frame a's depth).
     align: tuple[tuple[int, int], ...] = ()
+    # radius r of a local correlation volume between frame a's and frame b's features at 1/4 resolution
+    # ((2r + 1)^2 channels, displacements up to 4r input pixels; PWC-Net's cost volume); 0 is off. With it the
+    # encoder reads measured displacements, not only the frames and their difference (a flow's size per sample
+    # had to be inferred by plain convolutions before; results/selfsup_bag_pose_capacity)
+    correlation: int = 0
+    # one head shared by the cameras: each camera's pooled cells alone give that camera's motion in its own frame and
+    # a confidence per axis; the vehicle motion is their information-weighted mean, each mapped to the ego frame by
+    # its extrinsics (first order in the lever arm; needs T_ego_cam). Flow -> motion is one function in a camera's
+    # frame, so six cameras are six examples of it, not six slots of one MLP input to memorise scenes with
+    per_camera: bool = False
 
 
 DEPTH_INPUTS = {"none": 0, "inverse": 1, "scaled_difference": 4}  # mode -> extra input channels
@@ -146,16 +156,46 @@ class SurroundPoseNet(nn.Module):
         if cfg.iterations < 1 or (cfg.iterations > 1 and cfg.depth_input == "none"):
             raise ValueError(f"pose iterations must be >= 1, and > 1 needs a depth_input (it warps through the "
                              f"depth); got {cfg.iterations} with depth_input {cfg.depth_input!r}")
+        if cfg.correlation < 0 or (cfg.correlation and cfg.stages < 3):
+            raise ValueError(f"pose correlation must be >= 0 and needs stages >= 3, got {cfg.correlation}, "
+                             f"{cfg.stages} stages")
         # input: frame a, frame b, b - a [, 1 / depth of a [, (b - a) x depth of a]]
         widths = [9 + DEPTH_INPUTS[cfg.depth_input]] + [w * 2 ** min(i, 3) for i in range(cfg.stages)]
-        self.encoder = nn.Sequential(*[block(widths[i], widths[i + 1]) for i in range(cfg.stages)],
+        skip = 0
+        if cfg.correlation:  # a feature net to 1/4 resolution replaces the first two stages; the rest read the
+            #                  cost volume, frame a's features and the extra depth channels there
+            self.features = nn.Sequential(block(3, w), block(w, w), nn.Conv2d(w, w, 3, 1, 1))
+            widths[2] = (2 * cfg.correlation + 1) ** 2 + w + DEPTH_INPUTS[cfg.depth_input]
+            skip = 2
+        self.encoder = nn.Sequential(*[block(widths[i], widths[i + 1]) for i in range(skip, cfg.stages)],
                                      nn.AdaptiveAvgPool2d(cfg.grid))
         # each camera's pooled cells in their own slots: the MLP knows which camera saw which flow, and where
         feat = widths[-1] * cfg.grid[0] * cfg.grid[1]
-        self.head = nn.Sequential(nn.Linear(cfg.n_cam * feat, cfg.hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(cfg.hidden, 6))
+        self.head = nn.Sequential(nn.Linear(feat if cfg.per_camera else cfg.n_cam * feat, cfg.hidden),
+                                  nn.ReLU(inplace=True), nn.Linear(cfg.hidden, 12 if cfg.per_camera else 6))
         # default init: the antisymmetric output below is exactly zero for equal frames and small otherwise; a
         # smaller last layer (tried: x 0.1) only lengthens the plateau before the motion is learned
+
+    def _correlation_input(self, fa, fb, a, b, depth):
+        """Frames' features fa, fb [B*N, C, H/4, W/4] -> [B*N, (2r+1)^2 + C (+ the depth channels, pooled), H/4,
+        W/4]: the cosine similarity of each pixel of a with b's pixels within r cells, a's features, 1/depth."""
+        r = self.cfg.correlation
+        H, W = fa.shape[-2:]
+        fbp = torch.nn.functional.pad(fb, (r, r, r, r))
+        cost = torch.stack([(fa * fbp[:, :, dy:dy + H, dx:dx + W]).sum(1)
+                            for dy in range(2 * r + 1) for dx in range(2 * r + 1)], 1)
+        parts = [cost, fa]
+        if depth is not None:
+            extra = [1.0 / depth.clamp_min(0.5)]
+            if self.cfg.depth_input == "scaled_difference":
+                extra.append((b - a) * depth.clamp(0.5, 50.0) / 10.0)
+            parts.append(torch.nn.functional.adaptive_avg_pool2d(torch.cat(extra, 2).flatten(0, 1), (H, W)))
+        return torch.cat(parts, 1)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, N, 3, H, W] -> unit-length features [B*N, C, H/4, W/4] for the correlation."""
+        f = self.features(x.flatten(0, 1))
+        return f / f.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
     def _raw(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None) -> torch.Tensor:
         B = a.shape[0]
@@ -165,7 +205,7 @@ class SurroundPoseNet(nn.Module):
             if self.cfg.depth_input == "scaled_difference":  # depth capped at 50 m: sky and far walls barely move
                 parts.append((b - a) * depth.clamp(0.5, 50.0) / 10.0)
         x = torch.cat(parts, 2).flatten(0, 1)
-        return self.head(self.encoder(x).view(B, -1))
+        return self.head(self.encoder(x).view(B * a.shape[1] if self.cfg.per_camera else B, -1))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, depth: torch.Tensor | None = None,
                 K: torch.Tensor | None = None, T_ego_cam: torch.Tensor | None = None,
@@ -194,7 +234,7 @@ class SurroundPoseNet(nn.Module):
         # Antisymmetric by construction: swapping the frames negates the motion parameters (the inverse of a
         # small motion). Without it a network that cannot yet tell t-1 from t+1 sits at one constant motion
         # for both, a plateau the photometric loss does not leave (measured: 100 % translation error).
-        r, t = self._pass(a, b, dd)
+        r, t = self._pass(a, b, dd, T_ego_cam)
         M = motion_matrix(r, t)
         iterations = self.cfg.iterations if iterations is None else iterations
         if iterations > 1 and (depth is None or K is None or T_ego_cam is None):
@@ -210,7 +250,7 @@ class SurroundPoseNet(nn.Module):
                 Kf = K.flatten(0, 1)
                 wb, valid = warp(b.flatten(0, 1), depth.flatten(0, 1), Kf, Kf, T_ba)
                 wb = torch.where(valid, wb, a.flatten(0, 1)).view_as(b)  # nothing to see where b has no pixel
-            M = motion_matrix(*self._pass(a, wb, dd)) @ M
+            M = motion_matrix(*self._pass(a, wb, dd, T_ego_cam)) @ M
             passes.append(M)
         align = self.cfg.align if align is None else tuple(align)
         if not align:
@@ -227,9 +267,39 @@ class SurroundPoseNet(nn.Module):
         return {"axis_angle": matrix_to_axis_angle(M_out[:, :3, :3]), "translation": M_out[:, :3, 3], "M": M_out,
                 "M_network": M}
 
-    def _pass(self, a: torch.Tensor, b: torch.Tensor, dd: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pass(self, a: torch.Tensor, b: torch.Tensor, dd: torch.Tensor | None,
+              T_ego_cam: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One antisymmetric pass: (rotation vector [B, 3], translation [B, 3])."""
         B = a.shape[0]
-        ab = self._raw(torch.cat([a, b]), torch.cat([b, a]), dd)
+        if self.cfg.correlation:  # each frame's features once for both orders
+            fa, fb = self._features(a), self._features(b)
+            x = torch.cat([self._correlation_input(fa, fb, a, b, dd[:B] if dd is not None else None),
+                           self._correlation_input(fb, fa, b, a, dd[B:] if dd is not None else None)])
+            ab = self.head(self.encoder(x).view(2 * B * (a.shape[1] if self.cfg.per_camera else 1), -1))
+        else:
+            ab = self._raw(torch.cat([a, b]), torch.cat([b, a]), dd)
+        if self.cfg.per_camera:
+            return self._fuse_cameras(ab.view(2, B, a.shape[1], 12), T_ego_cam)
         out = ab[:B] - ab[B:]
         return out[:, :3] * self.cfg.rot_scale, out[:, 3:] * self.cfg.trans_scale
+
+    def _fuse_cameras(self, ab: torch.Tensor, T_ego_cam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[2 (a->b, b->a), B, N, 12] per-camera outputs -> the vehicle's (rotation vector, translation) [B, 3] each.
+
+        Camera c's motion (r_c, t_c) in its frame is the vehicle's seen through E_c = (R, p): r_v = R r_c and
+        t_v = R t_c + p x r_v (M_v = E M_c E^-1 to first order in the rotation: ~0.2 mm at 0.5 deg and 2 m of lever
+        arm). Each axis of a camera's estimate has a weight w (the symmetric part of the two orders, so the fused
+        motion stays antisymmetric); the fused vector is (sum R W R^T)^-1 sum R W R^T x_v,c."""
+        if T_ego_cam is None:
+            raise ValueError("a per_camera pose network needs T_ego_cam [B, N, 4, 4] (it fuses the cameras' motions)")
+        mot = (ab[0, ..., :6] - ab[1, ..., :6])
+        w = torch.exp(((ab[0, ..., 6:] + ab[1, ..., 6:]) / 2).clamp(-5.0, 5.0))  # [B, N, 6]
+        R, p = T_ego_cam[..., :3, :3].to(mot.dtype), T_ego_cam[..., :3, 3].to(mot.dtype)
+
+        def fuse(x_ego, w3):  # x_ego [B, N, 3] in the ego frame, w3 [B, N, 3] per camera axis
+            info = R @ torch.diag_embed(w3) @ R.transpose(-1, -2)  # [B, N, 3, 3]
+            return torch.linalg.solve(info.sum(1), (info @ x_ego[..., None]).sum(1))[..., 0]
+
+        r_v = fuse((R @ mot[..., :3, None])[..., 0] * self.cfg.rot_scale, w[..., :3])
+        t_v = (R @ mot[..., 3:, None])[..., 0] * self.cfg.trans_scale + torch.cross(p, r_v[:, None].expand_as(p), dim=-1)
+        return r_v, fuse(t_v, w[..., 3:])
