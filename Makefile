@@ -188,8 +188,9 @@ selfsup-selftrain-pw: setup data/weights/fresh306 $(foreach r,$(SELFTRAIN_PW_RUN
 	cd training && for r in $(SELFTRAIN_PW_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh306 --out results/selfsup_bag_pose_selftrain/$${r}_fresh306.json; done
 
 # Its third try (training/results/selfsup_bag_pose_capacity/PLAN.md, fixed before the runs): the same labels, a new
-# one-pass pose network with a correlation volume fitted to them from scratch, decided on seed 307. CPU: ~2 min the
-# world, ~55 min the two fits side by side on 2 cores, ~1.5 min an evaluation.
+# one-pass pose network with a correlation volume fitted to them from scratch, decided on seed 307; then (information)
+# the second try's networks and seed 1's refinement on the same world. CPU: ~2 min the world, ~45 min the two fits
+# side by side on 2 cores, ~1.5 min an evaluation, ~13 min the refinement.
 SELFTRAIN_CORR_RUNS := $(SELFTRAIN_RUNS:%=%_corr)
 data/weights/fresh307: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 307 && mv $@.part $@
@@ -197,6 +198,8 @@ training/runs/selfsup_bag/%_selftrain_corr/result.json: training/runs/selfsup_ba
 	cd training && ../$(PY) -m fsmde_train.engine.pose_selftrain --run runs/selfsup_bag/$* --out runs/selfsup_bag/$*_selftrain_corr --labels runs/selfsup_bag/$*_selftrain/labels.pt --set fresh_network=true correlation=3 steps=1500 batch_triples=4 lr=0.0003 warmup_steps=50 seed=$(if $(findstring seed1,$*),1,0)
 selfsup-selftrain-corr: setup data/weights/fresh307 $(foreach r,$(SELFTRAIN_CORR_RUNS),training/runs/selfsup_bag/$(r)/result.json)
 	cd training && for r in $(SELFTRAIN_CORR_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh307 --out results/selfsup_bag_pose_capacity/$${r}_fresh307.json; done
+	cd training && for r in $(SELFTRAIN_PW_RUNS); do ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/$$r --data-root ../data/weights/fresh307 --out results/selfsup_bag_pose_capacity/$${r}_fresh307.json; done
+	cd training && ../$(PY) -m fsmde_train.eval.pose_eval --run runs/selfsup_bag/pose_net_depth_2pass_compose_late_seed1 --data-root ../data/weights/fresh307 --refine --out results/selfsup_bag_pose_capacity/pose_net_depth_2pass_compose_late_seed1_refine_fresh307.json
 
 # The shipped model on the real frames of ../shared/real (evaluation only; see its README): metrics against projected
 # LiDAR beside the constant and flat-ground references, mosaics and error vs distance under out/eval_real.
