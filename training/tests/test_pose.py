@@ -222,7 +222,7 @@ def test_a_second_pose_pass_sees_frame_b_warped_by_the_first_ones_motion(seq):
     class Probe(SurroundPoseNet):
         seen = []
 
-        def _pass(self, a, b, dd):
+        def _pass(self, a, b, dd, T_ego_cam=None):
             self.seen.append(b)
             return (r_true, t_true) if len(self.seen) == 1 else small
 
@@ -264,7 +264,7 @@ def test_the_sequence_loss_scores_every_pass_and_the_jitter_scales_the_second_pa
     class Probe(SurroundPoseNet):
         calls = 0
 
-        def _pass(self, a, b, dd):
+        def _pass(self, a, b, dd, T_ego_cam=None):
             Probe.calls += 1
             r, t = (r_true, t_true) if Probe.calls % 2 == 1 else small
             return r.expand(a.shape[0], 3), t.expand(a.shape[0], 3)
