@@ -39,6 +39,10 @@ data/weights/train-dr: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize && mv $@.part $@
 data/weights/val: | setup
 	$(SYNTH) --scenes 2 --duration 4 --width 320 --height 180 --seed 200 && mv $@.part $@
+# More randomised training scenes like train-dr's (other seeds): the pose probe's "is it the number of scenes?"
+# question (training/results/selfsup_bag_pose_scenes/PLAN.md). CPU: ~8 min a world.
+data/weights/train-dr110 data/weights/train-dr120: data/weights/train-dr%: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed $* --randomize && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@

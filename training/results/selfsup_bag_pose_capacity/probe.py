@@ -2,6 +2,7 @@
 
     python results/selfsup_bag_pose_capacity/probe.py cache --run RUN --data-root WORLD --out CACHE.pt [--every 2]
     python results/selfsup_bag_pose_capacity/probe.py fit --train CACHE.pt --eval CACHE.pt [...] --variant V --out R.json
+        [--extra-train CACHE.pt ...]   # more training scenes from other worlds (results/selfsup_bag_pose_scenes)
 
 Measured before (RESULTS.md): fitted to its own refined motions, a trained pose network keeps a ~9 % per-motion size
 scatter on its training triples and on new worlds. This probe asks whether that is the architecture: pose networks
@@ -103,6 +104,13 @@ def fit(a):
     torch.manual_seed(a.seed)
     c = torch.load(a.train, weights_only=False)
     held = set(a.held_out.split(","))
+    if a.extra_train:  # every motion of these caches trains; their scenes are named by file so none is held out
+        parts = [c] + [torch.load(p, weights_only=False) for p in a.extra_train]
+        for p, e in zip(a.extra_train, parts[1:]):
+            e["scene"] = [f"{os.path.basename(p)}:{s}" for s in e["scene"]]
+        c = {k: (sum((e[k] for e in parts), []) if k == "scene" else torch.cat([e[k] for e in parts]))
+             for k in c}
+        del parts
     tr = [i for i in range(len(c["M"])) if c["scene"][i] not in held]
     ho = [i for i in range(len(c["M"])) if c["scene"][i] in held]
     evals = {p: torch.load(p, weights_only=False) for p in a.eval}
@@ -158,6 +166,8 @@ def main():
     p = sub.add_parser("fit")
     p.add_argument("--train", required=True)
     p.add_argument("--eval", nargs="*", default=[])
+    p.add_argument("--extra-train", nargs="*", default=[],
+                   help="caches of other worlds whose motions all train (the more-scenes question)")
     p.add_argument("--held-out", default="scene-0013,scene-0014,scene-0015,scene-0016")
     p.add_argument("--variant", default="base", choices=sorted(VARIANTS))
     p.add_argument("--init", help="start from this run's pose network (missing keys stay random)")
