@@ -108,8 +108,11 @@ def fit(a):
         parts = [c] + [torch.load(p, weights_only=False) for p in a.extra_train]
         for p, e in zip(a.extra_train, parts[1:]):
             e["scene"] = [f"{os.path.basename(p)}:{s}" for s in e["scene"]]
-        c = {k: (sum((e[k] for e in parts), []) if k == "scene" else torch.cat([e[k] for e in parts]))
-             for k in c}
+        c = {}
+        for k in list(parts[0]):  # key by key, freeing the parts as it goes (the caches are GBs)
+            c[k] = sum((e[k] for e in parts), []) if k == "scene" else torch.cat([e[k] for e in parts])
+            for e in parts:
+                del e[k]
         del parts
     tr = [i for i in range(len(c["M"])) if c["scene"][i] not in held]
     ho = [i for i in range(len(c["M"])) if c["scene"][i] in held]
