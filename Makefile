@@ -91,6 +91,9 @@ data/bags/train-dr: | data/weights/train-dr
 data/bags/train-dr-noodom: | data/weights/train-dr
 	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
 	mv $@.part $@
+data/bags/train-dr110-noodom data/bags/train-dr120-noodom: data/bags/train-dr%-noodom: | data/weights/train-dr%
+	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-dr$* --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
+	mv $@.part $@
 data/bags/train-accel-noodom: | data/weights/train-accel
 	rm -rf $@.part && cd training && ../$(PY) -m fsmde_train.convert.cli --dataroot ../data/weights/train-accel --version v1.0-synth --out ../$@.part --no-lidar --no-odometry
 	mv $@.part $@

@@ -89,6 +89,19 @@ def test_pose_selftrain_fits_the_pose_network_to_its_labels_leaves_the_student_a
     cfg3 = json.loads(load_checkpoint(out3)["config"])
     assert cfg3["pose_correlation"] == 2 and cfg3["pose_iterations"] == 1
     assert pose_eval(["--run", str(out3), "--data-root", str(tiny_world), "--scenes", "scene-0001"]) == 0
+    # labels of another bag (another scene) appended: the run's own labels are kept as they were, the new bag's are
+    # made, and the fit reads both
+    convert(tiny_world, "v1.0-synth", tmp_path / "noodom2", ["scene-0002"],
+            ConvertConfig(lidar=False, odometry=False), log=lambda *a: None)
+    out4 = tmp_path / "selftrain_more"
+    assert main(["--run", str(run), "--out", str(out4), "--quiet", "--labels", str(out / "labels.pt"), "--set",
+                 "label_every=4", "label_iters=4", "steps=3", f"extra_bags=[{tmp_path / 'noodom2'}]"]) == 0
+    lab4 = torch.load(out4 / "labels.pt", weights_only=True)
+    assert lab4["triples"][:n] == lab["triples"] and len(lab4["triples"]) > n
+    assert all(torch.equal(a, b) for a, b in zip(lab4["M"][:2 * n], lab["M"]))
+    assert list(lab4["config"]["extra_bags"]) == [str(tmp_path / "noodom2")]
+    p4 = _Pieces(out4, SelftrainConfig(extra_bags=(str(tmp_path / "noodom2"),)), progress=False)
+    assert len(p4.ds) > len(p.ds) and max(lab4["triples"]) >= len(p.ds)  # labels inside the new bag
     assert main(["--run", str(run), "--out", str(tmp_path / "y"), "--set", "correlation=2"]) == 2  # fine-tune: no
     assert main(["--run", str(run), "--out", str(tmp_path / "x"), "--labels", str(tmp_path / "none.pt")]) == 2
 

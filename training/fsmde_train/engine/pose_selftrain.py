@@ -64,6 +64,10 @@ class SelftrainConfig:
     fresh_network: bool = False
     correlation: int = 0
     per_camera: bool = False  # the fresh network's head shared by the cameras (networks/pose.py)
+    # more camera bags (rosbag2 folders or folders of them; images, camera_info, /tf_static) labelled and fitted
+    # beside the run's own, appended after them: more, and more varied, scenes for the pose network
+    # (results/selfsup_bag_pose_scenes). Labels of the run's own bags made before stay valid (same triple indices).
+    extra_bags: tuple[str, ...] = ()
     seed: int = 0
     checkpoint_every: int = 100
     log_every: int = 10
@@ -134,7 +138,13 @@ class _Pieces:
         if tc.pose_stagger:  # refine_motion takes one set as simultaneous; so must the network it labels
             raise ValueError(f"{run_dir}: pose_selftrain supports pose_stagger: false runs only (the refinement "
                              f"takes a camera set as simultaneous)")
-        data = dataclasses.replace(tc.data, val_root=None, sequence_strides=tuple(c.strides))
+        bags = tc.data.bags
+        if c.extra_bags:
+            if not tc.data.bags:
+                raise ValueError(f"{run_dir}: extra_bags needs a run trained on bags (data.bags), got data.root "
+                                 f"{tc.data.root!r}")
+            bags = [*tc.data.bags, *c.extra_bags]
+        data = dataclasses.replace(tc.data, val_root=None, sequence_strides=tuple(c.strides), bags=bags)
         self.ds = make_datasets(dataclasses.replace(tc, data=data), progress)[0]
         self.iterations = tc.pose_iterations
         self.depth_input = tc.pose_depth_input
@@ -180,9 +190,10 @@ def make_labels(p: _Pieces, c: SelftrainConfig, path: Path, progress: bool) -> d
     if path.exists():
         old = torch.load(path, weights_only=True)
         oc = old.get("config", {})
+        old_extra = list(oc.get("extra_bags", ()))  # labels of fewer extra bags index the same first triples
         if oc.get("label_every") == c.label_every and list(oc.get("label_scales", ())) == list(c.label_scales) \
-                and list(oc.get("strides", ())) == list(c.strides):
-            lab = old
+                and list(oc.get("strides", ())) == list(c.strides) and old_extra == list(c.extra_bags)[:len(old_extra)]:
+            lab = {**old, "config": dataclasses.asdict(c)}
     todo = [k for k in want if k not in set(lab["triples"])]
     it = todo
     if progress:
