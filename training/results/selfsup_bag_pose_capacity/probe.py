@@ -28,7 +28,10 @@ import numpy as np
 import torch
 
 
-def build_cache(run, root, out, every):
+SKY_M = 200.0  # exact depth's sky (0 in the dense GT) as far away; the network reads 1 / depth clamped at 0.5 m
+
+
+def build_cache(run, root, out, every, depth_source="student"):
     from fsmde_train.data import SurroundDataset
     from fsmde_train.data.sequence import SurroundSequence
     from fsmde_train.eval.cli import load_run
@@ -37,7 +40,7 @@ def build_cache(run, root, out, every):
     student, cfg = load_run(run)
     d, m = cfg["data"], cfg["model"]
     base = SurroundDataset(root, "v1.0-synth", None, tuple(d["input_hw"]), d["canonical_focal_px"], sweeps=True,
-                           gt="lidar", progress=True, cameras=d["cameras"], mean=m["mean"], std=m["std"],
+                           gt="dense" if depth_source == "exact" else "lidar", progress=True, cameras=d["cameras"], mean=m["mean"], std=m["std"],
                            cache_dir=d.get("cache_dir"), geometry_inputs=tuple(m.get("geometry_inputs", ())))
     seq = SurroundSequence(base, strides=(1, 2))
     scenes = base.set_scenes()
@@ -47,7 +50,11 @@ def build_cache(run, root, out, every):
             s = seq[k]
             t_idx = seq.triples[k][1]
             stride = int(t_idx - seq.triples[k][0])
-            depth = student(s["image"][1])["depth"] * s["focal_scale"].view(-1, 1, 1, 1)
+            if depth_source == "exact":  # the world's dense depth of frame t: is the student's depth the floor?
+                d = s["depth_dense"]
+                depth = torch.where(d > 0, d, torch.full_like(d, SKY_M))
+            else:
+                depth = student(s["image"][1])["depth"] * s["focal_scale"].view(-1, 1, 1, 1)
             E0 = s["T_ego_cam"][0].double()
             for f in (0, 2):
                 keep["a"].append(s["image"][1][:, :3].half())
@@ -166,6 +173,8 @@ def main():
     p.add_argument("--data-root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--every", type=int, default=2)
+    p.add_argument("--depth", choices=("student", "exact"), default="student",
+                   help="the depth the pose network reads: the run's student's (default) or the world's exact depth")
     p = sub.add_parser("fit")
     p.add_argument("--train", required=True)
     p.add_argument("--eval", nargs="*", default=[])
@@ -183,7 +192,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "2")))
     if a.cmd == "cache":
-        build_cache(a.run, a.data_root, a.out, a.every)
+        build_cache(a.run, a.data_root, a.out, a.every, a.depth)
     else:
         fit(a)
 
