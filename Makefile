@@ -43,6 +43,10 @@ data/weights/val: | setup
 # question (training/results/selfsup_bag_pose_scenes/PLAN.md). CPU: ~8 min a world.
 data/weights/train-dr110 data/weights/train-dr120: data/weights/train-dr%: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed $* --randomize && mv $@.part $@
+# train-dr's streets, rigs and styles plus cast sun shadows, vehicles on wheels with lamps, and traffic close ahead
+# and behind (issue 11: training/results/real_world_detail/PLAN.md). CPU: ~5 min.
+data/weights/train-dr2: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@

@@ -33,6 +33,10 @@ def main(argv=None) -> int:
     ap.add_argument("--speed-change", type=float, default=0.0, metavar="A",
                     help="m/s^2: each scene accelerates or brakes at a rate drawn from U(-A, A) (default 0: one speed "
                          "per scene); the street and start speed of a seed stay the same")
+    ap.add_argument("--shadows", action="store_true", help="primitives cast sun shadows (shadow rays)")
+    ap.add_argument("--car-detail", action="store_true", help="vehicles have wheels on the road and lamps")
+    ap.add_argument("--close-traffic", action="store_true",
+                    help="the ego lane's traffic also drives 2-10 m ahead and behind (default: >= 12 m)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=1,
                     help="render this many scenes at once, one process each (default 1); the output is the same")
@@ -42,7 +46,8 @@ def main(argv=None) -> int:
     cfg = SynthConfig(out=a.out, scenes=a.scenes, duration=a.duration, width=a.width or w, height=a.height or h,
                       seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
                       randomize=a.randomize, layout=a.layout, palette=a.palette,
-                      speed_change=a.speed_change)
+                      speed_change=a.speed_change, shadows=a.shadows, car_detail=a.car_detail,
+                      close_traffic=a.close_traffic)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

@@ -188,10 +188,13 @@ def _texture(world: W.World, p, n, mat, s, base):
     return fac
 
 
-def shade(albedo, n, d_unit, dist, sun_dir, style: Style = Style()):
-    """Linear radiance of lit surfaces: ambient sky light + Lambertian sun, then distance haze."""
+def shade(albedo, n, d_unit, dist, sun_dir, style: Style = Style(), lit=None):
+    """Linear radiance of lit surfaces: ambient sky light + Lambertian sun, then distance haze. ``lit`` [N] bool:
+    where the sun reaches the point (None: everywhere, no cast shadows)."""
     sun = torch.as_tensor(sun_dir, dtype=torch.float32, device=n.device)
     lam = (n @ sun).clamp_min(0)[:, None]
+    if lit is not None:
+        lam = lam * lit[:, None].to(lam.dtype)
     amb = style.ambient + 0.12 * n[:, 2:3]
     rad = albedo * (amb + style.sun * lam)
     haze = 1 - torch.exp(-dist / style.haze_m)[:, None]

@@ -175,6 +175,41 @@ def _screen_rect(corners_cam: np.ndarray, K: np.ndarray, width: int, height: int
     return v0, v1, u0, u1
 
 
+def sun_visible(p: torch.Tensor, n: torch.Tensor, sun_dir, prims: Primitives) -> torch.Tensor:
+    """[N] bool: whether the sun is seen from surface points p [N, 3] with normals n (cast shadows).
+
+    A shadow ray leaves every point towards the sun; a primitive is only tested against the points whose
+    projection along the sun direction falls inside its own projection (an orthographic "sun camera"), and only
+    if some part of it is nearer the sun than the point, so the cost follows the shadowed area, not points x
+    primitives. The ground plane casts no shadow (the sun is above it)."""
+    sun = torch.as_tensor(np.asarray(sun_dir, dtype=np.float64) / np.linalg.norm(sun_dir), dtype=torch.float32,
+                          device=p.device)
+    o = p + 0.02 * n  # off the surface, so a point does not shadow itself
+    helper = torch.tensor([1.0, 0.0, 0.0] if abs(float(sun[0])) < 0.9 else [0.0, 1.0, 0.0], device=p.device)
+    e1 = torch.linalg.cross(sun, helper)
+    e1 = e1 / e1.norm()
+    e2 = torch.linalg.cross(sun, e1)
+    basis = torch.stack([e1, e2, sun], 1).cpu().numpy().astype(np.float64)  # [3, 3]: across, across, along
+    q = o.cpu().numpy().astype(np.float64) @ basis  # [N, 3]
+    cq = prims.corners @ basis  # [M, 8, 3]
+    lo, hi = cq.min(1), cq.max(1)
+    lit = np.ones(len(q), dtype=bool)
+    dirs = sun[None].expand(len(q), 3)
+    pid = 0
+    for name, fn in _KERNELS:
+        prm = getattr(prims, name)
+        for i in range(len(prm)):
+            cand = np.flatnonzero(lit & (q[:, 0] >= lo[pid, 0]) & (q[:, 0] <= hi[pid, 0]) & (q[:, 1] >= lo[pid, 1])
+                                  & (q[:, 1] <= hi[pid, 1]) & (q[:, 2] < hi[pid, 2]))
+            pid += 1
+            if len(cand) == 0:
+                continue
+            ci = torch.as_tensor(cand, device=p.device)
+            t = fn(o[ci], dirs[ci], prm[i:i + 1])[:, 0]
+            lit[cand[torch.isfinite(t).cpu().numpy()]] = False
+    return torch.as_tensor(lit, device=p.device)
+
+
 def render_camera(T_local_cam: np.ndarray, K: np.ndarray, width: int, height: int, prims: Primitives):
     """z-depth [H, W] (inf for sky) and primitive id [H, W] of a pinhole camera at pose T_local_cam."""
     device = prims.boxes.device

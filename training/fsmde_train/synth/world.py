@@ -108,8 +108,9 @@ def load_world(path) -> tuple[World, dict]:
 
 
 class _Builder:
-    def __init__(self, car_palette=CAR_PALETTE):
+    def __init__(self, car_palette=CAR_PALETTE, car_detail: bool = False):
         self.car_palette = car_palette
+        self.car_detail = car_detail
         self.boxes, self.box_vel, self.box_mat, self.box_color = [], [], [], []
         self.cyls, self.cyl_mat, self.cyl_color = [], [], []
         self.spheres, self.sph_mat, self.sph_color = [], [], []
@@ -130,8 +131,10 @@ class _Builder:
         self.sph_mat.append(mat)
         self.sph_color.append(color)
 
-    def car(self, rng, x, y, yaw, vel=(0.0, 0.0)):
-        """A car: body + glass cabin, both moving together."""
+    def car(self, rng, x, y, yaw, vel=(0.0, 0.0)) -> list[int]:
+        """A car: body + glass cabin, both moving together (+ wheels and lamps with ``car_detail``); returns the
+        indices of its boxes."""
+        first = len(self.boxes)
         length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.95)
         color = self.car_palette[rng.integers(len(self.car_palette))] * rng.uniform(0.85, 1.1)
         body_h = rng.uniform(0.75, 0.95)
@@ -141,6 +144,36 @@ class _Builder:
         cx, cy = x + shift * np.cos(yaw), y + shift * np.sin(yaw)
         self.box((cx, cy, 0.2 + body_h + cab_h / 2), (cab_l / 2, width / 2 * 0.92, cab_h / 2), yaw, CAR_GLASS,
                  color, vel)
+        if self.car_detail:
+            self.running_gear(x, y, yaw, length, width, 0.2, body_h, vel)
+        return list(range(first, len(self.boxes)))
+
+    def running_gear(self, x, y, yaw, length, width, bottom, body_h, vel, lamps=True):
+        """Wheels on the ground and lamps on the ends of a vehicle body (no random draws, so a seed's street
+        stays the same). Real vehicles touch the road through dark tyres and show lamps front and back; box
+        bodies floating above the road were the only vehicles the network had seen (RESULTS.md, real frames)."""
+        cs, sn = np.cos(yaw), np.sin(yaw)
+
+        def at(lx, ly, z):
+            return x + lx * cs - ly * sn, y + lx * sn + ly * cs, z
+
+        r = bottom + 0.15  # wheel radius (0.35 m on a car): the tyre spans the road to the lower body
+        tyre = np.array([0.035, 0.035, 0.04])
+        for lx in (length / 2 - 0.55 - r, -(length / 2 - 0.55 - r)):  # one box per axle, a hair wider than the body
+            self.box(at(lx, 0.0, r), (0.85 * r, width / 2 + 0.01, r), yaw, CAR_BODY, tyre, vel)
+        if not lamps:
+            return
+        z = bottom + 0.72 * body_h
+        for end, col in ((1, np.array([0.92, 0.92, 0.85])), (-1, np.array([0.75, 0.05, 0.04]))):
+            for side in (-1, 1):
+                self.box(at(end * (length / 2 + 0.01), side * (width / 2 - 0.28), z), (0.02, 0.2, 0.07), yaw,
+                         CAR_BODY, col, vel)
+
+    def drop(self, indices) -> None:
+        """Remove boxes (e.g. cars a closer car replaces)."""
+        gone = set(indices)
+        for name in ("boxes", "box_vel", "box_mat", "box_color"):
+            setattr(self, name, [v for i, v in enumerate(getattr(self, name)) if i not in gone])
 
 
 def _arr(x, cols):
@@ -159,8 +192,10 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
             length, width, height = rng.uniform(6, 13), rng.uniform(2.3, 2.6), rng.uniform(2.6, 3.8)
             v = rng.uniform(3, 10) * (1 if y < 0 else -1)
             color = b.car_palette[rng.integers(len(b.car_palette))] * rng.uniform(0.8, 1.1)
-            b.box((rng.uniform(x0 + 20, x1 - 20), y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0,
-                  CAR_BODY, color, vel=(v, 0.0))
+            xt = rng.uniform(x0 + 20, x1 - 20)
+            b.box((xt, y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0, CAR_BODY, color, vel=(v, 0.0))
+            if b.car_detail:
+                b.running_gear(xt, y, 0.0, length, width, 0.35, height, (v, 0.0), lamps=False)
     for side in (-1, 1):
         kerb = road_half + 0.4
         x = x0 + rng.uniform(0, 5)
@@ -187,6 +222,38 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
         for side in (-1, 1):
             b.box((xo, side * (road_half + sidewalk_w * 0.6), z / 2), (1.0, 0.5, z / 2), 0.0, BUILDING,
                   np.array([0.6, 0.6, 0.58]))
+
+
+EGO_HALF_LENGTH = 2.4  # m: the ego vehicle's bumpers from base_link (rear axle) are closer; this keeps clear
+
+
+def _add_close_traffic(b: _Builder, rng: np.random.Generator, ego_lane: float, speed: float, accel: float,
+                       duration: float, ego_lane_cars: list) -> None:
+    """A car close ahead and/or behind in the ego lane at the ego's start speed (a queue, stop-and-go traffic);
+    the lane's farther cars that the new ones would overlap are removed. With ``accel`` the gap changes by
+    accel * t^2 / 2 over the scene, so the gap drawn starts that much wider on the side the ego closes in on."""
+    closing = 0.5 * abs(accel) * duration ** 2
+    for ahead, p in ((1, 0.65), (-1, 0.45)):
+        if rng.random() >= p:
+            continue
+        gap = rng.uniform(2.0, 10.0) + (closing if ahead * accel > 0 else 0.0)
+        length = 4.4  # the drawn car's length is within 3.9-4.9: place by its centre with a nominal half length
+        x = ahead * (EGO_HALF_LENGTH + gap + length / 2)
+        b.drop([i for xo, idx in ego_lane_cars if abs(xo - x) < length + 2.0 for i in idx])
+        ego_lane_cars[:] = _reindex(ego_lane_cars, x, length)  # drop() renumbers the boxes after those dropped
+        b.car(rng, x, ego_lane + rng.uniform(-0.25, 0.25), 0.0, vel=(speed, 0.0))
+
+
+def _reindex(cars: list, x: float, length: float) -> list:
+    """The ego-lane cars left after dropping those within ``length`` + 2 m of ``x``, with box indices shifted down
+    by the boxes dropped before them."""
+    gone = sorted(i for xo, idx in cars if abs(xo - x) < length + 2.0 for i in idx)
+    out = []
+    for xo, idx in cars:
+        if abs(xo - x) < length + 2.0:
+            continue
+        out.append((xo, [i - sum(1 for g in gone if g < i) for i in idx]))
+    return out
 
 
 def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
@@ -218,7 +285,8 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
 
 
 def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
-                   palette: str = "default", speed_change: float = 0.0) -> World:
+                   palette: str = "default", speed_change: float = 0.0, car_detail: bool = False,
+                   close_traffic: bool = False) -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
     object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
 
@@ -231,7 +299,12 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     ``speed_change`` A > 0 (m/s^2): the ego accelerates or brakes at a constant rate drawn from U(-A, A) (its own
     generator, so the street, its objects and the start speed are those of speed_change 0), never below 2.5 m/s by
     the scene's end. At one speed per scene a pose network can tell a training scene's speed from its looks instead
-    of reading the flow (measured: RESULTS.md, issue 14)."""
+    of reading the flow (measured: RESULTS.md, issue 14).
+
+    ``car_detail``: vehicles get wheels on the road and lamps on their ends (``_Builder.running_gear``).
+    ``close_traffic``: the ego lane's traffic also drives close, 2-10 m bumper to bumper ahead and behind (by
+    default it keeps >= 12 m centre to centre, so no training image had a vehicle filling the front or back view,
+    which real traffic has all the time). Both draw from their own generators (the street of a seed stays)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if palette not in PALETTES:
@@ -249,7 +322,7 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     sidewalk_w = float(rng.uniform(2.5, 4.5))
     speed = float(rng.uniform(5.0, 9.0))
     x0, x1 = -70.0, speed * duration + 120.0
-    b = _Builder(car_palette)
+    b = _Builder(car_palette, car_detail)
 
     def lane_y(lane: int) -> float:  # lane centres; the median pushes both carriageways outwards
         y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
@@ -290,6 +363,7 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
                 b.car(rng, x, side * (park_y + rng.uniform(-0.15, 0.15)), rng.normal(0, 0.04) + (0 if rng.random() < .5 else np.pi))
             x += rng.uniform(5.5, 14)
     ego_lane = lane_y(0)  # the rightmost lane of our carriageway
+    ego_lane_cars = []  # (centre x, box indices) of the traffic in our lane
     for lane in range(n_lanes):
         y = lane_y(lane)
         same_dir = y < 0
@@ -300,7 +374,15 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
             if in_ego_lane:  # traffic in our lane keeps its gap: same speed, never closer than 12 m
                 v = speed
                 x = float(rng.choice([-1, 1])) * rng.uniform(12, 45)
-            b.car(rng, x, y, 0.0 if same_dir else np.pi, vel=(v, 0.0))
+            idx = b.car(rng, x, y, 0.0 if same_dir else np.pi, vel=(v, 0.0))
+            if in_ego_lane:
+                ego_lane_cars.append((x, idx))
+    accel = 0.0
+    if speed_change > 0:
+        accel = float(np.random.default_rng([seed, 31]).uniform(-speed_change, speed_change))
+        accel = max(accel, (2.5 - speed) / max(duration, 1e-6))
+    if close_traffic:
+        _add_close_traffic(b, np.random.default_rng([seed, 41]), ego_lane, speed, accel, duration, ego_lane_cars)
 
     # Street furniture on the sidewalks: lamp posts, trees (trunk + crown), bins and bollards.
     for side in (-1, 1):
@@ -331,10 +413,6 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     yaw_g = rng.uniform(-np.pi, np.pi)
     T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))
-    accel = 0.0
-    if speed_change > 0:
-        accel = float(np.random.default_rng([seed, 31]).uniform(-speed_change, speed_change))
-        accel = max(accel, (2.5 - speed) / max(duration, 1e-6))
     if varied:
         sun_el = np.random.default_rng([seed, 12]).uniform(np.radians(8), np.radians(70))
     sun = np.array([np.cos(sun_el) * np.cos(sun_az), np.cos(sun_el) * np.sin(sun_az), np.sin(sun_el)])

@@ -73,6 +73,11 @@ class SynthConfig:
     layout: str = "street"  # world.LAYOUTS: "boulevard" is the held-out test world's street layout
     palette: str = "default"  # world.PALETTES: "alt" is the learned stand-in teacher's world
     speed_change: float = 0.0  # m/s^2: the ego's speed changes within a scene at a rate drawn from U(-A, A)
+    # what real streets show that the box world did not (issue "Real images"): cast sun shadows, vehicles with
+    # wheels and lamps, traffic close ahead and behind in the ego lane
+    shadows: bool = False
+    car_detail: bool = False
+    close_traffic: bool = False
 
 
 def _token(*parts) -> str:
@@ -108,7 +113,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     rows = {k: [] for k in ("log", "calibrated_sensor", "sample", "scene", "ego_pose", "sample_data")}
     seed = cfg.seed * 1000 + si
     world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
-                           speed_change=cfg.speed_change)
+                           speed_change=cfg.speed_change, car_detail=cfg.car_detail,
+                           close_traffic=cfg.close_traffic)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 7)
     style_rng = np.random.default_rng([seed, 13])
@@ -158,7 +164,7 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
             pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
             _write_file(root / rel, pts.astype(np.float32).tobytes())
         else:
-            img, depth = render_image(world, prims, T_local_ego, sensor, gen, style)
+            img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows)
             ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
             assert ok, "JPEG encoding failed"
             _write_file(root / rel, jpg.tobytes())
