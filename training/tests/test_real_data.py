@@ -149,3 +149,36 @@ def test_real_key_frame_through_the_nuscenes_devkit(tmp_path):
         assert both.sum() > 0.9 * (want > 1.0).sum()
         assert np.median(np.abs(got[both] - want[both])) < 0.02
         np.testing.assert_allclose(batch["K"][j].numpy(), scale_K(views[cam].K, (1600, 900), (224, 128)))
+
+
+def test_real_metrics_report_the_lidar_points_a_nan_prediction_leaves_out(tmp_path):
+    """A model that abstains (NaN) on the upper half is scored on the lower half only, and the table says how many
+    of the LiDAR points it predicted."""
+    import cv2
+    import torch
+
+    from fsmde_train.data.real import RealView
+    from fsmde_train.eval.real import evaluate_real, real_table
+
+    cv2.imwrite(str(tmp_path / "im.png"), np.full((64, 112, 3), 128, np.uint8))
+    v, u = np.mgrid[0:64:2, 0:112:2]
+    gt_uvz = np.stack([u.ravel(), v.ravel(), np.full(u.size, 10.0)], 1).astype(np.float64)
+    K = np.array([[60.0, 0, 56], [0, 60.0, 32], [0, 0, 1]])
+    T = np.eye(4)
+    T[:3, :3] = [[0, 0, 1], [-1, 0, 0], [0, -1, 0]]
+    T[2, 3] = 1.6
+    view = RealView("nuscenes", "f0", "CAM_FRONT", tmp_path / "im.png", K, (112, 64), T, gt_uvz)
+    manifest = {"input": {"height": 32, "width": 56, "mean": [0.5] * 3, "std": [0.25] * 3, "scale": 1 / 255},
+                "canonical_focal_px": 30.0}
+
+    def predict(x):  # 12 m (AbsRel 0.2) below the middle row, no prediction above it
+        out = torch.full((1, 1, 32, 56), 12.0)
+        out[..., :16, :] = float("nan")
+        return out
+
+    res = evaluate_real(predict, manifest, [view], progress=False)
+    model = res["per_dataset"]["nuscenes"]["model"]
+    assert model["scale_aware"]["abs_rel"] == pytest.approx(0.2, abs=1e-6)
+    assert model["coverage"] == pytest.approx(0.5, abs=0.02)
+    assert res["per_dataset"]["nuscenes"]["constant"]["coverage"] == 1.0
+    assert "| 50.0 % |" in real_table(res) or "| 49." in real_table(res)

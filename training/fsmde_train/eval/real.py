@@ -75,11 +75,17 @@ def evaluate_real(predict, manifest: dict, views: list[RealView], progress: bool
         med = float(np.median(gt[valid])) if valid.any() else 0.0
         methods = {"model": pred, "constant": np.full(hw, med, np.float32),
                    "flat ground": ground_prior(K, v.T_vehicle_cam, hw, med, PROTOCOLS[proto][1])}
-        row = {"dataset": v.dataset, "frame": v.frame, "camera": v.camera, "gt_pixels": int(valid.sum())}
+        lo, hi = PROTOCOLS[proto]
+        in_range = (gt > lo) & (gt < hi)
+        row = {"dataset": v.dataset, "frame": v.frame, "camera": v.camera, "gt_pixels": int(valid.sum()),
+               "gt_in_range": int(in_range.sum())}
         for name, p in methods.items():
             m = valid & np.isfinite(p) & (p > 0)
+            # the metrics skip pixels without a prediction (NaN: sky / no surface); how many LiDAR points that
+            # leaves out is reported beside them, so a model cannot look better by abstaining
             row[name] = {"scale_aware": depth_metrics(p, gt, proto), "median_scaled": depth_metrics(p, gt, proto, True),
-                         "median_ratio": float(np.median(p[m] / gt[m])) if m.any() else float("nan")}
+                         "median_ratio": float(np.median(p[m] / gt[m])) if m.any() else float("nan"),
+                         "covered": int((in_range & np.isfinite(p) & (p > 0)).sum())}
         rows.append(row)
         arrays.append({"rgb": rgb, "gt": gt, "pred": pred, "ground": methods["flat ground"]})
     per_ds = {}
@@ -88,6 +94,7 @@ def evaluate_real(predict, manifest: dict, views: list[RealView], progress: bool
         per_ds[ds] = {name: {"scale_aware": average([r[name]["scale_aware"] for r in sel]),
                              "median_scaled": average([r[name]["median_scaled"] for r in sel]),
                              "median_ratio": float(np.nanmedian([r[name]["median_ratio"] for r in sel])),
+                             "coverage": sum(r[name]["covered"] for r in sel) / max(sum(r["gt_in_range"] for r in sel), 1),
                              "images": len(sel)}
                       for name in ("model", "constant", "flat ground")}
     return {"per_view": rows, "per_dataset": per_ds, "arrays": arrays}
@@ -95,13 +102,14 @@ def evaluate_real(predict, manifest: dict, views: list[RealView], progress: bool
 
 def real_table(res: dict) -> str:
     lines = ["| dataset | images | method | AbsRel | SqRel | RMSE | RMSElog | δ1 | δ2 | δ3 | AbsRel (median-scaled) | "
-             "median pred/GT |", "|---|---:|---|" + "---:|" * 9]
+             "median pred/GT | LiDAR points predicted |", "|---|---:|---|" + "---:|" * 10]
     for ds, methods in res["per_dataset"].items():
         for name, m in methods.items():
             sa, ms = m["scale_aware"], m["median_scaled"]
             cells = [f"{sa[k]:.3f}" if k != "rmse" else f"{sa[k]:.2f}" for k in METRIC_NAMES]
             lines.append(f"| {ds} | {m['images']} | {name} | " + " | ".join(cells)
-                         + f" | {ms['abs_rel']:.3f} | {m['median_ratio']:.2f} |")
+                         + f" | {ms['abs_rel']:.3f} | {m['median_ratio']:.2f} | "
+                         + (f"{100 * m['coverage']:.1f} % |" if "coverage" in m else "– |"))  # metrics before 12-05
     return "\n".join(lines)
 
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One row of PLAN.md: the shipped config (as make weights) on WORLD with SEED, exported, then the real frames and the
+# val world evaluated once. Usage (from training/): results/real_world_detail/run.sh NAME WORLD SEED
+set -euo pipefail
+name=$1 world=$2 seed=$3
+out=runs/real_world_detail/$name
+../.venv/bin/python -m fsmde_train.engine.trainer --quiet \
+  --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml \
+  --set name=$name out_dir=$out export_dir=$out/export seed=$seed threads=1 data.root=../data/weights/$world
+../.venv/bin/fsmde-eval --model $out/export --real ../../shared/real --out results/real_world_detail/$name/real
+../.venv/bin/fsmde-eval --model $out/export --data-root ../data/weights/val --sweeps \
+  --out results/real_world_detail/$name/val
