@@ -47,6 +47,10 @@ data/weights/train-dr110 data/weights/train-dr120: data/weights/train-dr%: | set
 # and behind (issue 11: training/results/real_world_detail/PLAN.md). CPU: ~5 min.
 data/weights/train-dr2: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic && mv $@.part $@
+# train-dr2 with half its scenes open suburban streets (low set-back buildings, yards, parking lots, wide sky) instead
+# of urban canyons (issue 11: training/results/open_streets/PLAN.md). CPU: ~6 min.
+data/weights/train-dr3: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --open-streets && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@

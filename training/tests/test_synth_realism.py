@@ -1,6 +1,6 @@
-"""What the box world lacked against real streets (fsmde-synth --shadows --car-detail --close-traffic): cast sun
-shadows that agree with brute-force shadow rays, vehicles on wheels, traffic close ahead; the plain world of a seed
-is left as it was."""
+"""What the box world lacked against real streets (fsmde-synth --shadows --car-detail --close-traffic
+--open-streets): cast sun shadows that agree with brute-force shadow rays, vehicles on wheels, traffic close ahead,
+open suburban streets; the plain world of a seed is left as it was."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from fsmde_train.synth import SynthConfig, generate_dataset
 from fsmde_train.synth.render import primitives_at, render_image
 from fsmde_train.synth.rig import load_rig
 from fsmde_train.synth.tracer import make_primitives, sun_visible, trace_rays
-from fsmde_train.synth.world import CAR_BODY, EGO_HALF_LENGTH, generate_world
+from fsmde_train.synth.world import BUILDING, CAR_BODY, CAR_GLASS, EGO_HALF_LENGTH, generate_world
 
 
 def test_sun_visibility_equals_brute_force_shadow_rays():
@@ -95,15 +95,42 @@ def test_close_traffic_drives_close_without_touching():
     assert closest > 1.5, f"a car came within {closest:.2f} m of the ego's bumper"
 
 
+def test_open_streets_are_low_set_back_and_leave_the_canyons_alone():
+    """Half the seeds become open suburban streets (low, set-back façades, yards with parked cars); the others are
+    the urban canyon of the plain generator, box for box."""
+    n_open = n_plain = 0
+    for seed in range(100000, 100012):
+        plain = generate_world(seed, 3.0, varied=True, car_detail=True, close_traffic=True)
+        w = generate_world(seed, 3.0, varied=True, car_detail=True, close_traffic=True, open_streets=True)
+        if len(w.boxes) == len(plain.boxes) and np.array_equal(w.boxes, plain.boxes):
+            assert np.array_equal(w.spheres, plain.spheres)
+            n_plain += 1
+            continue
+        n_open += 1
+        edge = w.road_half_width  # façades: building boxes standing on the ground beside the street
+        facade = ((w.box_mat == BUILDING) & (np.abs(w.boxes[:, 2] - w.boxes[:, 5]) < 1e-9)
+                  & (np.abs(w.boxes[:, 1]) - w.boxes[:, 4] > edge))
+        plain_facade = ((plain.box_mat == BUILDING) & (np.abs(plain.boxes[:, 2] - plain.boxes[:, 5]) < 1e-9)
+                        & (np.abs(plain.boxes[:, 1]) - plain.boxes[:, 4] > edge))
+        assert 2 * w.boxes[facade, 5].max() <= 10.0 + 1e-9 < 2 * plain.boxes[plain_facade, 5].max()
+        inner = np.abs(w.boxes[facade, 1]) - w.boxes[facade, 4]
+        assert np.median(inner) - np.median(np.abs(plain.boxes[plain_facade, 1]) - plain.boxes[plain_facade, 4]) > 4.0
+        assert facade.sum() < plain_facade.sum(), "some lots are empty"
+        parked_off_street = (w.box_mat == CAR_GLASS) & (np.abs(w.boxes[:, 1]) > edge + 2.5)
+        assert parked_off_street.sum() > 0, "parking lots beside the street"
+    assert n_open >= 3 and n_plain >= 3
+
+
 def test_realistic_world_is_consistent_for_the_devkit(tmp_path):
     """All three options in one dataset: the flags are recorded and LiDAR still lands on the rendered surfaces."""
     root = tmp_path / "real_ish"
     generate_dataset(SynthConfig(out=str(root), scenes=1, duration=0.5, width=192, height=108, seed=9,
-                                 randomize=True, shadows=True, car_detail=True, close_traffic=True), progress=False)
+                                 randomize=True, shadows=True, car_detail=True, close_traffic=True, open_streets=True),
+                     progress=False)
     import json
 
     cfg = json.loads((root / "synth" / "meta.json").read_text())["config"]
-    assert cfg["shadows"] and cfg["car_detail"] and cfg["close_traffic"]
+    assert cfg["shadows"] and cfg["car_detail"] and cfg["close_traffic"] and cfg["open_streets"]
     ds = SurroundDataset(root, "v1.0-synth", None, (108, 192), 70.0, gt="lidar", progress=False)
     for i in range(len(ds)):
         sparse, dense = ds.depths[i], ds.dense_depths[i]

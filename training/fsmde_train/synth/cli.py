@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     ap.add_argument("--car-detail", action="store_true", help="vehicles have wheels on the road and lamps")
     ap.add_argument("--close-traffic", action="store_true",
                     help="the ego lane's traffic also drives 2-10 m ahead and behind (default: >= 12 m)")
+    ap.add_argument("--open-streets", action="store_true",
+                    help="half the scenes are open suburban streets: low buildings set back behind yards, trees and "
+                         "parking lots, long sight lines and wide sky (default: urban canyons)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=1,
                     help="render this many scenes at once, one process each (default 1); the output is the same")
@@ -47,7 +50,7 @@ def main(argv=None) -> int:
                       seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
                       randomize=a.randomize, layout=a.layout, palette=a.palette,
                       speed_change=a.speed_change, shadows=a.shadows, car_detail=a.car_detail,
-                      close_traffic=a.close_traffic)
+                      close_traffic=a.close_traffic, open_streets=a.open_streets)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

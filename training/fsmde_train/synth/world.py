@@ -256,6 +256,31 @@ def _reindex(cars: list, x: float, length: float) -> list:
     return out
 
 
+def _open_street_yard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, side: int, y0: float,
+                      depth: float) -> None:
+    """What fills the ``depth`` m between an open street's sidewalk (|y| = ``y0``) and a set-back building from x0 to
+    x1: a parking lot (parked cars nose in, p 0.35), or a front yard with a tree and bushes."""
+    if depth > 7.0 and rng.random() < 0.35:
+        yc = side * (y0 + rng.uniform(3.0, min(depth - 3.0, 12.0)))
+        b.box(((x0 + x1) / 2, yc, 0.02), ((x1 - x0) / 2, 3.2, 0.02), 0.0, SIDEWALK,  # the lot's asphalt
+              np.array([0.30, 0.30, 0.31]) * rng.uniform(0.8, 1.2))
+        x = x0 + rng.uniform(1.0, 2.5)
+        while x < x1 - 1.5:
+            if rng.random() < 0.75:
+                b.car(rng, x, yc, np.pi / 2 + rng.normal(0, 0.05) + (0 if rng.random() < 0.5 else np.pi))
+            x += rng.uniform(2.6, 3.2)
+        return
+    for _ in range(int(rng.integers(0, 3))):
+        x, y = rng.uniform(x0, x1), side * (y0 + rng.uniform(1.0, max(depth - 1.0, 1.5)))
+        if rng.random() < 0.5:
+            top, r = rng.uniform(2.0, 6.0), rng.uniform(1.2, 3.0)
+            b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
+            b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
+        else:
+            r = rng.uniform(0.5, 1.2)
+            b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
+
+
 def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
                    median_w: float, park_side: int) -> None:
     """The boulevard layout's extras: a raised grass median with a row of trees and, on ``park_side``, a park
@@ -286,7 +311,7 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
 
 def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
                    palette: str = "default", speed_change: float = 0.0, car_detail: bool = False,
-                   close_traffic: bool = False) -> World:
+                   close_traffic: bool = False, open_streets: bool = False) -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
     object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
 
@@ -304,7 +329,11 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     ``car_detail``: vehicles get wheels on the road and lamps on their ends (``_Builder.running_gear``).
     ``close_traffic``: the ego lane's traffic also drives close, 2-10 m bumper to bumper ahead and behind (by
     default it keeps >= 12 m centre to centre, so no training image had a vehicle filling the front or back view,
-    which real traffic has all the time). Both draw from their own generators (the street of a seed stays)."""
+    which real traffic has all the time). Both draw from their own generators (the street of a seed stays).
+    ``open_streets``: half the seeds (drawn from their own generator) become an open suburban street instead of an
+    urban canyon: the same building draws, but low (3-10 m), set back 4-25 m behind front yards with trees, bushes and
+    parking lots of parked cars, some lots empty, and a low street end: long sight lines, wide sky and vehicles
+    against far backgrounds, like DDAD's and KITTI's suburbs (``_open_street_yard``)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if palette not in PALETTES:
@@ -323,6 +352,8 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     speed = float(rng.uniform(5.0, 9.0))
     x0, x1 = -70.0, speed * duration + 120.0
     b = _Builder(car_palette, car_detail)
+    sub = np.random.default_rng([seed, 51])  # open streets: the choice and the yards (the street's draws stay)
+    is_open = open_streets and bool(sub.random() < 0.5)
 
     def lane_y(lane: int) -> float:  # lane centres; the median pushes both carriageways outwards
         y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
@@ -334,8 +365,9 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
         b.box(((x0 + x1) / 2, yc, 0.075), ((x1 - x0) / 2, sidewalk_w / 2, 0.075), 0.0, SIDEWALK,
               np.array([0.62, 0.61, 0.58]) * rng.uniform(0.9, 1.1))
     wall_half_y = road_half + sidewalk_w + 25
+    wall_h = 3.0 if is_open else 9.0  # half height: an open street ends in low buildings and sky
     for xe in (x0 - 6, x1 + 6):
-        b.box((xe, 0.0, 9.0), (6.0, wall_half_y, 9.0), 0.0, BUILDING, facade_palette[rng.integers(8)])
+        b.box((xe, 0.0, wall_h), (6.0, wall_half_y, wall_h), 0.0, BUILDING, facade_palette[rng.integers(8)])
 
     # Building façades: a row per side with random lengths, depths, heights, setbacks and gaps.
     for side in (-1, 1):
@@ -349,9 +381,17 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
             setback = rng.uniform(0, 2.5)
             if side == park_side:  # the park: buildings far back (the park's trees are added below)
                 setback += 18.0
+            color = facade_palette[rng.integers(8)] * rng.uniform(0.85, 1.1)
+            if is_open:
+                height = 3.0 + (height - 5.0) * 7.0 / 27.0  # the same draw, mapped to one or two storeys
+                setback += sub.uniform(4.0, 25.0)
+                _open_street_yard(b, sub, x, x + length, side, road_half + sidewalk_w, setback)
+                if sub.random() < 0.3:  # an empty lot
+                    x += length + rng.uniform(0, 1.5)
+                    continue
             y_in = road_half + sidewalk_w + setback
             b.box((x + length / 2, side * (y_in + depth / 2), height / 2), (length / 2, depth / 2, height / 2),
-                  0.0, BUILDING, facade_palette[rng.integers(8)] * rng.uniform(0.85, 1.1))
+                  0.0, BUILDING, color)
             x += length + rng.uniform(0, 1.5)
 
     # Parked cars in the parking strips, moving cars in the lanes.

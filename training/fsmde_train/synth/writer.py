@@ -78,6 +78,7 @@ class SynthConfig:
     shadows: bool = False
     car_detail: bool = False
     close_traffic: bool = False
+    open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
 
 
 def _token(*parts) -> str:
@@ -114,7 +115,7 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     seed = cfg.seed * 1000 + si
     world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
                            speed_change=cfg.speed_change, car_detail=cfg.car_detail,
-                           close_traffic=cfg.close_traffic)
+                           close_traffic=cfg.close_traffic, open_streets=cfg.open_streets)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 7)
     style_rng = np.random.default_rng([seed, 13])

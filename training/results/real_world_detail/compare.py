@@ -15,8 +15,8 @@ RUNS = {"S0": ("train-dr", 0), "R1": ("train-dr", 1), "R4": ("train-dr", 2),
 DATASETS = ("nuscenes", "ddad", "kitti")
 
 
-def load(run: str):
-    real, val = HERE / run / "real" / "metrics.json", HERE / run / "val" / "metrics.json"
+def load(run: str, here: Path = HERE):
+    real, val = here / run / "real" / "metrics.json", here / run / "val" / "metrics.json"
     if not (real.exists() and val.exists()):
         return None
     r = json.loads(real.read_text())["per_dataset"]
@@ -28,11 +28,12 @@ def load(run: str):
             "surface": v["invalid"]["surface_nan"]}
 
 
-def main() -> None:
-    res = {k: load(k) for k in RUNS}
+def table(runs: dict, world_order: tuple) -> None:
+    """Print the per-run rows and the 2- and 3-seed means per world; ``runs``: {name: (world, seed, folder)}."""
+    res = {k: load(k, here) for k, (_, _, here) in runs.items()}
     print("| run | world | seed | AbsRel nuScenes / DDAD / KITTI | mean | δ1 nuScenes / DDAD / KITTI | LiDAR predicted | val AbsRel | val sky NaN / surface NaN |")
     print("|---|---|---:|---|---:|---|---|---:|---|")
-    for k, (world, seed) in RUNS.items():
+    for k, (world, seed, _) in runs.items():
         m = res[k]
         if m is None:
             print(f"| {k} | {world} | {seed} | (not run) | | | | |")
@@ -41,15 +42,19 @@ def main() -> None:
               f"{' / '.join(f'{x:.3f}' for x in m['d1'])} | {' / '.join(f'{100 * x:.0f} %' for x in m['coverage'])} | "
               f"{m['val']:.3f} | {100 * m['sky']:.1f} % / {100 * m['surface']:.2f} % |")
     for n_seeds in (2, 3):
-        for world in ("train-dr", "train-dr2"):
-            runs = [k for k, (w, s) in RUNS.items() if w == world and s < n_seeds and res[k] is not None]
-            if len(runs) < n_seeds:
+        for world in world_order:
+            names = [k for k, (w, s, _) in runs.items() if w == world and s < n_seeds and res[k] is not None]
+            if len(names) < n_seeds:
                 continue
-            a = np.mean([res[k]["abs_rel"] for k in runs], 0)
-            d = np.mean([res[k]["d1"] for k in runs], 0)
-            v = np.mean([res[k]["val"] for k in runs])
-            print(f"| {n_seeds}-seed mean | {world} | {', '.join(runs)} | {' / '.join(f'{x:.3f}' for x in a)} | "
+            a = np.mean([res[k]["abs_rel"] for k in names], 0)
+            d = np.mean([res[k]["d1"] for k in names], 0)
+            v = np.mean([res[k]["val"] for k in names])
+            print(f"| {n_seeds}-seed mean | {world} | {', '.join(names)} | {' / '.join(f'{x:.3f}' for x in a)} | "
                   f"{a.mean():.3f} | {' / '.join(f'{x:.3f}' for x in d)} | | {v:.3f} | |")
+
+
+def main() -> None:
+    table({k: (w, s, HERE) for k, (w, s) in RUNS.items()}, ("train-dr", "train-dr2"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One row of PLAN.md: the shipped config (as make weights) on WORLD with SEED, exported, then the real frames and the
-# val world evaluated once. Usage (from training/): results/real_world_detail/run.sh NAME WORLD SEED
+# val world evaluated once. Usage (from training/): results/real_world_detail/run.sh NAME WORLD SEED [EXPERIMENT]
+# (EXPERIMENT: the results/ and runs/ folder, default real_world_detail)
 set -euo pipefail
-name=$1 world=$2 seed=$3
-out=runs/real_world_detail/$name
+name=$1 world=$2 seed=$3 exp=${4:-real_world_detail}
+out=runs/$exp/$name
 ../.venv/bin/python -m fsmde_train.engine.trainer --quiet \
   --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml \
   --set name=$name out_dir=$out export_dir=$out/export seed=$seed threads=1 data.root=../data/weights/$world
-../.venv/bin/fsmde-eval --model $out/export --real ../../shared/real --out results/real_world_detail/$name/real
+../.venv/bin/fsmde-eval --model $out/export --real ../../shared/real --out results/$exp/$name/real
 ../.venv/bin/fsmde-eval --model $out/export --data-root ../data/weights/val --sweeps \
-  --out results/real_world_detail/$name/val
+  --out results/$exp/$name/val
