@@ -51,6 +51,10 @@ data/weights/train-dr2: | setup
 # of urban canyons (issue 11: training/results/open_streets/PLAN.md). CPU: ~6 min.
 data/weights/train-dr3: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --open-streets && mv $@.part $@
+# train-dr2 with every vehicle in its own random paint and pattern, glossy paint and glass (issue 11:
+# training/results/vehicle_looks/PLAN.md). CPU: ~12 min.
+data/weights/train-dr4: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@

@@ -1,6 +1,6 @@
 """What the box world lacked against real streets (fsmde-synth --shadows --car-detail --close-traffic
---open-streets): cast sun shadows that agree with brute-force shadow rays, vehicles on wheels, traffic close ahead,
-open suburban streets; the plain world of a seed is left as it was."""
+--open-streets --vehicle-looks): cast sun shadows that agree with brute-force shadow rays, vehicles on wheels, traffic
+close ahead, open suburban streets, vehicles of any paint; the plain world of a seed is left as it was."""
 from __future__ import annotations
 
 import numpy as np
@@ -121,16 +121,46 @@ def test_open_streets_are_low_set_back_and_leave_the_canyons_alone():
     assert n_open >= 3 and n_plain >= 3
 
 
+def test_vehicle_looks_repaint_only_vehicle_bodies_and_keep_depth():
+    """--vehicle-looks: the same frame's depth is unchanged; pixels change on vehicles only; vehicles get other
+    colours than the palette's (not only a brighter or darker coat); wheels and the rest of the street stay."""
+    w = generate_world(100003, 3.0, varied=True, car_detail=True, close_traffic=True)
+    cam = load_rig(320, 180)["CAM_FRONT"]
+    prims = primitives_at(w, 0.0)
+    pose = w.ego_pose_local(0.0)
+    img0, d0 = render_image(w, prims, pose, cam, torch.Generator().manual_seed(1), shadows=True)
+    img1, d1 = render_image(w, prims, pose, cam, torch.Generator().manual_seed(1), shadows=True, vehicle_looks=True)
+    assert np.array_equal(d0, d1)
+    from fsmde_train.synth.tracer import render_camera
+
+    _, ids, _, _ = render_camera(pose @ cam.T_ego_sensor, cam.K, cam.width, cam.height, prims)
+    ids = ids.cpu().numpy()
+    b0 = prims.offsets[0]
+    k = np.clip(ids - b0, 0, len(w.boxes) - 1)
+    is_box = (ids >= b0) & (ids < prims.offsets[1])
+    vehicle = is_box & np.isin(w.box_mat[k], [CAR_BODY, CAR_GLASS])
+    changed = np.abs(img0.astype(int) - img1.astype(int)).max(2) > 6
+    assert vehicle.sum() > 200, "the frame shows vehicles"
+    assert changed[vehicle].mean() > 0.3, "vehicles are repainted"
+    assert changed[~vehicle].mean() < 0.01, "nothing else changes"
+    # the hue changes, not only the brightness: chromaticity moves on repainted vehicle pixels
+    chrom = lambda im: im.astype(float) / (im.astype(float).sum(2, keepdims=True) + 1)  # noqa: E731
+    assert np.abs(chrom(img0) - chrom(img1)).max(2)[vehicle & changed].mean() > 0.03
+    wheels = is_box & (w.box_mat[k] == CAR_BODY) & (np.abs(w.boxes[k, 2] - w.boxes[k, 5]) < 1e-9)
+    assert wheels.any() and changed[wheels].mean() < 0.05, "tyres stay dark"
+
+
 def test_realistic_world_is_consistent_for_the_devkit(tmp_path):
     """All three options in one dataset: the flags are recorded and LiDAR still lands on the rendered surfaces."""
     root = tmp_path / "real_ish"
     generate_dataset(SynthConfig(out=str(root), scenes=1, duration=0.5, width=192, height=108, seed=9,
-                                 randomize=True, shadows=True, car_detail=True, close_traffic=True, open_streets=True),
-                     progress=False)
+                                 randomize=True, shadows=True, car_detail=True, close_traffic=True, open_streets=True,
+                                 vehicle_looks=True), progress=False)
     import json
 
     cfg = json.loads((root / "synth" / "meta.json").read_text())["config"]
     assert cfg["shadows"] and cfg["car_detail"] and cfg["close_traffic"] and cfg["open_streets"]
+    assert cfg["vehicle_looks"]
     ds = SurroundDataset(root, "v1.0-synth", None, (108, 192), 70.0, gt="lidar", progress=False)
     for i in range(len(ds)):
         sparse, dense = ds.depths[i], ds.dense_depths[i]

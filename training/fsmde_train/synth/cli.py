@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     ap.add_argument("--car-detail", action="store_true", help="vehicles have wheels on the road and lamps")
     ap.add_argument("--close-traffic", action="store_true",
                     help="the ego lane's traffic also drives 2-10 m ahead and behind (default: >= 12 m)")
+    ap.add_argument("--vehicle-looks", action="store_true",
+                    help="every vehicle gets its own random paint and pattern (plain, two-tone, stripe, blotches); "
+                         "paint and glass reflect the sky and the sun")
     ap.add_argument("--open-streets", action="store_true",
                     help="half the scenes are open suburban streets: low buildings set back behind yards, trees and "
                          "parking lots, long sight lines and wide sky (default: urban canyons)")
@@ -50,7 +53,8 @@ def main(argv=None) -> int:
                       seed=a.seed, version=a.version, jpeg_quality=a.jpeg_quality, device=a.device,
                       randomize=a.randomize, layout=a.layout, palette=a.palette,
                       speed_change=a.speed_change, shadows=a.shadows, car_detail=a.car_detail,
-                      close_traffic=a.close_traffic, open_streets=a.open_streets)
+                      close_traffic=a.close_traffic, open_streets=a.open_streets,
+                      vehicle_looks=a.vehicle_looks)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

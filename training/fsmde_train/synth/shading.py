@@ -79,8 +79,9 @@ def _frac(x):
     return x - torch.floor(x)
 
 
-def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor):
-    """Normals [N, 3], albedo [N, 3] and material [N] at hit points p [N, 3] of primitive ids [N] (>= 0)."""
+def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor, vehicle_looks: bool = False):
+    """Normals [N, 3], albedo [N, 3] and material [N] at hit points p [N, 3] of primitive ids [N] (>= 0);
+    ``vehicle_looks``: every vehicle body gets its own random paint and pattern (``_vehicle_paint``)."""
     n = torch.zeros_like(p)
     n[:, 2] = 1.0
     albedo = torch.zeros_like(p)
@@ -111,6 +112,8 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
         facade_s[bm] = torch.where(axis == 0, loc[:, 1], loc[:, 0])
         mat[bm] = t(world.box_mat)[k].to(torch.int64) if len(world.box_mat) else mat[bm]
         albedo[bm] = t(world.box_color)[k]
+        if vehicle_looks:
+            albedo[bm] = _vehicle_paint(world, bx, k, loc, mat[bm], albedo[bm])
 
     cm = (ids >= c0) & (ids < s0)
     if cm.any():
@@ -132,6 +135,45 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
 
     albedo = albedo * _texture(world, p, n, mat, facade_s, albedo)
     return n, albedo.clamp(0, 1), mat
+
+
+def _vehicle_paint(world: W.World, bx, k, loc, mat, albedo):
+    """Random paint per vehicle body (domain randomisation of vehicle appearance): half keep their colour, the
+    others get any colour; then plain, two-tone (lower/upper half), a stripe along the side, or blotches.
+
+    Only body boxes change (CAR_BODY above the road and taller than a lamp: not wheels, not lamps); the draw is a
+    hash of the box index and the world's seed, so a vehicle looks the same in every frame and camera."""
+    body = (mat == W.CAR_BODY) & (bx[:, 2] - bx[:, 5] > 0.1) & (bx[:, 5] > 0.2)
+    if not body.any():
+        return albedo
+    kb, seed = k[body], int(world.seed) % 100003
+    h = lambda j: _hash(kb, kb * 0 + seed, kb * 0 + j)  # noqa: E731  [M] in [0, 1], one draw per vehicle
+    base = torch.where((h(1) < 0.5)[:, None], albedo[body], torch.stack([h(2), h(3), h(4)], 1) ** 2.2)
+    second = torch.stack([h(5), h(6), h(7)], 1) ** 2.2
+    z = loc[body, 2] / bx[body, 5]  # -1 (bottom) .. 1 (top) of the box
+    side = loc[body, 0] / bx[body, 3]  # along the vehicle
+    kind = (h(8) * 4).floor()
+    two_tone = (kind == 1) & (z < -0.1)
+    stripe = (kind == 2) & ((z - (h(9) - 0.5)).abs() < 0.15)
+    blotch = (kind == 3) & (value_noise(torch.stack([side * 3, z * 2, kb.float() * 0.37], 1), 1.3) > 0.55)
+    out = torch.where((two_tone | stripe | blotch)[:, None], second, base)
+    albedo = albedo.clone()
+    albedo[body] = out
+    return albedo
+
+
+def gloss(prims: Primitives, ids: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
+    """Normal-incidence reflectance at hits of primitive ``ids`` for the clear-coat / glass reflection of
+    ``shade``: car paint 0.05 (not the tyres: vehicle boxes standing on the road), glass 0.08, the rest 0 (matte)."""
+    f0 = torch.zeros(len(mat), dtype=torch.float32, device=mat.device)
+    b0, c0, _ = prims.offsets
+    is_box = (ids >= b0) & (ids < c0)
+    bottom = torch.zeros(len(ids), device=mat.device)
+    bx = prims.boxes[(ids[is_box] - b0)]
+    bottom[is_box] = bx[:, 2] - bx[:, 5]
+    f0[(mat == W.CAR_BODY) & is_box & (bottom > 0.1)] = 0.05
+    f0[mat == W.CAR_GLASS] = 0.08
+    return f0
 
 
 def _texture(world: W.World, p, n, mat, s, base):
@@ -188,15 +230,27 @@ def _texture(world: W.World, p, n, mat, s, base):
     return fac
 
 
-def shade(albedo, n, d_unit, dist, sun_dir, style: Style = Style(), lit=None):
+def shade(albedo, n, d_unit, dist, sun_dir, style: Style = Style(), lit=None, f0=None):
     """Linear radiance of lit surfaces: ambient sky light + Lambertian sun, then distance haze. ``lit`` [N] bool:
-    where the sun reaches the point (None: everywhere, no cast shadows)."""
+    where the sun reaches the point (None: everywhere, no cast shadows). ``f0`` [N] (``gloss``): a mirror-like
+    coat that reflects the sky (or the darker street below the horizon) with Schlick's Fresnel weight, plus the sun's
+    highlight where it is lit."""
     sun = torch.as_tensor(sun_dir, dtype=torch.float32, device=n.device)
     lam = (n @ sun).clamp_min(0)[:, None]
     if lit is not None:
         lam = lam * lit[:, None].to(lam.dtype)
     amb = style.ambient + 0.12 * n[:, 2:3]
     rad = albedo * (amb + style.sun * lam)
+    if f0 is not None and bool((f0 > 0).any()):
+        cos = (-(d_unit * n).sum(1)).clamp(0, 1)
+        fres = (f0 + (1 - f0) * (1 - cos) ** 5)[:, None] * (f0 > 0)[:, None]
+        r = d_unit + 2 * cos[:, None] * n  # the mirrored view ray
+        ground = torch.tensor(style.horizon, dtype=torch.float32, device=n.device) * 0.25
+        env = torch.where(r[:, 2:3] > 0, sky(r, style), ground)
+        spec = (r @ sun).clamp_min(0)[:, None] ** 200 * (8.0 * float(style.sun))
+        if lit is not None:
+            spec = spec * lit[:, None].to(spec.dtype)
+        rad = rad * (1 - fres) + fres * (env + spec)
     haze = 1 - torch.exp(-dist / style.haze_m)[:, None]
     return rad * (1 - haze) + torch.tensor(style.horizon, dtype=torch.float32, device=n.device) * haze
 

@@ -78,6 +78,7 @@ class SynthConfig:
     shadows: bool = False
     car_detail: bool = False
     close_traffic: bool = False
+    vehicle_looks: bool = False  # random paint and patterns per vehicle, glossy paint and glass
     open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
 
 
@@ -165,7 +166,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
             pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
             _write_file(root / rel, pts.astype(np.float32).tobytes())
         else:
-            img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows)
+            img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows,
+                                      vehicle_looks=cfg.vehicle_looks)
             ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
             assert ok, "JPEG encoding failed"
             _write_file(root / rel, jpg.tobytes())

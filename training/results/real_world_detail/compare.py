@@ -53,6 +53,31 @@ def table(runs: dict, world_order: tuple) -> None:
                   f"{a.mean():.3f} | {' / '.join(f'{x:.3f}' for x in d)} | | {v:.3f} | |")
 
 
+CAMERAS = (("nuscenes", "CAM_FRONT"), ("nuscenes", "CAM_BACK"), ("nuscenes", "CAM_BACK_RIGHT"),
+           ("ddad", "CAMERA_01"), ("ddad", "CAMERA_05"), ("ddad", "CAMERA_06"))
+
+
+def per_camera(folder: Path) -> dict | None:
+    f = folder / "real" / "metrics.json"
+    if not f.exists():
+        return None
+    rows = json.loads(f.read_text())["per_view"]
+    return {c: float(np.mean([r["model"]["scale_aware"]["abs_rel"] for r in rows if (r["dataset"], r["camera"]) == c]))
+            for c in CAMERAS}
+
+
+def camera_table(runs: dict, world_order: tuple) -> None:
+    """Per-camera image AbsRel (mean over a world's seeds) of the cameras whose images show near vehicles."""
+    print("\n| world | " + " | ".join(f"{d} {c}" for d, c in CAMERAS) + " |")
+    print("|---|" + "---:|" * len(CAMERAS))
+    for world in world_order:
+        cams = [per_camera(here / k) for k, (w, _, here) in runs.items() if w == world]
+        cams = [c for c in cams if c is not None]
+        if cams:
+            print(f"| {world} ({len(cams)} seeds) | " + " | ".join(f"{np.mean([c[k] for c in cams]):.3f}"
+                                                              for k in CAMERAS) + " |")
+
+
 def main() -> None:
     table({k: (w, s, HERE) for k, (w, s) in RUNS.items()}, ("train-dr", "train-dr2"))
 
