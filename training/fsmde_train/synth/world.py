@@ -272,13 +272,19 @@ def _open_street_yard(b: _Builder, rng: np.random.Generator, x0: float, x1: floa
         return
     for _ in range(int(rng.integers(0, 3))):
         x, y = rng.uniform(x0, x1), side * (y0 + rng.uniform(1.0, max(depth - 1.0, 1.5)))
-        if rng.random() < 0.5:
-            top, r = rng.uniform(2.0, 6.0), rng.uniform(1.2, 3.0)
-            b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
-            b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
-        else:
-            r = rng.uniform(0.5, 1.2)
-            b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
+        _tree_or_bush(b, rng, x, y, 0.5, 6.0, 3.0, 1.2)
+
+
+def _tree_or_bush(b: _Builder, rng: np.random.Generator, x: float, y: float, p_tree: float, top_max: float,
+                  crown_max: float, bush_max: float) -> None:
+    """A tree (trunk + crown) with probability ``p_tree``, else a bush, standing on the ground at (x, y)."""
+    if rng.random() < p_tree:
+        top, r = rng.uniform(2.0, top_max), rng.uniform(1.2, crown_max)
+        b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
+        b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
+    else:
+        r = rng.uniform(0.5, bush_max)
+        b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
 
 
 def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
@@ -297,13 +303,7 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
     y_in, y_out = road_half + sidewalk_w + 1.0, road_half + sidewalk_w + 18.0
     for _ in range(int((x1 - x0) / 6)):  # park trees and bushes at random
         x, y = rng.uniform(x0, x1), park_side * rng.uniform(y_in, y_out)
-        if rng.random() < 0.6:
-            top, r = rng.uniform(2.0, 5.0), rng.uniform(1.2, 2.8)
-            b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
-            b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
-        else:
-            r = rng.uniform(0.5, 1.1)
-            b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
+        _tree_or_bush(b, rng, x, y, 0.6, 5.0, 2.8, 1.1)
     if rng.random() < 0.7:  # a hedge along the park's edge
         b.box(((x0 + x1) / 2, park_side * (y_in + 0.3), 0.6), ((x1 - x0) / 2, 0.4, 0.6), 0.0, FOLIAGE,
               np.array([0.15, 0.33, 0.11]) * rng.uniform(0.8, 1.2))
