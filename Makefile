@@ -48,11 +48,11 @@ data/weights/train-dr110 data/weights/train-dr120: data/weights/train-dr%: | set
 data/weights/train-dr2: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic && mv $@.part $@
 # train-dr2 with half its scenes open suburban streets (low set-back buildings, yards, parking lots, wide sky) instead
-# of urban canyons (issue 11: training/results/open_streets/PLAN.md). CPU: ~6 min.
+# of urban canyons (issue 11: training/results/open_streets/PLAN.md). CPU: ~12 min (2 workers).
 data/weights/train-dr3: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --open-streets && mv $@.part $@
 # train-dr2 with every vehicle in its own random paint and pattern, glossy paint and glass (issue 11:
-# training/results/vehicle_looks/PLAN.md). CPU: ~12 min.
+# training/results/vehicle_looks/PLAN.md). CPU: ~11 min (2 workers).
 data/weights/train-dr4: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
