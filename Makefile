@@ -55,6 +55,10 @@ data/weights/train-dr3: | setup
 # training/results/vehicle_looks/PLAN.md). CPU: ~11 min (2 workers).
 data/weights/train-dr4: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks && mv $@.part $@
+# train-dr2 with half the vehicles (body and cabin together) in their own paint, glossy; the others matte palette paint
+# (issue 11: training/results/vehicle_looks_half/PLAN.md). CPU: ~11 min (2 workers).
+data/weights/train-dr5: | setup
+	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
 # train-dr's streets and start speeds, each scene accelerating or braking (issue 14's pose network: RESULTS.md)
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@

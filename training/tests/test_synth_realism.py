@@ -1,6 +1,6 @@
 """What the box world lacked against real streets (fsmde-synth --shadows --car-detail --close-traffic
 --open-streets --vehicle-looks): cast sun shadows that agree with brute-force shadow rays, vehicles on wheels, traffic
-close ahead, open suburban streets, vehicles of any paint; the plain world of a seed is left as it was."""
+close ahead, open suburban streets, vehicles of any paint (all or a share of them); the plain world of a seed is left as it was."""
 from __future__ import annotations
 
 import numpy as np
@@ -148,6 +148,42 @@ def test_vehicle_looks_repaint_only_vehicle_bodies_and_keep_depth():
     assert np.abs(chrom(img0) - chrom(img1)).max(2)[vehicle & changed].mean() > 0.03
     wheels = is_box & (w.box_mat[k] == CAR_BODY) & (np.abs(w.boxes[k, 2] - w.boxes[k, 5]) < 1e-9)
     assert wheels.any() and changed[wheels].mean() < 0.05, "tyres stay dark"
+
+
+def test_vehicle_looks_share_repaints_whole_vehicles_and_leaves_the_rest_matte():
+    """--vehicle-looks 0.5: about half the vehicles (body and cabin together, the same in every frame) get the looks;
+    the others' pixels are exactly those of a world without the option."""
+    from fsmde_train.synth.shading import vehicle_selected
+    from fsmde_train.synth.tracer import render_camera
+
+    picked, n = 0, 0
+    for seed in (100003, 100004, 100005):
+        w = generate_world(seed, 3.0, varied=True, car_detail=True, close_traffic=True)
+        sel = vehicle_selected(w, torch.arange(len(w.boxes)), 0.5).numpy()
+        cab = np.flatnonzero(w.box_mat == CAR_GLASS)
+        assert len(cab) > 5 and np.array_equal(sel[cab], sel[cab - 1]), "a car's cabin follows its body"
+        assert np.array_equal(sel, vehicle_selected(w, torch.arange(len(w.boxes)), 0.5).numpy())
+        picked, n = picked + sel[cab].sum(), n + len(cab)
+    assert 0.3 < picked / n < 0.7, f"{picked} of {n} cars picked for a share of 0.5"
+    assert vehicle_selected(w, torch.arange(len(w.boxes)), 1.0).all()
+
+    w = generate_world(100003, 3.0, varied=True, car_detail=True, close_traffic=True)
+    cam = load_rig(320, 180)["CAM_FRONT"]
+    prims = primitives_at(w, 0.0)
+    pose = w.ego_pose_local(0.0)
+    img0, _ = render_image(w, prims, pose, cam, torch.Generator().manual_seed(1), shadows=True)
+    img1, _ = render_image(w, prims, pose, cam, torch.Generator().manual_seed(1), shadows=True, vehicle_looks=0.5)
+    _, ids, _, _ = render_camera(pose @ cam.T_ego_sensor, cam.K, cam.width, cam.height, prims)
+    ids = ids.cpu().numpy()
+    b0 = prims.offsets[0]
+    k = np.clip(ids - b0, 0, len(w.boxes) - 1)
+    is_box = (ids >= b0) & (ids < prims.offsets[1])
+    sel = vehicle_selected(w, torch.arange(len(w.boxes)), 0.5).numpy()
+    vehicle = is_box & np.isin(w.box_mat[k], [CAR_BODY, CAR_GLASS]) & (w.boxes[k, 2] - w.boxes[k, 5] > 0.1)
+    changed = np.abs(img0.astype(int) - img1.astype(int)).max(2) > 6
+    assert (vehicle & sel[k]).sum() > 100 and (vehicle & ~sel[k]).sum() > 100, "both kinds in the frame"
+    assert changed[vehicle & sel[k]].mean() > 0.3
+    assert changed[vehicle & ~sel[k]].mean() < 0.01 and changed[~vehicle].mean() < 0.01
 
 
 def test_realistic_world_is_consistent_for_the_devkit(tmp_path):

@@ -10,6 +10,16 @@ from .world import LAYOUTS, PALETTES
 from .writer import SynthConfig, generate_dataset
 
 
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return v
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="fsmde-synth", description=__doc__)
     ap.add_argument("--out", required=True, help="dataroot to write (created; existing files are overwritten)")
@@ -37,9 +47,10 @@ def main(argv=None) -> int:
     ap.add_argument("--car-detail", action="store_true", help="vehicles have wheels on the road and lamps")
     ap.add_argument("--close-traffic", action="store_true",
                     help="the ego lane's traffic also drives 2-10 m ahead and behind (default: >= 12 m)")
-    ap.add_argument("--vehicle-looks", action="store_true",
-                    help="every vehicle gets its own random paint and pattern (plain, two-tone, stripe, blotches); "
-                         "paint and glass reflect the sky and the sun")
+    ap.add_argument("--vehicle-looks", type=_share, nargs="?", const=1.0, default=0.0, metavar="SHARE",
+                    help="vehicles get their own random paint and pattern (plain, two-tone, stripe, blotches) and "
+                         "paint and glass reflect the sky and the sun; SHARE in (0, 1]: that share of the vehicles "
+                         "(default without SHARE: all), the others keep the palette's matte paint")
     ap.add_argument("--open-streets", action="store_true",
                     help="half the scenes are open suburban streets: low buildings set back behind yards, trees and "
                          "parking lots, long sight lines and wide sky (default: urban canyons)")

@@ -23,10 +23,10 @@ def primitives_at(world: World, t: float, device="cpu") -> Primitives:
 
 def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: Sensor,
                  gen: torch.Generator, style: shading.Style = shading.Style(),
-                 shadows: bool = False, vehicle_looks: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 shadows: bool = False, vehicle_looks: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 [H, W, 3] and z-depth float32 [H, W] in metres (0 where the ray sees sky); ``shadows``: the
-    primitives cast sun shadows (tracer.sun_visible); ``vehicle_looks``: random paint per vehicle and glossy
-    paint and glass (shading._vehicle_paint, shading.gloss)."""
+    primitives cast sun shadows (tracer.sun_visible); ``vehicle_looks``: the share of vehicles (0..1; True = all)
+    with random paint and glossy paint and glass (shading.vehicle_selected, _vehicle_paint, gloss)."""
     T_local_cam = T_local_ego @ cam.T_ego_sensor
     depth, ids, d, o = render_camera(T_local_cam, cam.K, cam.width, cam.height, prims)
     H, W = depth.shape
@@ -37,7 +37,7 @@ def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: 
     if hit.any():
         z = depth.reshape(-1)[hit]
         p = o + z[:, None] * d_flat[hit]
-        n, albedo, mat = shading.surface(world, prims, p, ids.reshape(-1)[hit], vehicle_looks)
+        n, albedo, mat = shading.surface(world, prims, p, ids.reshape(-1)[hit], float(vehicle_looks))
         dist = z * d_flat[hit].norm(dim=1)
         lit = None
         if shadows and style.sun > 0:
@@ -45,7 +45,8 @@ def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: 
             lit = facing.clone()
             lit[facing] = sun_visible(p[facing], n[facing], world.sun_dir, prims)
         rgb[hit] = shading.shade(albedo, n, d_unit[hit], dist, world.sun_dir, style, lit,
-                                 shading.gloss(prims, ids.reshape(-1)[hit], mat) if vehicle_looks else None)
+                                 shading.gloss(prims, ids.reshape(-1)[hit], mat, world, float(vehicle_looks))
+                                 if vehicle_looks else None)
     lo, hi = style.gain
     gain = float(lo + (hi - lo) * torch.rand((), generator=gen))
     img = shading.to_srgb8(rgb.reshape(H, W, 3), gain, style.noise_std, gen, style.white)

@@ -79,9 +79,10 @@ def _frac(x):
     return x - torch.floor(x)
 
 
-def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor, vehicle_looks: bool = False):
+def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor, vehicle_looks: float = 0.0):
     """Normals [N, 3], albedo [N, 3] and material [N] at hit points p [N, 3] of primitive ids [N] (>= 0);
-    ``vehicle_looks``: every vehicle body gets its own random paint and pattern (``_vehicle_paint``)."""
+    ``vehicle_looks``: the share of vehicles (0..1, ``vehicle_selected``) whose body gets its own random paint and
+    pattern (``_vehicle_paint``)."""
     n = torch.zeros_like(p)
     n[:, 2] = 1.0
     albedo = torch.zeros_like(p)
@@ -113,7 +114,7 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
         mat[bm] = t(world.box_mat)[k].to(torch.int64) if len(world.box_mat) else mat[bm]
         albedo[bm] = t(world.box_color)[k]
         if vehicle_looks:
-            albedo[bm] = _vehicle_paint(world, bx, k, loc, mat[bm], albedo[bm])
+            albedo[bm] = _vehicle_paint(world, bx, k, loc, mat[bm], albedo[bm], vehicle_looks)
 
     cm = (ids >= c0) & (ids < s0)
     if cm.any():
@@ -137,13 +138,26 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
     return n, albedo.clamp(0, 1), mat
 
 
-def _vehicle_paint(world: W.World, bx, k, loc, mat, albedo):
+def vehicle_selected(world: W.World, k: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Which boxes k [M] belong to a vehicle that gets the vehicle looks, for a share ``fraction`` of the vehicles.
+
+    A vehicle's body and glass cabin carry the vehicle's own colour (palette x a random brightness), so a hash of
+    that colour and the world's seed is a per-vehicle key: the same draw for body and cabin, in every frame and
+    camera, without a vehicle index in the world arrays."""
+    if fraction >= 1.0:
+        return torch.ones(len(k), dtype=torch.bool, device=k.device)
+    q = (torch.as_tensor(world.box_color, dtype=torch.float64, device=k.device)[k] * 8191).round().to(torch.int64)
+    return _hash(q[:, 0] + int(world.seed) % 100003, q[:, 1], q[:, 2] * 7 + 11) < fraction
+
+
+def _vehicle_paint(world: W.World, bx, k, loc, mat, albedo, fraction: float = 1.0):
     """Random paint per vehicle body (domain randomisation of vehicle appearance): half keep their colour, the
     others get any colour; then plain, two-tone (lower/upper half), a stripe along the side, or blotches.
 
     Only body boxes change (CAR_BODY above the road and taller than a lamp: not wheels, not lamps); the draw is a
-    hash of the box index and the world's seed, so a vehicle looks the same in every frame and camera."""
-    body = (mat == W.CAR_BODY) & (bx[:, 2] - bx[:, 5] > 0.1) & (bx[:, 5] > 0.2)
+    hash of the box index and the world's seed, so a vehicle looks the same in every frame and camera. ``fraction``:
+    the share of vehicles repainted (``vehicle_selected``); the others keep the palette's matte paint."""
+    body = (mat == W.CAR_BODY) & (bx[:, 2] - bx[:, 5] > 0.1) & (bx[:, 5] > 0.2) & vehicle_selected(world, k, fraction)
     if not body.any():
         return albedo
     kb, seed = k[body], int(world.seed) % 100003
@@ -162,17 +176,22 @@ def _vehicle_paint(world: W.World, bx, k, loc, mat, albedo):
     return albedo
 
 
-def gloss(prims: Primitives, ids: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
+def gloss(prims: Primitives, ids: torch.Tensor, mat: torch.Tensor, world: W.World | None = None,
+          fraction: float = 1.0) -> torch.Tensor:
     """Normal-incidence reflectance at hits of primitive ``ids`` for the clear-coat / glass reflection of
-    ``shade``: car paint 0.05 (not the tyres: vehicle boxes standing on the road), glass 0.08, the rest 0 (matte)."""
+    ``shade``: car paint 0.05 (not the tyres: vehicle boxes standing on the road), glass 0.08, the rest 0 (matte);
+    with ``fraction`` < 1 only the vehicles ``vehicle_selected`` picks (``world`` needed) are glossy."""
     f0 = torch.zeros(len(mat), dtype=torch.float32, device=mat.device)
     b0, c0, _ = prims.offsets
     is_box = (ids >= b0) & (ids < c0)
     bottom = torch.zeros(len(ids), device=mat.device)
     bx = prims.boxes[(ids[is_box] - b0)]
     bottom[is_box] = bx[:, 2] - bx[:, 5]
-    f0[(mat == W.CAR_BODY) & is_box & (bottom > 0.1)] = 0.05
-    f0[mat == W.CAR_GLASS] = 0.08
+    picked = is_box.clone()
+    if fraction < 1.0:
+        picked[is_box] = vehicle_selected(world, ids[is_box] - b0, fraction)
+    f0[(mat == W.CAR_BODY) & picked & (bottom > 0.1)] = 0.05
+    f0[(mat == W.CAR_GLASS) & picked] = 0.08
     return f0
 
 

@@ -78,7 +78,7 @@ class SynthConfig:
     shadows: bool = False
     car_detail: bool = False
     close_traffic: bool = False
-    vehicle_looks: bool = False  # random paint and patterns per vehicle, glossy paint and glass
+    vehicle_looks: float = 0.0  # share of vehicles with random paint and patterns, glossy paint and glass (0: none)
     open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
 
 

@@ -78,13 +78,15 @@ def camera_table(runs: dict, world_order: tuple) -> None:
                                                               for k in CAMERAS) + " |")
 
 
-def against_train_dr2(here: Path, prefix: str, world: str) -> None:
+def against_train_dr2(here: Path, prefix: str, world: str, also: tuple = ()) -> None:
     """Both tables for an experiment whose runs <prefix>1..3 (seeds 0..2 on ``world``) live in ``here``, beside
-    train-dr2's R2, R3, R5."""
-    runs = {"R2": ("train-dr2", 0, HERE), "R3": ("train-dr2", 1, HERE), "R5": ("train-dr2", 2, HERE),
-            **{f"{prefix}{s + 1}": (world, s, here) for s in range(3)}}
-    table(runs, ("train-dr2", world))
-    camera_table(runs, ("train-dr2", world))
+    train-dr2's R2, R3, R5 and any earlier experiments ``also``: (folder, prefix, world) each."""
+    runs = {"R2": ("train-dr2", 0, HERE), "R3": ("train-dr2", 1, HERE), "R5": ("train-dr2", 2, HERE)}
+    for h, p, w in (*also, (here, prefix, world)):
+        runs.update({f"{p}{s + 1}": (w, s, h) for s in range(3)})
+    worlds = ("train-dr2", *(w for _, _, w in also), world)
+    table(runs, worlds)
+    camera_table(runs, worlds)
 
 
 def main() -> None:
