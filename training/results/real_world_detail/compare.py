@@ -25,22 +25,23 @@ def load(run: str, here: Path = HERE):
     return {"abs_rel": [row[ds]["abs_rel"] for ds in DATASETS], "d1": [row[ds]["d1"] for ds in DATASETS],
             "coverage": [r[ds]["model"].get("coverage", np.nan) for ds in DATASETS],
             "val": v["nuscenes"]["scale_aware"]["mean"]["abs_rel"], "sky": v["invalid"]["sky_nan"],
+            "near": v["abs_rel_by_distance"]["abs_rel"][0],  # val pixels nearer than 5 m
             "surface": v["invalid"]["surface_nan"]}
 
 
 def table(runs: dict, world_order: tuple) -> None:
     """Print the per-run rows and the 2- and 3-seed means per world; ``runs``: {name: (world, seed, folder)}."""
     res = {k: load(k, here) for k, (_, _, here) in runs.items()}
-    print("| run | world | seed | AbsRel nuScenes / DDAD / KITTI | mean | δ1 nuScenes / DDAD / KITTI | LiDAR predicted | val AbsRel | val sky NaN / surface NaN |")
-    print("|---|---|---:|---|---:|---|---|---:|---|")
+    print("| run | world | seed | AbsRel nuScenes / DDAD / KITTI | mean | δ1 nuScenes / DDAD / KITTI | LiDAR predicted | val AbsRel | val < 5 m | val sky NaN / surface NaN |")
+    print("|---|---|---:|---|---:|---|---|---:|---:|---|")
     for k, (world, seed, _) in runs.items():
         m = res[k]
         if m is None:
-            print(f"| {k} | {world} | {seed} | (not run) | | | | |")
+            print(f"| {k} | {world} | {seed} | (not run) | | | | | |")
             continue
         print(f"| {k} | {world} | {seed} | {' / '.join(f'{x:.3f}' for x in m['abs_rel'])} | {np.mean(m['abs_rel']):.3f} | "
               f"{' / '.join(f'{x:.3f}' for x in m['d1'])} | {' / '.join(f'{100 * x:.0f} %' for x in m['coverage'])} | "
-              f"{m['val']:.3f} | {100 * m['sky']:.1f} % / {100 * m['surface']:.2f} % |")
+              f"{m['val']:.3f} | {m['near']:.3f} | {100 * m['sky']:.1f} % / {100 * m['surface']:.2f} % |")
     for n_seeds in (2, 3):
         for world in world_order:
             names = [k for k, (w, s, _) in runs.items() if w == world and s < n_seeds and res[k] is not None]
@@ -49,8 +50,9 @@ def table(runs: dict, world_order: tuple) -> None:
             a = np.mean([res[k]["abs_rel"] for k in names], 0)
             d = np.mean([res[k]["d1"] for k in names], 0)
             v = np.mean([res[k]["val"] for k in names])
+            near = np.mean([res[k]["near"] for k in names])
             print(f"| {n_seeds}-seed mean | {world} | {', '.join(names)} | {' / '.join(f'{x:.3f}' for x in a)} | "
-                  f"{a.mean():.3f} | {' / '.join(f'{x:.3f}' for x in d)} | | {v:.3f} | |")
+                  f"{a.mean():.3f} | {' / '.join(f'{x:.3f}' for x in d)} | | {v:.3f} | {near:.3f} | |")
 
 
 CAMERAS = (("nuscenes", "CAM_FRONT"), ("nuscenes", "CAM_BACK"), ("nuscenes", "CAM_BACK_RIGHT"),
