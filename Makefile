@@ -63,8 +63,11 @@ data/weights/train-dr5: | setup
 data/weights/train-accel: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --speed-change 1.5 && mv $@.part $@
 
+# The CPU kernels are pinned to AVX2 in all three libraries that pick them by the machine (ATen, oneDNN, MKL): with
+# the machine's widest (AVX-512 here) the same config gave other weights on another CPU kind (training/RESULTS.md).
+ISA_PIN := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2
 weights: setup $(WORLDS)
-	cd training && ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml
+	cd training && $(ISA_PIN) ../$(PY) -m fsmde_train.engine.trainer --config configs/synthetic_method.yaml configs/ablation/ci_vr_kd_two_hot.yaml configs/shipped.yaml
 
 # The learned stand-in teacher (issue 12; training/README.md "Teachers"): a reduced Depth-Anything-V2 trained with
 # the scale-and-shift-invariant loss on its own world (seed 400, "alt" palette, randomised), which no student trains

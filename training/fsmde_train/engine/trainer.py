@@ -497,7 +497,7 @@ def _finish(run: _Run, tb: TBLogger, progress: bool) -> dict:
         net.eval().cpu()
         export_model(net, cfg.export_dir, name=cfg.name, input_hw=tuple(cfg.data.input_hw),
                      canonical_focal_px=cfg.data.canonical_focal_px, cameras=list(cfg.data.cameras),
-                     training={"config": config_to_dict(cfg), "recipe": recipe(cfg)},
+                     training={"config": config_to_dict(cfg), "recipe": recipe(cfg), "cpu_numerics": cpu_numerics()},
                      metrics=result.get("val", {}).get("nuscenes", {}).get("scale_aware", {}).get("mean", {}))
         print(f"exported to {cfg.export_dir}")
     D.barrier(dd)
@@ -541,6 +541,20 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
             _checkpoint(run)
     bar.close()
     return _finish(run, tb, progress)
+
+
+# Environment variables that pick the CPU kernels (SIMD width) of ATen, oneDNN and MKL: each changes the float sums
+# of a training run, and 3000 steps grow that into another model (RESULTS.md); make weights pins all three.
+ISA_PINS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
+
+
+def cpu_numerics() -> dict:
+    """What decided this process's CPU float arithmetic: the ATen kernel set in use, the thread count and the
+    ISA pins (unset: the machine's widest), recorded in the manifest so a re-made model can be compared."""
+    import os
+
+    return {"aten_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "pins": {k: os.environ.get(k) for k in ISA_PINS}}
 
 
 def recipe(cfg: TrainConfig) -> str:
