@@ -182,3 +182,24 @@ def test_real_metrics_report_the_lidar_points_a_nan_prediction_leaves_out(tmp_pa
     assert model["coverage"] == pytest.approx(0.5, abs=0.02)
     assert res["per_dataset"]["nuscenes"]["constant"]["coverage"] == 1.0
     assert "| 50.0 % |" in real_table(res) or "| 49." in real_table(res)
+
+
+def test_distance_profile_shows_depth_squeezed_toward_the_middle():
+    """Near overestimated and far underestimated: the per-bin median pred/GT says which way, skips NaN, and counts
+    the LiDAR points per bin."""
+    from fsmde_train.eval.real import distance_profile, distance_table
+
+    gt = np.zeros((8, 8), np.float32)
+    gt[0, :4], gt[1, :4], gt[2, :4] = 2.0, 15.0, 60.0  # 4 LiDAR points each near, middle, far
+    pred = np.full_like(gt, np.nan)
+    pred[0, :4], pred[1, :4], pred[2, :4] = 2.6, 15.0, 30.0
+    pred[2, 3] = np.nan  # abstained: not a point of the profile
+    res = {"per_dataset": {"ddad": {}}, "per_view": [{"dataset": "ddad"}], "arrays": [{"gt": gt, "pred": pred}]}
+    prof = distance_profile(res, bins=(0.5, 5, 40, 80))["ddad"]
+    assert prof["points"] == [4, 4, 3]
+    assert prof["median_ratio"] == pytest.approx([1.3, 1.0, 0.5])
+    assert prof["abs_rel"] == pytest.approx([0.3, 0.0, 0.5])
+    prof_empty = distance_profile(res, bins=(0.5, 5, 40, 80, 200))["ddad"]
+    assert prof_empty["points"][-1] == 0 and prof_empty["median_ratio"][-1] is None
+    table = distance_table({"ddad": prof_empty})
+    assert "×1.30 (4)" in table and "×0.50 (3)" in table and table.splitlines()[-1].endswith("| – |")

@@ -167,7 +167,7 @@ def write_report(rows: dict[str, dict], out: Path, data_label: str) -> int:
 
 def main_real(a) -> int:
     from ..data.real import RealDataError, load_real
-    from .real import evaluate_real, real_plots, real_table
+    from .real import distance_profile, distance_table, evaluate_real, real_plots, real_table
 
     if not a.model or len(a.model) != 1:
         print("fsmde-eval: error: --real takes exactly one --model (an exported model folder)", file=sys.stderr)
@@ -182,11 +182,15 @@ def main_real(a) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     table = real_table(res)
-    (out / "metrics.json").write_text(json.dumps({k: v for k, v in res.items() if k != "arrays"}, indent=2))
+    profile = distance_profile(res)
+    (out / "metrics.json").write_text(json.dumps({k: v for k, v in res.items() if k != "arrays"}
+                                                 | {"by_distance": profile}, indent=2))
     paths = real_plots(res, out)
     (out / "report.md").write_text(f"# {Path(a.model[0]).name} on real frames ({a.real}, {a.backend})\n\n{table}\n\n"
+                                   f"Model by LiDAR depth: AbsRel / median pred/GT (points)\n\n{distance_table(profile)}\n\n"
                                    + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n")
     print(table)
+    print(distance_table(profile))
     print(f"wrote {out / 'report.md'}, {out / 'metrics.json'}, " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -113,6 +113,42 @@ def real_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+DISTANCE_BINS = (0.5, 5.0, 10.0, 20.0, 40.0, 80.0, 200.0)  # m, LiDAR depth
+
+
+def distance_profile(res: dict, bins=DISTANCE_BINS) -> dict:
+    """Per dataset and LiDAR-depth bin: the model's AbsRel, its median pred/GT and the number of LiDAR points (pixels
+    the model left NaN are skipped). A median ratio > 1 near and < 1 far is depth squeezed toward the middle, which
+    one AbsRel hides. {dataset: {"bins": [...], "abs_rel": [...], "median_ratio": [...], "points": [...]}}."""
+    out = {}
+    for ds in res["per_dataset"]:
+        views = [a for a, r in zip(res["arrays"], res["per_view"]) if r["dataset"] == ds]
+        g = np.concatenate([a["gt"][a["gt"] > 0] for a in views])
+        p = np.concatenate([a["pred"][a["gt"] > 0] for a in views])
+        ok = np.isfinite(p) & (p > 0)
+        g, p = g[ok], p[ok]
+        prof = {"bins": list(bins), "abs_rel": [], "median_ratio": [], "points": []}
+        for lo, hi in zip(bins[:-1], bins[1:]):
+            m = (g >= lo) & (g < hi)
+            prof["points"].append(int(m.sum()))
+            prof["abs_rel"].append(float(np.mean(np.abs(p[m] - g[m]) / g[m])) if m.any() else None)
+            prof["median_ratio"].append(float(np.median(p[m] / g[m])) if m.any() else None)
+        out[ds] = prof
+    return out
+
+
+def distance_table(profile: dict) -> str:
+    """The profile as markdown: one row per dataset, "AbsRel / median pred/GT (points)" per depth bin."""
+    bins = next(iter(profile.values()))["bins"]
+    head = " | ".join(f"{lo:g}–{hi:g} m" for lo, hi in zip(bins[:-1], bins[1:]))
+    lines = [f"| dataset | {head} |", "|---|" + "---:|" * (len(bins) - 1)]
+    for ds, pr in profile.items():
+        cells = [f"{a:.2f} / ×{r:.2f} ({n})" if n else "–"
+                 for a, r, n in zip(pr["abs_rel"], pr["median_ratio"], pr["points"])]
+        lines.append(f"| {ds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def real_plots(res: dict, out) -> list:
     """mosaic_<dataset>.png (image / prediction / flat ground / |error| vs GT per view) and error_vs_distance.png."""
     import matplotlib
@@ -144,19 +180,23 @@ def real_plots(res: dict, out) -> list:
         fig.savefig(p, dpi=80)
         plt.close(fig)
         paths.append(p)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.array([0.5, 5, 10, 20, 40, 80, 200])
-    for ds in res["per_dataset"]:
-        g = np.concatenate([a["gt"][a["gt"] > 0] for a, r in zip(res["arrays"], res["per_view"]) if r["dataset"] == ds])
-        p = np.concatenate([a["pred"][a["gt"] > 0] for a, r in zip(res["arrays"], res["per_view"]) if r["dataset"] == ds])
-        ys = [np.nanmean(np.abs(p[(g >= lo) & (g < hi)] - g[(g >= lo) & (g < hi)]) / g[(g >= lo) & (g < hi)])
-              if ((g >= lo) & (g < hi)).any() else np.nan for lo, hi in zip(bins[:-1], bins[1:])]
-        ax.plot(np.sqrt(bins[:-1] * bins[1:]), ys, marker="o", label=ds)
-    ax.set_xscale("log")
-    ax.set_xlabel("LiDAR depth (m)")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for ds, pr in distance_profile(res).items():
+        b = np.array(pr["bins"])
+        centres = np.sqrt(b[:-1] * b[1:])
+        ax.plot(centres, [np.nan if v is None else v for v in pr["abs_rel"]], marker="o", label=ds)
+        ax2.plot(centres, [np.nan if v is None else v for v in pr["median_ratio"]], marker="o", label=ds)
     ax.set_ylabel("AbsRel of the model")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    ax2.set_ylabel("median pred / LiDAR (1 = no bias)")
+    ax2.axhline(1.0, color="k", lw=0.8)
+    ax2.set_yscale("log")
+    ax2.set_yticks([0.25, 0.5, 1, 2], ["0.25", "0.5", "1", "2"])
+    ax2.minorticks_off()
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.set_xlabel("LiDAR depth (m)")
+        a.legend()
+        a.grid(alpha=0.3)
     p = out / "error_vs_distance.png"
     fig.tight_layout()
     fig.savefig(p, dpi=90)
