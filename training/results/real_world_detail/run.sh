@@ -3,6 +3,8 @@
 # val world evaluated once. Usage (from training/): results/real_world_detail/run.sh NAME WORLD SEED [EXPERIMENT [KEY=VALUE...]]
 # (EXPERIMENT: the results/ and runs/ folder, default real_world_detail; KEY=VALUE: more config overrides)
 set -euo pipefail
+# the CPU kernels make weights pins (Makefile ISA_PIN): without them a run on another CPU kind is another draw
+export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2
 name=$1 world=$2 seed=$3 exp=${4:-real_world_detail}
 shift $(($# < 4 ? $# : 4))
 out=runs/$exp/$name
