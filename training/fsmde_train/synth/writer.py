@@ -2,7 +2,8 @@
 
 Layout under ``dataroot``::
 
-    <version>/*.json                      the 13 nuScenes tables (annotations left empty)
+    <version>/*.json                      the 13 nuScenes tables; the vehicles' 3D boxes at the key frames
+                                          (synth/annotate.py; visibility not computed), no other classes
     samples/<CHANNEL>/<log>__<CHANNEL>__<us>.jpg|.pcd.bin   key frames (2 Hz)
     sweeps/<CHANNEL>/...                  the other frames (cameras 12 Hz, LIDAR_TOP 20 Hz)
     maps/<token>.png                      a blank map mask (the devkit opens it at load time)
@@ -31,6 +32,7 @@ from tqdm import tqdm
 
 from .. import CAMERAS
 from ..geometry import matrix_to_quat
+from .annotate import ATTRIBUTES, CATEGORIES, annotation_rows, points_in_box
 from .render import lidar_sweep, primitives_at, render_image
 from .shading import Style, random_style
 from .rig import CAMERA_HZ, KEYFRAME_HZ, LIDAR_HZ, PRESETS, camera_trigger_offsets, jitter_rig, load_rig
@@ -112,7 +114,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     offsets = camera_trigger_offsets(base_rig)  # the trigger timing of the nominal rig for every scene
     per_sample = _per_sample()
     n_samples = int(round(cfg.duration * KEYFRAME_HZ))
-    rows = {k: [] for k in ("log", "calibrated_sensor", "sample", "scene", "ego_pose", "sample_data")}
+    rows = {k: [] for k in ("log", "calibrated_sensor", "sample", "scene", "ego_pose", "sample_data", "instance",
+                            "sample_annotation")}
     seed = cfg.seed * 1000 + si
     world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
                            speed_change=cfg.speed_change, car_detail=cfg.car_detail,
@@ -153,6 +156,7 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
             events.append((k / CAMERA_HZ + offsets[c], c, k))
     events.sort()
     chains: dict[str, list[dict]] = {ch: [] for ch in rig}
+    key_lidar: dict[int, np.ndarray] = {}  # key frame -> its sweep's points in the local frame (annotation counts)
     for t, ch, k in events:
         ts = t0_us + int(round(t * 1e6))
         key = k % per_sample[ch] == 0
@@ -165,6 +169,9 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
         if sensor.modality == "lidar":
             pts = lidar_sweep(world, prims, T_local_ego, sensor, rng)
             _write_file(root / rel, pts.astype(np.float32).tobytes())
+            if key:
+                T = T_local_ego @ sensor.T_ego_sensor
+                key_lidar[sample_idx] = pts[:, :3].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
         else:
             img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows,
                                       vehicle_looks=cfg.vehicle_looks)
@@ -187,6 +194,11 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
         for a, b in zip(recs, recs[1:]):
             a["next"], b["prev"] = b["token"], a["token"]
         rows["sample_data"].extend(recs)
+    def lidar_counts(k, centre, R, wlh):
+        return points_in_box(key_lidar[k], centre, R, wlh).sum() if k in key_lidar else 0
+
+    times = [(s["timestamp"] - t0_us) / 1e6 for s in samples]
+    rows["instance"], rows["sample_annotation"] = annotation_rows(world, (cfg.seed, si), samples, times, lidar_counts)
     (root / "synth" / "worlds").mkdir(parents=True, exist_ok=True)
     world.save(root / "synth" / "worlds" / f"{scene_name}.npz", t0_us=np.int64(t0_us))
     return rows
@@ -208,6 +220,7 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True, workers: int = 1) 
     tables = {k: [] for k in ("category", "attribute", "instance", "sensor", "calibrated_sensor", "ego_pose",
                               "log", "scene", "sample", "sample_data", "sample_annotation", "map")}
     tables["visibility"] = VISIBILITY
+    tables["category"], tables["attribute"] = list(CATEGORIES), list(ATTRIBUTES)
     for ch, s in base_rig.items():
         tables["sensor"].append({"token": _token("sensor", ch), "channel": ch, "modality": s.modality})
     map_token = _token("map", cfg.seed)
