@@ -27,7 +27,8 @@ key                shape / dtype           meaning
 
 Sparse GT: the LIDAR_TOP sweep nearest in time to each camera set (the key frame's own sweep for key frames),
 projected with the devkit's pose chain (ego motion between the LiDAR and camera timestamps included);
-``lidar_sweeps=n`` aggregates the n nearest sweeps (static scene assumption: moving objects smear).
+``lidar_sweeps=n`` aggregates the n nearest sweeps (static scene assumption: moving objects smear), and
+``lidar_objects="follow"`` carries what moves with its annotated 3D box to the camera's timestamp (``objects.py``).
 
 Resizing keeps K consistent (pixel-centre convention); depth maps are resized by nearest neighbour so every
 value stays an exact measurement.
@@ -49,6 +50,7 @@ from ..networks.student import StudentConfig
 from ..files import BadFile, read_rgb
 from ..geometry import camera_channels, pose_from_record
 from ..synth.writer import dense_depth_path
+from .objects import OBJECT_MODES, ObjectTracks, lidar_depth_map_objects
 
 BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "T_ref_cam", "index")
 GT_KINDS = ("lidar", "dense")
@@ -98,7 +100,8 @@ class SurroundDataset(Dataset):
 
     def __init__(self, dataroot, version: str, scenes=None, input_hw=(128, 224), canonical_focal_px=177.3,
                  sweeps: bool = False, gt: str = "lidar", lidar_sweeps: int = 1, progress: bool = True, nusc=None,
-                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS, mean=None, std=None, geometry_inputs=()):
+                 depth_dtype=np.float32, cache_dir=None, cameras=CAMERAS, mean=None, std=None, geometry_inputs=(),
+                 lidar_objects: str = "static"):
         from nuscenes.nuscenes import NuScenes
 
         self.root = Path(dataroot)
@@ -122,6 +125,15 @@ class SurroundDataset(Dataset):
         if lidar_sweeps < 1:
             raise ValueError(f"lidar_sweeps must be >= 1, got {lidar_sweeps}")
         self.gt, self.lidar_sweeps = gt, lidar_sweeps
+        if lidar_objects not in OBJECT_MODES:
+            raise ValueError(f"lidar_objects must be one of {OBJECT_MODES}, got {lidar_objects!r}")
+        self.lidar_objects, self.tracks = lidar_objects, None
+        if lidar_objects != "static" and gt == "lidar":
+            self.tracks = ObjectTracks(self.nusc, names)
+            if not self.tracks.n_annotations:
+                raise ValueError(f"{self.root}: lidar_objects={lidar_objects!r} needs 3D box annotations, but "
+                                 f"{version}/sample_annotation.json has none for scenes {sorted(names)} (a world "
+                                 "rendered before fsmde-synth wrote them: render it again; or lidar_objects: static)")
         self.scenes = sorted(names)
         samples = self._index(names, sweeps)
         self._lidar = self._lidar_index(names)
@@ -166,6 +178,7 @@ class SurroundDataset(Dataset):
 
         key = json.dumps({"v": 2, "root": str(self.root.resolve()), "tokens": [s.tokens for s in samples],
                           "hw": [self.h, self.w], "gt": self.gt, "lidar_sweeps": self.lidar_sweeps,
+                          **({"lidar_objects": self.lidar_objects} if self.tracks is not None else {}),
                           "dtype": np.dtype(depth_dtype).name, "mtime": (self.root / "synth").exists() and
                           (self.root / "synth" / "meta.json").stat().st_mtime})
         return Path(cache_dir) / f"surround_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
@@ -276,6 +289,9 @@ class SurroundDataset(Dataset):
                 if dense is None:
                     raise BadFile(f"gt='dense' but {dpath} does not exist (only the synthetic world has dense GT)")
                 self.depths[i, j] = self.dense_depths[i, j]
+            elif lidar and self.tracks is not None:
+                self.depths[i, j] = lidar_depth_map_objects(self.nusc, self.tracks, lidar, tok, self.lidar_objects,
+                                                            (self.w, self.h))
             else:
                 self.depths[i, j] = (lidar_depth_map(self.nusc, lidar, tok, *src, out_wh=(self.w, self.h))
                                      if lidar else 0.0)

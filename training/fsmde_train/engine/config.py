@@ -27,6 +27,9 @@ class DataConfig:
     sweeps: bool = True  # use the 12 Hz camera sets too (sparse GT from the nearest LiDAR sweep)
     gt: str = "lidar"  # supervision: "lidar" (sparse, projected LIDAR_TOP; real data) or "dense" (synthetic only)
     lidar_sweeps: int = 1  # LiDAR sweeps aggregated per camera set (nearest in time, ego motion compensated)
+    # what moves between sweeps (data/objects.py): "static" (smears) or "follow" (carried with its 3D box, from the
+    # annotations, to the camera's timestamp)
+    lidar_objects: str = "static"
     eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
     augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms

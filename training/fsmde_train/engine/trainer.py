@@ -115,7 +115,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
                              d.canonical_focal_px, d.sweeps, d.gt, d.lidar_sweeps, progress,
                              depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir,
                              cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
-                             geometry_inputs=cfg.model.geometry_inputs)
+                             geometry_inputs=cfg.model.geometry_inputs, lidar_objects=d.lidar_objects)
         if d.sequence:
             from ..data.sequence import SurroundSequence
 
@@ -125,7 +125,7 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
         val = SurroundDataset(d.val_root, d.version, resolve_scenes(d.val_scenes, base_dir), d.input_hw,
                               d.canonical_focal_px, False, d.gt, d.lidar_sweeps, progress, cache_dir=d.cache_dir,
                               cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
-                              geometry_inputs=cfg.model.geometry_inputs)
+                              geometry_inputs=cfg.model.geometry_inputs, lidar_objects=d.lidar_objects)
     return ds, val
 
 
