@@ -1,6 +1,7 @@
 """What the box world lacked against real streets (fsmde-synth --shadows --car-detail --close-traffic
---open-streets --vehicle-looks): cast sun shadows that agree with brute-force shadow rays, vehicles on wheels, traffic
-close ahead, open suburban streets, vehicles of any paint (all or a share of them); the plain world of a seed is left as it was."""
+--open-streets --vehicle-looks --vehicle-types): cast sun shadows that agree with brute-force shadow rays, vehicles on
+wheels, traffic close ahead, open suburban streets, vehicles of any paint (all or a share of them), SUVs, pick-ups and
+vans; the plain world of a seed is left as it was."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,6 +72,33 @@ def test_vehicle_detail_puts_wheels_on_the_road_and_keeps_the_street():
     assert wheels.sum() >= n_cars, "every car and truck stands on wheels"
     body = {tuple(np.round(b, 6)) for b in plain.boxes}
     assert body <= {tuple(np.round(b, 6)) for b in detail.boxes}, "the plain world's boxes are all still there"
+
+
+def test_vehicle_types_stand_taller_where_the_sedans_stood():
+    from fsmde_train.synth.annotate import vehicle_boxes, vehicle_groups
+
+    kw = dict(varied=True, car_detail=True, close_traffic=True)
+    plain, typed = generate_world(100003, 3.0, **kw), generate_world(100003, 3.0, vehicle_types=True, **kw)
+    assert np.array_equal(plain.cyls, typed.cyls) and np.array_equal(plain.spheres, typed.spheres)
+    assert np.array_equal(plain.box_vel, typed.box_vel)  # the same vehicles, moving as before
+    other = ~np.isin(plain.box_mat, (CAR_BODY, CAR_GLASS))
+    assert np.array_equal(plain.boxes[other], typed.boxes[other]), "only vehicles change"
+    pb, tb = (vehicle_boxes(w, vehicle_groups(w)) for w in (plain, typed))
+    assert len(pb) == len(tb)
+    heights = []
+    def by_place(boxes):
+        return sorted(boxes, key=lambda v: tuple(np.round(v["centre"][:2], 0)))
+
+    for a, b in zip(by_place(pb), by_place(tb)):
+        assert np.allclose(a["centre"][:2], b["centre"][:2], atol=0.6)  # where it stood (a pick-up is longer)
+        assert b["centre"][2] - b["wlh"][2] / 2 == 0.0  # on its wheels
+        heights.append((a["wlh"][2], b["wlh"][2]))
+    h = np.array(heights)
+    same = np.isclose(h[:, 0], h[:, 1])
+    assert 0.3 < same.mean() < 0.7, "about half stay sedans (and the lanes' trucks stay as they were)"
+    assert (h[~same, 1] > h[~same, 0]).all(), "SUVs, pick-ups and vans stand taller than the sedan they replace"
+    cars = h[:, 0] < 2.0  # the plain world's cars (its trucks and buses are 2.6 m and taller)
+    assert (h[cars, 1] > 1.9).any(), "vans: as tall as real ones, where only sedans stood"
 
 
 def test_close_traffic_drives_close_without_touching():

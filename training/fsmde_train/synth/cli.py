@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--open-streets", action="store_true",
                     help="half the scenes are open suburban streets: low buildings set back behind yards, trees and "
                          "parking lots, long sight lines and wide sky (default: urban canyons)")
+    ap.add_argument("--vehicle-types", action="store_true",
+                    help="vehicles are sedans, SUVs, pick-ups and vans (taller, higher off the road; default: sedans)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=1,
                     help="render this many scenes at once, one process each (default 1); the output is the same")
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
                       randomize=a.randomize, layout=a.layout, palette=a.palette,
                       speed_change=a.speed_change, shadows=a.shadows, car_detail=a.car_detail,
                       close_traffic=a.close_traffic, open_streets=a.open_streets,
-                      vehicle_looks=a.vehicle_looks)
+                      vehicle_looks=a.vehicle_looks, vehicle_types=a.vehicle_types)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

@@ -107,10 +107,16 @@ def load_world(path) -> tuple[World, dict]:
     return w, d
 
 
+# Body shapes of ``vehicle_types`` (probabilities; "sedan" is the only shape without it): SUVs, pick-ups and vans
+# stand taller and higher off the road than a sedan, as most of the vehicles beside real streets do.
+VEHICLE_TYPES = {"sedan": 0.45, "suv": 0.3, "pickup": 0.1, "van": 0.15}
+
+
 class _Builder:
-    def __init__(self, car_palette=CAR_PALETTE, car_detail: bool = False):
+    def __init__(self, car_palette=CAR_PALETTE, car_detail: bool = False, types_rng=None):
         self.car_palette = car_palette
         self.car_detail = car_detail
+        self.types_rng = types_rng  # vehicle_types: the body shape per car (its own generator: the street stays)
         self.boxes, self.box_vel, self.box_mat, self.box_color = [], [], [], []
         self.cyls, self.cyl_mat, self.cyl_color = [], [], []
         self.spheres, self.sph_mat, self.sph_color = [], [], []
@@ -133,19 +139,36 @@ class _Builder:
 
     def car(self, rng, x, y, yaw, vel=(0.0, 0.0)) -> list[int]:
         """A car: body + glass cabin, both moving together (+ wheels and lamps with ``car_detail``); returns the
-        indices of its boxes."""
+        indices of its boxes. With ``types_rng`` the same draws make an SUV, pick-up or van instead of a sedan."""
         first = len(self.boxes)
         length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.95)
         color = self.car_palette[rng.integers(len(self.car_palette))] * rng.uniform(0.85, 1.1)
         body_h = rng.uniform(0.75, 0.95)
-        self.box((x, y, 0.2 + body_h / 2), (length / 2, width / 2, body_h / 2), yaw, CAR_BODY, color, vel)
         cab_l, cab_h = length * rng.uniform(0.45, 0.6), rng.uniform(0.45, 0.65)
         shift = rng.uniform(-0.3, 0.1) * length / 2
+        kind = "sedan"
+        if self.types_rng is not None:
+            names = list(VEHICLE_TYPES)
+            kind = names[self.types_rng.choice(len(names), p=list(VEHICLE_TYPES.values()))]
+        bottom = 0.2
+        if kind == "suv":  # taller, higher, a long cabin
+            bottom, body_h, cab_l, cab_h, shift = 0.3, body_h * 1.2, length * 0.62, cab_h * 1.15, -0.12 * length / 2
+        elif kind == "pickup":  # a long, high body with a tall cab up front (the bed behind it covered)
+            length, bottom, body_h = length * 1.15, 0.35, body_h * 1.15
+            cab_l, cab_h, shift = length * 0.32, cab_h * 1.2, 0.22 * length / 2
+        elif kind == "van":  # one tall box, glass up front
+            bottom, body_h = 0.25, body_h * 1.9
+            cab_l, cab_h, shift = 0.24, 0.5, (length / 2 - 0.1)  # protrudes 2 cm from the front face
+        self.box((x, y, bottom + body_h / 2), (length / 2, width / 2, body_h / 2), yaw, CAR_BODY, color, vel)
         cx, cy = x + shift * np.cos(yaw), y + shift * np.sin(yaw)
-        self.box((cx, cy, 0.2 + body_h + cab_h / 2), (cab_l / 2, width / 2 * 0.92, cab_h / 2), yaw, CAR_GLASS,
-                 color, vel)
+        if kind == "van":  # the windscreen: a glass band on the front of the top half
+            self.box((cx, cy, bottom + body_h * 0.72), (cab_l / 2, width / 2 * 0.96, body_h * 0.2), yaw, CAR_GLASS,
+                     color, vel)
+        else:
+            self.box((cx, cy, bottom + body_h + cab_h / 2), (cab_l / 2, width / 2 * 0.92, cab_h / 2), yaw,
+                     CAR_GLASS, color, vel)
         if self.car_detail:
-            self.running_gear(x, y, yaw, length, width, 0.2, body_h, vel)
+            self.running_gear(x, y, yaw, length, width, bottom, body_h, vel)
         return list(range(first, len(self.boxes)))
 
     def running_gear(self, x, y, yaw, length, width, bottom, body_h, vel, lamps=True):
@@ -311,7 +334,7 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
 
 def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
                    palette: str = "default", speed_change: float = 0.0, car_detail: bool = False,
-                   close_traffic: bool = False, open_streets: bool = False) -> World:
+                   close_traffic: bool = False, open_streets: bool = False, vehicle_types: bool = False) -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
     object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
 
@@ -333,7 +356,9 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     ``open_streets``: half the seeds (drawn from their own generator) become an open suburban street instead of an
     urban canyon: the same building draws, but low (3-10 m), set back 4-25 m behind front yards with trees, bushes and
     parking lots of parked cars, some lots empty, and a low street end: long sight lines, wide sky and vehicles
-    against far backgrounds, like DDAD's and KITTI's suburbs (``_open_street_yard``)."""
+    against far backgrounds, like DDAD's and KITTI's suburbs (``_open_street_yard``).
+    ``vehicle_types``: cars are sedans, SUVs, pick-ups or vans (``VEHICLE_TYPES``; own generator, the same draws
+    otherwise: every vehicle stands where it stood)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if palette not in PALETTES:
@@ -351,7 +376,7 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     sidewalk_w = float(rng.uniform(2.5, 4.5))
     speed = float(rng.uniform(5.0, 9.0))
     x0, x1 = -70.0, speed * duration + 120.0
-    b = _Builder(car_palette, car_detail)
+    b = _Builder(car_palette, car_detail, np.random.default_rng([seed, 61]) if vehicle_types else None)
     sub = np.random.default_rng([seed, 51])  # open streets: the choice and the yards (the street's draws stay)
     is_open = open_streets and bool(sub.random() < 0.5)
 

@@ -82,6 +82,7 @@ class SynthConfig:
     close_traffic: bool = False
     vehicle_looks: float = 0.0  # share of vehicles with random paint and patterns, glossy paint and glass (0: none)
     open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
+    vehicle_types: bool = False  # sedans, SUVs, pick-ups and vans (world.VEHICLE_TYPES) instead of sedans only
 
 
 def _token(*parts) -> str:
@@ -119,7 +120,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     seed = cfg.seed * 1000 + si
     world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
                            speed_change=cfg.speed_change, car_detail=cfg.car_detail,
-                           close_traffic=cfg.close_traffic, open_streets=cfg.open_streets)
+                           close_traffic=cfg.close_traffic, open_streets=cfg.open_streets,
+                           vehicle_types=cfg.vehicle_types)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 7)
     style_rng = np.random.default_rng([seed, 13])
