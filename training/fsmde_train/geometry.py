@@ -98,3 +98,16 @@ def camera_channels(K: np.ndarray, T_vehicle_cam: np.ndarray, hw: tuple[int, int
     out = {"ground_inverse_depth": np.clip(-GROUND_SCALE * fs * up / height, -GROUND_CLIP, GROUND_CLIP),
            "ray_elevation": 2.0 * up / np.linalg.norm(rays, axis=-1)}
     return np.stack([out[n] for n in names]).astype(np.float32)
+
+
+def splat_depth(u: np.ndarray, v: np.ndarray, depth: np.ndarray, src_wh, out_wh) -> np.ndarray:
+    """Sparse [H, W] float32 depth map at ``out_wh`` from points projected at pixel (u, v) of a ``src_wh`` image
+    (pixel centres at integers); 0 where no point lands, the nearest where several do. Points are placed at the
+    target resolution directly: a sparse map must not be resampled (most points would be lost)."""
+    (width, height), (ow, oh) = src_wh, out_wh
+    out = np.zeros((oh, ow), np.float32)
+    u = np.clip(np.round((u + 0.5) * ow / width - 0.5).astype(int), 0, ow - 1)
+    v = np.clip(np.round((v + 0.5) * oh / height - 0.5).astype(int), 0, oh - 1)
+    order = np.argsort(-depth)  # nearer points written last win
+    out[v[order], u[order]] = depth[order]
+    return out

@@ -86,7 +86,7 @@ def test_static_projection_is_the_devkits(nusc):
 
 
 def test_follow_puts_moving_vehicles_where_the_camera_sees_them(tiny_world):
-    kw = dict(sweeps=True, lidar_sweeps=5, progress=False, input_hw=(54, 96))
+    kw = dict(scenes=["scene-0001"], sweeps=True, lidar_sweeps=5, progress=False, input_hw=(54, 96))
     one = SurroundDataset(tiny_world, TINY["version"], **{**kw, "lidar_sweeps": 1})
     static = SurroundDataset(tiny_world, TINY["version"], **kw)
     follow = SurroundDataset(tiny_world, TINY["version"], lidar_objects="follow", **kw)

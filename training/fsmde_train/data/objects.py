@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from pyquaternion import Quaternion
 
-from ..geometry import pose_from_record
+from ..geometry import pose_from_record, splat_depth
 
 OBJECT_MODES = ("static", "follow")
 MOVING_SPEED = 0.5  # m/s: slower instances count as static (annotation jitter of parked cars is ~0.1-0.2 m/s)
@@ -127,14 +127,7 @@ def lidar_depth_map_objects(nusc, tracks: ObjectTracks, lidar_tokens: list[str],
             uv = (p @ K.T)[:, :2] / z[:, None]
         m = (z > 1.0) & (uv[:, 0] > 1) & (uv[:, 0] < width - 1) & (uv[:, 1] > 1) & (uv[:, 1] < height - 1)
         us.append(uv[m, 0]), vs.append(uv[m, 1]), ds.append(z[m])
-    ow, oh = out_wh
-    u, v, depth = np.concatenate(us), np.concatenate(vs), np.concatenate(ds)
-    out = np.zeros((oh, ow), np.float32)
-    u = np.clip(np.round((u + 0.5) * ow / width - 0.5).astype(int), 0, ow - 1)  # pixel centres at integers
-    v = np.clip(np.round((v + 0.5) * oh / height - 0.5).astype(int), 0, oh - 1)
-    order = np.argsort(-depth)  # nearer points written last win
-    out[v[order], u[order]] = depth[order]
-    return out
+    return splat_depth(np.concatenate(us), np.concatenate(vs), np.concatenate(ds), (width, height), out_wh)
 
 
 __all__ = ["OBJECT_MODES", "ObjectTracks", "follow_objects", "lidar_depth_map_objects"]

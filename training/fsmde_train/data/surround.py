@@ -48,7 +48,7 @@ from tqdm import tqdm
 from .. import CAMERAS
 from ..networks.student import StudentConfig
 from ..files import BadFile, read_rgb
-from ..geometry import camera_channels, pose_from_record
+from ..geometry import camera_channels, pose_from_record, splat_depth
 from ..synth.writer import dense_depth_path
 from .objects import OBJECT_MODES, ObjectTracks, lidar_depth_map_objects
 
@@ -79,13 +79,7 @@ def lidar_depth_map(nusc, lidar_tokens, cam_token: str, width: int, height: int,
     for tok in lidar_tokens:
         pts, depth, _ = nusc.explorer.map_pointcloud_to_image(tok, cam_token)
         us.append(pts[0]), vs.append(pts[1]), ds.append(depth)
-    u, v, depth = np.concatenate(us), np.concatenate(vs), np.concatenate(ds)
-    out = np.zeros((oh, ow), np.float32)
-    u = np.clip(np.round((u + 0.5) * ow / width - 0.5).astype(int), 0, ow - 1)  # pixel centres at integers
-    v = np.clip(np.round((v + 0.5) * oh / height - 0.5).astype(int), 0, oh - 1)
-    order = np.argsort(-depth)  # nearer points written last win
-    out[v[order], u[order]] = depth[order]
-    return out
+    return splat_depth(np.concatenate(us), np.concatenate(vs), np.concatenate(ds), (width, height), (ow, oh))
 
 
 @dataclass
