@@ -5,7 +5,8 @@ off in a sweep 0.1 s from the camera, and near vehicles are where that matters m
 points inside a moving box with the box to the camera's timestamp (box-local coordinates at the sweep's time -> the
 box at the camera's time), the nearest sweep's too. (Dropping those points from all but the nearest sweep was
 measured and is worse than doing nothing: the background the other sweeps saw where the vehicle is now stays, and
-with the vehicle's own points sparse it wins the z-buffer there. RESULTS.md, "Moving objects in multi-sweep GT".)
+with the vehicle's own points sparse it wins the z-buffer there. RESULTS.md, "Five sweeps with the moving
+vehicles carried by their boxes".)
 
 Boxes between key frames are interpolated per instance (centre linearly, heading by slerp; up to half a key-frame
 period beyond an instance's first and last annotation along its end velocity). "Moving": > ``MOVING_SPEED``.
