@@ -86,28 +86,22 @@ def test_static_projection_is_the_devkits(nusc):
 
 
 def test_follow_puts_moving_vehicles_where_the_camera_sees_them(tiny_world):
-    kw = dict(scenes=["scene-0001"], sweeps=True, lidar_sweeps=5, progress=False, input_hw=(54, 96))
-    one = SurroundDataset(tiny_world, TINY["version"], **{**kw, "lidar_sweeps": 1})
+    kw = dict(sweeps=True, lidar_sweeps=5, progress=False, input_hw=(54, 96))
     static = SurroundDataset(tiny_world, TINY["version"], **kw)
     follow = SurroundDataset(tiny_world, TINY["version"], lidar_objects="follow", **kw)
     g = static.dense_depths.astype(np.float64)
     a, b = static.depths.astype(np.float64), follow.depths.astype(np.float64)
     # pixels a moving vehicle's points reach (the static path is the devkit's float32 chain: ~1e-5 apart elsewhere)
     moved = (a > 0) & (b > 0) & (g > 0) & (np.abs(a - b) > 0.01 * g)
-    assert moved.sum() > 200
-
-    def absrel(d):
-        m = moved & (d > 0)
-        return float(np.mean(np.abs(d[m] - g[m]) / g[m]))
-
-    # the smear of the static assumption is the extra error here (measured: static 0.081, follow 0.053, one sweep
-    # 0.061); following the boxes takes five sweeps below the one sweep's error
-    print(f"moved pixels {moved.sum()}: AbsRel static {absrel(a):.4f}, follow {absrel(b):.4f}, "
-          f"one sweep {absrel(one.depths.astype(np.float64)):.4f}")
-    assert absrel(b) < 0.75 * absrel(a), (absrel(b), absrel(a))
-    assert absrel(b) < absrel(one.depths.astype(np.float64)) < absrel(a)
-    # and nothing else moves: pixels no moving box reaches are the same
-    still = (a > 0) & (b > 0) & ~moved
+    assert moved.sum() > 500
+    ra, rb = (np.abs(d[moved] - g[moved]) / g[moved] for d in (a, b))
+    # The static assumption smears: the vehicles' points sit where they were (measured: median LiDAR/dense 0.96, 17 %
+    # within 2 %). Following the boxes puts them where the camera sees them (0.999, 76 %). What stays is occlusion:
+    # points one sweep saw beside or under a vehicle that hides them at the camera's time (> 10 % off: 11 % vs 10 %).
+    assert abs(np.median(b[moved] / g[moved]) - 1) < 0.005 < abs(np.median(a[moved] / g[moved]) - 1) - 0.015
+    assert np.mean(rb < 0.02) > 2 * np.mean(ra < 0.02)
+    assert rb.mean() < 0.8 * ra.mean(), (rb.mean(), ra.mean())
+    still = (a > 0) & (b > 0) & ~moved  # and nothing else moves
     assert still.sum() > 10 * moved.sum()
 
 

@@ -11,6 +11,8 @@ vehicles carried by their boxes".)
 Boxes between key frames are interpolated per instance (centre linearly, heading by slerp; up to half a key-frame
 period beyond an instance's first and last annotation along its end velocity). "Moving": > ``MOVING_SPEED``.
 Points in the lowest ``GROUND_CLEARANCE`` of a box stay static (the road under and beside the tyres).
+Not handled (as with any sweep aggregation): occlusion. A point one sweep saw beside or under a vehicle that hides it
+at the camera's time stays where it is; with the smear gone it is no longer covered by a smeared vehicle point.
 The projection is the devkit's ``map_pointcloud_to_image`` (min_dist 1 m, 1 px border), done here so the points
 can be moved in the global frame.
 """
