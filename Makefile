@@ -59,7 +59,8 @@ data/weights/train-dr4: | setup
 # (issue 11: training/results/vehicle_looks_half/PLAN.md). CPU: ~11 min (2 workers).
 data/weights/train-dr5: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
-# train-dr2 with SUVs, pick-ups and vans among the cars (issue 11: training/results/vehicle_types/PLAN.md)
+# train-dr2 with SUVs, pick-ups and vans among the cars (issue 11: training/results/vehicle_types/PLAN.md; not kept).
+# CPU: 600 s (2 workers).
 data/weights/train-dr6: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-types && mv $@.part $@
 
