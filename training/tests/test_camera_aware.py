@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fsmde_train.data import SurroundDataset
-from fsmde_train.data.augment import photometric
+from fsmde_train.data.augment import photometric, random_convolution
 from fsmde_train.data.surround import scale_K
 from fsmde_train.geometry import GEOMETRY_INPUTS, GROUND_CLIP, GROUND_SCALE, camera_channels
 from fsmde_train.networks import StudentConfig, build_student
@@ -140,3 +140,31 @@ def test_photometric_augmentation_changes_colour_not_geometry():
                           ((x[:, :3] * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1))
                            .clamp(0, 1) - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1),
                           atol=1e-3)
+
+
+def test_random_convolution_changes_texture_per_camera_set_not_shape():
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    torch.manual_seed(0)
+    rgb = torch.rand(1, 3, 32, 48) * 0.2 + 0.2
+    rgb[..., 10:20, 12:30] += 0.5  # a bright box: its edges are the shape that must survive
+    views = rgb.repeat(6, 1, 1, 1)  # one camera set of six identical views ...
+    x = torch.cat([((torch.cat([views, views]) - m) / s), torch.randn(12, 2, 32, 48)], 1)  # ... twice, + geometry
+
+    def run(seed, p=1.0):
+        return random_convolution(x, mean, std, torch.Generator().manual_seed(seed), p, views=6)
+
+    a = run(1)
+    assert a.shape == x.shape and torch.equal(a, run(1)) and not torch.equal(a, run(2))
+    assert torch.equal(a[:, 3:], x[:, 3:])  # geometry channels untouched
+    out = a[:, :3] * s + m
+    assert float(out.min()) >= -1e-5 and float(out.max()) <= 1 + 1e-5
+    assert torch.allclose(out[:6], out[:1].expand(6, -1, -1, -1), atol=1e-6)  # one kernel per camera set
+    changed = [not torch.allclose(out[6 * i], views[0], atol=1e-3) for i in range(2)]
+    assert all(changed)
+    grey = out.mean(1)  # the box stays where it was: its edge is still the strongest column/row change
+    assert int(grey[:, 15].diff(dim=-1).abs().argmax(-1).mode().values) in (11, 29)
+    assert torch.equal(run(1, p=0.0)[:, 3:], x[:, 3:])
+    assert torch.allclose(run(1, p=0.0)[:, :3], ((x[:, :3] * s + m).clamp(0, 1) - m) / s, atol=1e-5)
+    with pytest.raises(ValueError, match="camera sets of 6"):
+        random_convolution(x[:5], mean, std, torch.Generator(), 1.0, views=6)

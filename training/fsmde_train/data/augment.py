@@ -40,3 +40,41 @@ def photometric(image: torch.Tensor, mean, std, gen: torch.Generator, strength: 
     noise = torch.randn(rgb.shape, generator=gen).to(dev) * u(0, 0.03 * k, 1, 1, 1)
     rgb = (rgb + noise).clamp(0, 1)
     return torch.cat([(rgb - m) / s, image[:, 3:]], 1)
+
+
+RANDCONV_KERNELS = (1, 3, 5, 7)
+
+
+def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: float, views: int) -> torch.Tensor:
+    """Random convolutions (RandConv, Xu et al., ICLR 2021): with probability ``p`` per camera set, the set's RGB
+    goes through one random 3 -> 3 convolution (kernel size from {1, 3, 5, 7}, Kaiming-normal weights) and is
+    mixed with itself, ``a * rgb + (1 - a) * conv(rgb)``, ``a ~ U(0, 1)``. Local texture and colour change, the
+    shapes and edges stay, so the network is pushed to read depth from shape rather than from the renderer's
+    textures. One kernel per camera set, so a set's views keep one look (the cross-view terms compare them).
+
+    image [B * views, C >= 3, H, W] normalised -> same shape. Unlike the paper, the convolved image is matched to
+    each view's per-channel mean and std before the mix and clamped to [0, 1]: exposure stays the photometric
+    augmentation's job and the values stay those of an 8-bit image. Geometry channels (``image[:, 3:]``) and the
+    depth labels are untouched.
+    """
+    n, dev = image.shape[0], image.device
+    if n % views:
+        raise ValueError(f"random_convolution: {n} images are not whole camera sets of {views} views")
+    sets = n // views
+    m = torch.tensor(mean, device=dev).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=dev).view(1, 3, 1, 1)
+    rgb = (image[:, :3] * s + m).clamp(0, 1)
+    apply = torch.rand(sets, generator=gen) < p
+    sizes = torch.randint(len(RANDCONV_KERNELS), (sets,), generator=gen)
+    alpha = torch.rand(sets, generator=gen)
+    out = rgb.clone()
+    for i in torch.nonzero(apply).flatten().tolist():
+        k = RANDCONV_KERNELS[int(sizes[i])]
+        w = (torch.randn((3, 3, k, k), generator=gen) / (3 * k * k) ** 0.5).to(dev, rgb.dtype)
+        x = rgb[i * views:(i + 1) * views]
+        y = F.conv2d(F.pad(x, (k // 2,) * 4, mode="reflect"), w)
+        mu_x, sd_x = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
+        y = (y - y.mean((2, 3), keepdim=True)) / y.std((2, 3), keepdim=True).clamp_min(1e-4) * sd_x + mu_x
+        a = float(alpha[i])
+        out[i * views:(i + 1) * views] = (a * x + (1 - a) * y).clamp(0, 1)
+    return torch.cat([(out - m) / s, image[:, 3:]], 1)

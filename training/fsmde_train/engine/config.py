@@ -32,6 +32,9 @@ class DataConfig:
     lidar_objects: str = "static"
     eval_gt: str = "dense"  # GT of the validation metrics: "dense" (synthetic world) or "lidar"
     augment: float = 0.0  # photometric augmentation strength (data/augment.py): 0 = off, 1 = the documented ranges
+    # probability per camera set of a random convolution of its RGB (data/augment.py random_convolution, RandConv):
+    # texture and colour change, shapes stay; 0 = off
+    randconv: float = 0.0
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
-from ..data.augment import photometric
+from ..data.augment import photometric, random_convolution
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
@@ -233,7 +233,7 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     autocast, scaler = _amp(cfg, dd.device)
     run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)
     run.pose = run.pose_model = pose
-    if teacher is not None and cfg.teacher.cache and not cfg.data.augment:
+    if teacher is not None and cfg.teacher.cache and not cfg.data.augment and not cfg.data.randconv:
         run.teacher_cache = {}
     state = load_checkpoint(out)
     if state is None and cfg.init_from:  # a fresh run from given weights (a resumed one has its own)
@@ -426,6 +426,10 @@ def _step(run: _Run, b: dict):
     if run.cfg.data.augment:
         gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
+    if run.cfg.data.randconv:
+        gen = torch.Generator().manual_seed(run.cfg.seed * 2_000_003 + run.step * 103 + run.dd.rank)
+        b = {**b, "image": random_convolution(b["image"], run.cfg.model.mean, run.cfg.model.std, gen,
+                                              run.cfg.data.randconv, len(run.cfg.data.cameras))}
     # the teacher in full precision: a relative map's structure can sit in bits bf16 does not keep
     t_out = run.teacher_outputs(b)  # RGB only
     with run.autocast():
