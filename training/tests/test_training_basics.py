@@ -12,6 +12,7 @@ from fsmde_train.engine.config import load_config
 from fsmde_train.engine.trainer import train
 from fsmde_train.eval.metrics import depth_metrics
 from fsmde_train.losses import silog_loss
+from fsmde_train.losses.supervised import band_weights
 from fsmde_train.networks import StudentConfig, build_student
 
 from .conftest import TINY
@@ -39,6 +40,23 @@ def test_silog_is_scale_invariant_in_its_variance_term_and_masks():
     assert silog_loss(gt * 2, gt, lam=0.85).item() > 1
     empty = torch.zeros_like(gt)
     assert silog_loss(gt, empty).item() == 0
+    assert silog_loss(gt, empty, balance=1.0).item() == 0
+    assert silog_loss(gt * 2, gt, lam=1.0, balance=1.0).item() == pytest.approx(0, abs=1e-2)
+
+
+def test_band_balance_gives_each_distance_band_equal_weight():
+    gt = torch.zeros(2, 1, 10, 10)
+    gt.view(-1)[:90] = 7.0  # 90 points in 5-10 m
+    gt.view(-1)[90:100] = 50.0  # 10 in 40-80 m
+    mask = gt > 0.5
+    w = band_weights(gt, mask, 1.0)
+    assert w[~mask].eq(0).all() and float(w[mask].mean()) == pytest.approx(1.0)
+    assert float(w[gt == 7.0].sum()) == pytest.approx(float(w[gt == 50.0].sum()))
+    assert torch.equal(band_weights(gt, mask, 0.0), mask.float())
+    # the far band's error counts as much as the near band's: a 2x error on the 10 far points alone
+    pred = torch.where(gt == 50.0, gt * 2, gt).clamp_min(1)
+    plain, balanced = silog_loss(pred, gt, lam=0.0), silog_loss(pred, gt, lam=0.0, balance=1.0)
+    assert balanced > 2 * plain
 
 
 def test_metrics_known_values():

@@ -21,6 +21,9 @@ from .supervised import bin_centre_loss, silog_loss, validity_loss
 @dataclass(frozen=True)
 class LossConfig:
     silog: float = 1.0
+    # SILog's weight per distance band of the GT (losses/supervised.py band_weights): 0 = per pixel, 1 = each of
+    # < 5, 5-10, 10-20, 20-40, 40-80, > 80 m (canonical focal) alike
+    silog_balance: float = 0.0
     bins: float = 0.1  # bin-centre chamfer (log depth)
     plain_kd: float = 0.0  # SILog to the GT-aligned teacher depth (the baseline KD)
     ci_kd: float = 0.0  # cross-interaction KD (KL over the student's bins)
@@ -69,7 +72,7 @@ class Objective:
         c, gt = self.cfg, batch["depth_canon"]
         terms = {}
         if c.silog:
-            terms["silog"] = silog_loss(out["depth"], gt, min_depth=self.lo, max_depth=self.hi)
+            terms["silog"] = silog_loss(out["depth"], gt, min_depth=self.lo, max_depth=self.hi, balance=c.silog_balance)
         if c.bins:
             terms["bins"] = bin_centre_loss(out["centers"], gt, self.lo, self.hi)
         if c.validity:

@@ -5,18 +5,35 @@ import torch
 import torch.nn.functional as F
 
 
+BALANCE_EDGES = (5.0, 10.0, 20.0, 40.0, 80.0)  # m: the distance bands of the real-frame profile (eval/real.py)
+
+
+def band_weights(gt: torch.Tensor, mask: torch.Tensor, balance: float, edges=BALANCE_EDGES) -> torch.Tensor:
+    """Per-pixel weights [B, 1, H, W] that give each distance band of the batch's GT (cut at ``edges``) a total
+    weight ∝ count^(1 - balance): 0 = every GT pixel alike (the plain mean), 1 = every populated band alike. Counted
+    over the whole batch, so a band one image barely sees is not blown up; the weights' mean over GT pixels is 1."""
+    band = torch.bucketize(gt, torch.tensor(edges, device=gt.device, dtype=gt.dtype))
+    counts = torch.bincount(band[mask], minlength=len(edges) + 1).to(gt.dtype)
+    per_band = torch.where(counts > 0, counts.clamp_min(1) ** -balance, torch.zeros_like(counts))
+    w = per_band[band] * mask
+    return w * (mask.sum() / w.sum().clamp_min(1e-12))
+
+
 def silog_loss(pred: torch.Tensor, gt: torch.Tensor, lam: float = 0.85, min_depth: float = 0.5,
-               max_depth: float = 100.0) -> torch.Tensor:
+               max_depth: float = 100.0, balance: float = 0.0) -> torch.Tensor:
     """Scale-invariant log loss (Eigen et al.) over pixels with GT in (min_depth, max_depth), per image mean.
 
-    pred, gt: [B, 1, H, W] metres (gt 0 = no measurement). Returns a scalar; 0 if no pixel has GT.
+    pred, gt: [B, 1, H, W] metres (gt 0 = no measurement). ``balance`` > 0 weighs the pixels by their distance band
+    (``band_weights``): LiDAR puts most points within 20 m, so the plain mean is mostly about the near range.
+    Returns a scalar; 0 if no pixel has GT.
     """
     mask = (gt > min_depth) & (gt < max_depth)
     g = torch.log(pred.clamp_min(1e-3)) - torch.log(gt.clamp_min(1e-3))
+    w = band_weights(gt, mask, balance) if balance else mask.to(g.dtype)
     g = torch.where(mask, g, torch.zeros_like(g))
-    n = mask.flatten(1).sum(1).clamp_min(1)
-    mean = g.flatten(1).sum(1) / n
-    mean_sq = (g * g).flatten(1).sum(1) / n
+    n = w.flatten(1).sum(1).clamp_min(1e-6)
+    mean = (w * g).flatten(1).sum(1) / n
+    mean_sq = (w * g * g).flatten(1).sum(1) / n
     per_image = torch.sqrt((mean_sq - lam * mean * mean).clamp_min(1e-8)) * 10.0
     valid = mask.flatten(1).any(1)
     return per_image[valid].mean() if valid.any() else pred.sum() * 0.0
