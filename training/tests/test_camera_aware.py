@@ -152,7 +152,9 @@ def test_random_convolution_changes_texture_per_camera_set_not_shape():
     x = torch.cat([((torch.cat([views, views]) - m) / s), torch.randn(12, 2, 32, 48)], 1)  # ... twice, + geometry
 
     def run(seed, p=1.0):
-        return random_convolution(x, mean, std, torch.Generator().manual_seed(seed), p, views=6)
+        out, convolved = random_convolution(x, mean, std, torch.Generator().manual_seed(seed), p, views=6)
+        assert convolved.shape == (12,) and convolved.all() == (p == 1.0) and (~convolved).all() == (p == 0.0)
+        return out
 
     a = run(1)
     assert a.shape == x.shape and torch.equal(a, run(1)) and not torch.equal(a, run(2))
@@ -166,5 +168,10 @@ def test_random_convolution_changes_texture_per_camera_set_not_shape():
     assert int(grey[:, 15].diff(dim=-1).abs().argmax(-1).mode().values) in (11, 29)
     assert torch.equal(run(1, p=0.0)[:, 3:], x[:, 3:])
     assert torch.allclose(run(1, p=0.0)[:, :3], ((x[:, :3] * s + m).clamp(0, 1) - m) / s, atol=1e-5)
+    half, convolved = random_convolution(x, mean, std, torch.Generator().manual_seed(0), 0.5, views=6)
+    assert convolved.view(2, 6).all(1).tolist() == [True, False]  # whole sets, this seed: the first one only
+    for i in range(12):  # the flag says which views changed
+        assert torch.allclose(half[i, :3], ((x[i, :3] * s[0] + m[0]).clamp(0, 1) - m[0]) / s[0], atol=1e-5) \
+            != bool(convolved[i])
     with pytest.raises(ValueError, match="camera sets of 6"):
         random_convolution(x[:5], mean, std, torch.Generator(), 1.0, views=6)

@@ -45,14 +45,15 @@ def photometric(image: torch.Tensor, mean, std, gen: torch.Generator, strength: 
 RANDCONV_KERNELS = (1, 3, 5, 7)
 
 
-def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: float, views: int) -> torch.Tensor:
+def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: float,
+                       views: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Random convolutions (RandConv, Xu et al., ICLR 2021): with probability ``p`` per camera set, the set's RGB
     goes through one random 3 -> 3 convolution (kernel size from {1, 3, 5, 7}, Kaiming-normal weights) and is
     mixed with itself, ``a * rgb + (1 - a) * conv(rgb)``, ``a ~ U(0, 1)``. Local texture and colour change, the
     shapes and edges stay, so the network is pushed to read depth from shape rather than from the renderer's
     textures. One kernel per camera set, so a set's views keep one look (the cross-view terms compare them).
 
-    image [B * views, C >= 3, H, W] normalised -> same shape. Unlike the paper, the convolved image is matched to
+    image [B * views, C >= 3, H, W] normalised -> (same shape, [B * views] bool: the view was convolved). Unlike the paper, the convolved image is matched to
     each view's per-channel mean and std before the mix and clamped to [0, 1]: exposure stays the photometric
     augmentation's job and the values stay those of an 8-bit image. Geometry channels (``image[:, 3:]``) and the
     depth labels are untouched.
@@ -77,4 +78,4 @@ def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: 
         y = (y - y.mean((2, 3), keepdim=True)) / y.std((2, 3), keepdim=True).clamp_min(1e-4) * sd_x + mu_x
         a = float(alpha[i])
         out[i * views:(i + 1) * views] = (a * x + (1 - a) * y).clamp(0, 1)
-    return torch.cat([(out - m) / s, image[:, 3:]], 1)
+    return torch.cat([(out - m) / s, image[:, 3:]], 1), apply.repeat_interleave(views).to(dev)

@@ -35,6 +35,9 @@ class DataConfig:
     # probability per camera set of a random convolution of its RGB (data/augment.py random_convolution, RandConv):
     # texture and colour change, shapes stay; 0 = off
     randconv: float = 0.0
+    # which sets train the validity head under randconv: "all" | "rendered" (only those left as rendered: the
+    # convolved colours blur the sky's boundary, results/randconv/PLAN.md)
+    randconv_validity: str = "all"
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
@@ -163,6 +166,8 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if not 0 <= cfg.optim.stop_at <= cfg.optim.steps:
         raise ValueError(f"optim.stop_at must be a step in [0, optim.steps = {cfg.optim.steps}] (0: run to the end), "
                          f"got {cfg.optim.stop_at}")
+    if cfg.data.randconv_validity not in ("all", "rendered"):
+        raise ValueError(f"data.randconv_validity must be 'all' or 'rendered', got {cfg.data.randconv_validity!r}")
     if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):
         raise ValueError(f"loss.photo_scale_mode must be 'upsample' or 'pyramid', got {cfg.loss.photo_scale_mode!r}")
     if cfg.pose_depth_input not in ("none", "inverse", "scaled_difference"):

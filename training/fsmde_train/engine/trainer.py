@@ -428,8 +428,11 @@ def _step(run: _Run, b: dict):
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
     if run.cfg.data.randconv:
         gen = torch.Generator().manual_seed(run.cfg.seed * 2_000_003 + run.step * 103 + run.dd.rank)
-        b = {**b, "image": random_convolution(b["image"], run.cfg.model.mean, run.cfg.model.std, gen,
-                                              run.cfg.data.randconv, len(run.cfg.data.cameras))}
+        image, convolved = random_convolution(b["image"], run.cfg.model.mean, run.cfg.model.std, gen,
+                                              run.cfg.data.randconv, len(run.cfg.data.cameras))
+        b = {**b, "image": image}
+        if run.cfg.data.randconv_validity == "rendered":  # no dense GT = no validity term for the convolved views
+            b["validity_gt"] = b["depth_dense"] * (~convolved).view(-1, 1, 1, 1)
     # the teacher in full precision: a relative map's structure can sit in bits bf16 does not keep
     t_out = run.teacher_outputs(b)  # RGB only
     with run.autocast():

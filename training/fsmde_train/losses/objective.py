@@ -78,7 +78,7 @@ class Objective:
         if c.validity:
             if "valid_logit" not in out:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
-            terms["validity"] = validity_loss(out["valid_logit"], batch["depth_dense"])
+            terms["validity"] = validity_loss(out["valid_logit"], batch.get("validity_gt", batch["depth_dense"]))
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal or c.smooth:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
