@@ -175,3 +175,11 @@ def test_random_convolution_changes_texture_per_camera_set_not_shape():
             != bool(convolved[i])
     with pytest.raises(ValueError, match="camera sets of 6"):
         random_convolution(x[:5], mean, std, torch.Generator(), 1.0, views=6)
+
+
+def test_randconv_validity_names_its_choices():
+    from fsmde_train.engine.config import load_config
+
+    assert load_config(overrides={"data": {"randconv_validity": "rendered"}}).data.randconv_validity == "rendered"
+    with pytest.raises(ValueError, match="data.randconv_validity must be 'all' or 'rendered'"):
+        load_config(overrides={"data": {"randconv_validity": "sky"}})
