@@ -183,3 +183,23 @@ def test_randconv_validity_names_its_choices():
     assert load_config(overrides={"data": {"randconv_validity": "rendered"}}).data.randconv_validity == "rendered"
     with pytest.raises(ValueError, match="data.randconv_validity must be 'all' or 'rendered'"):
         load_config(overrides={"data": {"randconv_validity": "sky"}})
+
+
+def test_validity_term_reads_validity_gt_when_the_trainer_sets_it():
+    """randconv_validity: rendered hands the objective a GT with the convolved views emptied: they drop out."""
+    from fsmde_train.losses.objective import LossConfig, Objective
+    from fsmde_train.losses.supervised import validity_loss
+
+    torch.manual_seed(0)
+    dense = torch.rand(4, 1, 8, 8) * 20
+    dense[:, :, :2] = 0  # sky rows
+    logit = torch.randn(4, 1, 8, 8)
+    obj = Objective(LossConfig(silog=0.0, bins=0.0, validity=1.0), 0.5, 80.0, n_cam=2)
+    out = {"depth": torch.ones(4, 1, 8, 8), "centers": torch.ones(4, 4), "valid_logit": logit}
+    batch = {"depth_canon": dense, "depth_dense": dense}
+    keep = torch.tensor([True, True, False, False]).view(-1, 1, 1, 1)
+    _, plain = obj(out, batch)
+    _, masked = obj(out, {**batch, "validity_gt": dense * keep})
+    assert torch.allclose(plain["validity"], validity_loss(logit, dense))
+    assert torch.allclose(masked["validity"], validity_loss(logit[:2], dense[:2]))
+    assert not torch.allclose(masked["validity"], plain["validity"])
