@@ -117,3 +117,43 @@ def test_stop_at_ends_a_run_early_on_the_full_runs_schedule(tiny_world, tmp_path
     assert train(cfg("stopped"), progress=False)["steps"] == 6
     with pytest.raises(ValueError, match="optim.stop_at"):
         cfg("bad", stop_at=7)
+
+
+def test_weight_average_is_the_mean_of_the_tail_and_survives_resume(tiny_world, tmp_path):
+    """optim.average_from K: the validated (and exported) network is the mean of the weights after steps K..N; the
+    training itself is unchanged, and a run stopped and resumed in the tail gives the same mean."""
+    def cfg(out, **optim):
+        over = {"out_dir": str(tmp_path / out), "data": {"root": str(tiny_world), "input_hw": [64, 96]},
+                "optim": {"steps": 6, **optim}, "checkpoint_every": 1, "log_every": 1}
+        return load_config(Path(__file__).resolve().parents[1] / "configs" / "synthetic_tiny.yaml", over)
+
+    def ckpt(out, step):
+        return torch.load(tmp_path / out / f"ckpt_{step:07d}.pt", map_location="cpu", weights_only=False)
+
+    train(cfg("plain"), progress=False)
+    train(cfg("at4", stop_at=4), progress=False)  # the plain run's step 4, bit for bit (the stop_at test)
+    tail = [ckpt("at4", 4)["model"], ckpt("plain", 5)["model"], ckpt("plain", 6)["model"]]
+    floats = [k for k, v in tail[0].items() if v.is_floating_point()]
+    assert any(not torch.equal(tail[0][k], tail[2][k]) for k in floats)  # the tail moves: the mean is not one of them
+
+    res = train(cfg("avg", average_from=4), progress=False)
+    ck = load_checkpoint(tmp_path / "avg")
+    assert res["averaged_steps"] == 3 and ck["average"]["n"] == 3
+    for k, v in ck["model"].items():  # averaging does not change the training: the last step's weights are kept
+        torch.testing.assert_close(v, tail[2][k], rtol=0, atol=0, msg=k)
+    mean = {k: torch.stack([w[k] for w in tail]).mean(0) for k in floats}
+    for k in floats:
+        torch.testing.assert_close(ck["average"]["avg"][k], mean[k], msg=k)
+    params = {n for n, _ in build_student(cfg("avg").model).named_parameters()}
+    assert res["weights_by_rank"][0] == pytest.approx(sum(float(mean[k].double().sum()) for k in params), rel=1e-5)
+
+    train(cfg("resumed", average_from=4, stop_at=5), progress=False)
+    again = train(cfg("resumed", average_from=4), progress=False)
+    assert again["averaged_steps"] == 3
+    for k in floats:
+        torch.testing.assert_close(load_checkpoint(tmp_path / "resumed")["average"]["avg"][k], ck["average"]["avg"][k],
+                                   msg=k)
+    with pytest.raises(ValueError, match="no weight average"):  # the plain run's step-6 checkpoint has none
+        train(cfg("plain", average_from=4), progress=False)
+    with pytest.raises(ValueError, match="optim.average_from"):
+        cfg("bad", average_from=7)

@@ -61,6 +61,9 @@ class OptimConfig:
     # stop after this step (checkpointed and validated) with the schedule of ``steps``: a staged run's earlier
     # network as the full run passes through it (e.g. before pose_iterations_from); 0 runs to ``steps``
     stop_at: int = 0
+    # export the uniform average of the weights after each step from this one to ``steps`` (engine/average.py,
+    # SWA); 0 = the last step's weights
+    average_from: int = 0
     batch_size: int = 2  # camera sets per step (x 6 views)
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -166,6 +169,9 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if not 0 <= cfg.optim.stop_at <= cfg.optim.steps:
         raise ValueError(f"optim.stop_at must be a step in [0, optim.steps = {cfg.optim.steps}] (0: run to the end), "
                          f"got {cfg.optim.stop_at}")
+    if not 0 <= cfg.optim.average_from <= cfg.optim.steps:
+        raise ValueError(f"optim.average_from must be a step in [0, optim.steps = {cfg.optim.steps}] (0: no "
+                         f"averaging), got {cfg.optim.average_from}")
     if cfg.data.randconv_validity not in ("all", "rendered"):
         raise ValueError(f"data.randconv_validity must be 'all' or 'rendered', got {cfg.data.randconv_validity!r}")
     if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):

@@ -30,6 +30,7 @@ from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
 from ..networks import build_student, build_teacher
 from . import distributed as D
+from .average import WeightAverage
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TRAINING_DIR, TrainConfig, config_to_dict, resolve_scenes
 from .tb import TBLogger
@@ -177,6 +178,7 @@ class _Run:
     pose_distill: torch.Tensor | None = None  # the regression's distance to the aligned motion (pose_align_distill)
     pose_compose: torch.Tensor | None = None  # the two-frame motion's distance to the composed one (pose_composition)
     pose_earlier: list = field(default_factory=list)  # (weight, T_ref_cam) of earlier passes (pose_sequence_gamma)
+    average: WeightAverage | None = None  # optim.average_from: the running mean of the weights
 
     def teacher_outputs(self, b: dict) -> dict | None:
         """The frozen teacher on the batch's RGB. It is a function of the image alone, so without augmentation its
@@ -247,6 +249,11 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
             scaler.load_state_dict(state["scaler"])
         run.step, run.skipped, run.history = state["step"], state.get("skipped", 0), json.loads(state["history"])
         set_rng_state(state["rng"])
+        if cfg.optim.average_from and "average" not in state and run.step >= cfg.optim.average_from:
+            raise ValueError(f"{out}: its checkpoint at step {run.step} has no weight average, so optim.average_from "
+                             f"{cfg.optim.average_from} cannot be honoured on resume (use a step > {run.step})")
+        if "average" in state:
+            run.average = WeightAverage(state["average"])
         if dd.main:
             print(f"resumed from {out} at step {run.step}")
     if dd.world > 1:
@@ -287,6 +294,8 @@ def _checkpoint(run: _Run) -> None:
             st["scaler"] = run.scaler.state_dict()
         if run.pose is not None:
             st["pose"] = run.pose.state_dict()
+        if run.average is not None:
+            st["average"] = run.average.state_dict()
         save_checkpoint(run.out, st, run.step)
     D.barrier(run.dd)
 
@@ -483,8 +492,14 @@ def _step(run: _Run, b: dict):
 def _finish(run: _Run, tb: TBLogger, progress: bool) -> dict:
     """Result (+ validation on the main rank), result.json and the export."""
     cfg, dd, net, step = run.cfg, run.dd, run.net, run.step
+    if run.average is not None:  # validated and exported: the tail's mean (the checkpoint keeps the last step's too)
+        net.load_state_dict(run.average.avg)
+        if dd.main:
+            print(f"weights: the mean of the last {run.average.n} steps' (optim.average_from {cfg.optim.average_from})")
     result = {"steps": step, "skipped_steps": run.skipped, "history": run.history, "world_size": dd.world,
               "weights_by_rank": D.gather_floats(sum(float(p.detach().double().sum()) for p in net.parameters()), dd)}
+    if run.average is not None:
+        result["averaged_steps"] = run.average.n
     if run.pose is not None:  # DDP keeps the pose network's ranks in step too
         result["pose_weights_by_rank"] = D.gather_floats(sum(float(p.detach().double().sum())
                                                              for p in run.pose.parameters()), dd)
@@ -525,6 +540,9 @@ def _train(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> dict:
         b = _flat(next(it), dd.device)
         loss, terms, gnorm, why, s_out = _step(run, b)
         step = run.step
+        if cfg.optim.average_from and step >= cfg.optim.average_from:
+            run.average = run.average or WeightAverage()
+            run.average.update(run.net)
         bar.update(1)
         if not why and (step % cfg.log_every == 0 or step == cfg.optim.steps):
             stats = {f"bins_{k}": v for k, v in bin_stats(s_out["centers"], b["depth_canon"], cfg.model.min_depth,
