@@ -11,12 +11,19 @@ from fsmde_train.networks.student import DepthOnly
 
 BANDS = (0.0, 5.0, 10.0, 20.0, 40.0, 80.0, 1e9)
 
-for export in sys.argv[1:]:
+
+def val_world(export: str):
+    """The exported student and the val world's key frames with dense GT, prepared as its manifest says."""
     net, man = load_exported_student(export)
     hw = (man["input"]["height"], man["input"]["width"])
-    ds = SurroundDataset("../data/weights/val", "v1.0-synth", input_hw=hw, canonical_focal_px=man["canonical_focal_px"],
-                         sweeps=False, gt="dense", progress=False, mean=man["input"]["mean"], std=man["input"]["std"],
-                         geometry_inputs=tuple(man["input"]["geometry"]["channels"]))
+    return net, SurroundDataset("../data/weights/val", "v1.0-synth", input_hw=hw,
+                                canonical_focal_px=man["canonical_focal_px"], sweeps=False, gt="dense", progress=False,
+                                mean=man["input"]["mean"], std=man["input"]["std"],
+                                geometry_inputs=tuple(man["input"]["geometry"]["channels"]))
+
+
+for export in sys.argv[1:] if __name__ == "__main__" else ():
+    net, ds = val_world(export)
     nan, tot = np.zeros(len(BANDS) - 1), np.zeros(len(BANDS) - 1)
     for i in range(len(ds)):
         b = ds[i]

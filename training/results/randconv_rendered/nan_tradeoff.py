@@ -2,21 +2,18 @@
 val world (the world for choices): sky / surface NaN when the cut is moved from 0, and the surface NaN at the cut that
 leaves 98 % of the sky NaN. python results/randconv_rendered/nan_tradeoff.py EXPORT... (from training/)."""
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from fsmde_train.data.surround import SurroundDataset
-from fsmde_train.export.load import load_exported_student
+sys.path.insert(0, str(Path(__file__).parent.parent / "randconv"))
+from nan_by_distance import val_world  # noqa: E402
 
 CUTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
 for export in sys.argv[1:]:
-    net, man = load_exported_student(export)
-    hw = (man["input"]["height"], man["input"]["width"])
-    ds = SurroundDataset("../data/weights/val", "v1.0-synth", input_hw=hw, canonical_focal_px=man["canonical_focal_px"],
-                         sweeps=False, gt="dense", progress=False, mean=man["input"]["mean"], std=man["input"]["std"],
-                         geometry_inputs=tuple(man["input"]["geometry"]["channels"]))
+    net, ds = val_world(export)
     sky, surface = [], []
     for i in range(len(ds)):
         b = ds[i]
