@@ -2,7 +2,10 @@
 exported model writes NaN there in every format (the node side: test/test_validity_output.py)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
 from fsmde_train.data import SurroundDataset
@@ -29,14 +32,15 @@ def test_validity_loss_weights_classes_and_ignores_sparse_images():
     assert float(validity_loss(logit, torch.zeros(2, 1, 4, 4))) == 0.0
 
 
-def test_head_learns_sky_and_the_export_makes_it_nan(tiny_world, tmp_path):
+@pytest.mark.parametrize("skip", [False, True], ids=["features", "features+input"])
+def test_head_learns_sky_and_the_export_makes_it_nan(tiny_world, tmp_path, skip):
     ds = SurroundDataset(tiny_world, TINY["version"], None, (64, 96), 70.0, gt="lidar", progress=False)
     batch = ds[0]
     x, dense = batch["image"], batch["depth_dense"]  # [6, 3, 64, 96], [6, 1, 64, 96]
     sky = dense <= 0
     assert 0.01 < float(sky.float().mean()) < 0.7, "the tiny world's cameras see some sky"
     torch.manual_seed(0)
-    net = build_student(CFG)
+    net = build_student(replace(CFG, validity_input_skip=skip))
     opt = torch.optim.Adam(net.parameters(), 3e-3)
     for _ in range(150):
         loss = validity_loss(net(x)["valid_logit"], dense)
@@ -79,3 +83,24 @@ def test_trainer_runs_the_validity_term_from_config(tiny_world, tmp_path):
 
     with pytest.raises(ValueError, match="needs model.validity_head"):
         train(bad, progress=False)
+
+
+def test_input_skip_feeds_the_pooled_input_to_the_head():
+    """With model.validity_input_skip the head's first conv reads [decoder features, input avg-pooled to the decoder
+    stride]: with the feature weights zeroed the logit still follows the input, pooled cell by cell."""
+    torch.manual_seed(0)
+    net = build_student(replace(CFG, validity_input_skip=True, geometry_inputs=("ray_elevation",))).eval()
+    conv = net.valid_head[0][0]
+    assert conv.in_channels == CFG.decoder_width + 4  # RGB + one geometry channel
+    with torch.no_grad():
+        conv.weight[:, :CFG.decoder_width] = 0
+    x = torch.randn(1, 4, 64, 96)
+    y = x.clone()
+    y[:, :, :4, :4] += 3.0  # one 4x4 cell (output_stride 4) of the input
+    with torch.no_grad():
+        a, b = net(x)["valid_logit"], net(y)["valid_logit"]
+    # the features differ too, but their weights are zero: only the skip can carry the change, and only near the cell
+    assert float((a - b).abs()[..., :8, :8].max()) > 1e-3
+    assert float((a - b).abs()[..., 16:, 16:].max()) == 0.0
+    with pytest.raises(ValueError, match="validity_input_skip needs model.validity_head"):
+        build_student(replace(CFG, validity_head=False, validity_input_skip=True))

@@ -11,7 +11,8 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 - with ``cross_view`` the batch is whole camera sets in rig order ([B, N_cam] flattened, N_cam = ``n_cam``): the
   bottleneck features of each view attend to its two ring neighbours' (networks/fusion.py)
 - ``valid_logit`` [B, 1, H, W]  with ``validity_head``: logit of "this pixel has a depth" (sky and other
-  pixels without a surface are invalid); the exported model writes NaN where it is < 0 (REP-118's invalid)
+  pixels without a surface are invalid); the exported model writes NaN where it is < 0 (REP-118's invalid).
+  With ``validity_input_skip`` the head reads [decoder features, input avg-pooled to H/s, W/s]
 
 The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
 the middle of each cumulative interval, so centres are ordered and stay inside the depth range. With
@@ -44,6 +45,10 @@ class StudentConfig:
     bin_width_floor: float = 0.0  # in [0, 1): every bin gets at least this / n_bins of the range
     output_stride: int = 2  # resolution of the bin logits/probabilities: 2 or 4 (4 halves the FLOPs; BENCHMARKS.md)
     validity_head: bool = False  # a sky/validity logit beside the bins (trained from dense GT's sky = 0)
+    # the validity head also reads the input itself (RGB + geometry channels, average-pooled to the decoder's
+    # stride) beside the decoder features: where training makes the shared features colour-blind (random
+    # convolutions), the head still sees the pixel's colour and ray (results/validity_skip/PLAN.md)
+    validity_input_skip: bool = False
     # camera-aware input channels after RGB (names of fsmde_train.geometry.GEOMETRY_INPUTS), from K and extrinsics
     geometry_inputs: tuple[str, ...] = ()
     # cross-view attention between ring-adjacent views at the bottleneck (networks/fusion.py): the batch must then
@@ -137,7 +142,10 @@ class SurroundDepthStudent(nn.Module):
         self.bin_mlp = nn.Sequential(nn.Linear(bott, 256), nn.ReLU(inplace=True), nn.Linear(256, cfg.n_bins))
         self.prob_head = nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
                                        nn.Conv2d(cfg.decoder_width, cfg.n_bins, 1))
-        self.valid_head = (nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width // 2),
+        if cfg.validity_input_skip and not cfg.validity_head:
+            raise ValueError("model.validity_input_skip needs model.validity_head")
+        v_in = cfg.decoder_width + (cfg.in_channels if cfg.validity_input_skip else 0)
+        self.valid_head = (nn.Sequential(_conv_bn(v_in, cfg.decoder_width // 2),
                                          nn.Conv2d(cfg.decoder_width // 2, 1, 1)) if cfg.validity_head else None)
 
     def bin_centers(self, bottleneck: torch.Tensor) -> torch.Tensor:
@@ -184,7 +192,9 @@ class SurroundDepthStudent(nn.Module):
         if self.temporal is not None:
             out["state"] = state
         if self.valid_head is not None:
-            out["valid_logit"] = F.interpolate(self.valid_head(dec), size=image.shape[-2:], mode="bilinear",
+            v_in = (torch.cat([dec, F.avg_pool2d(image, self.cfg.output_stride)], 1) if self.cfg.validity_input_skip
+                    else dec)
+            out["valid_logit"] = F.interpolate(self.valid_head(v_in), size=image.shape[-2:], mode="bilinear",
                                                align_corners=False)
         return out
 
