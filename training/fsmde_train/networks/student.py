@@ -47,7 +47,7 @@ class StudentConfig:
     validity_head: bool = False  # a sky/validity logit beside the bins (trained from dense GT's sky = 0)
     # the validity head also reads the input itself (RGB + geometry channels, average-pooled to the decoder's
     # stride) beside the decoder features: where training makes the shared features colour-blind (random
-    # convolutions), the head still sees the pixel's colour and ray (results/validity_skip/PLAN.md)
+    # convolutions), the head still sees the pixel's colour and ray (results/validity_skip/PLAN.md; it did not help)
     validity_input_skip: bool = False
     # camera-aware input channels after RGB (names of fsmde_train.geometry.GEOMETRY_INPUTS), from K and extrinsics
     geometry_inputs: tuple[str, ...] = ()
