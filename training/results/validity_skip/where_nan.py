@@ -1,6 +1,8 @@
 """Where in the image are the surface pixels a model leaves NaN? For each export: the share of val-world surface
 pixels left NaN, by how far the pixel is (in the image) from the nearest sky pixel, and one mosaic of the camera sets
-with the most such pixels (red: surface left NaN, blue: sky given a depth).
+with the most such pixels (red: surface left NaN, blue: sky given a depth). Also how many of the NaN surface pixels
+more than 16 px from the sky are near-white (every channel >= 0.9 after the camera's gain and clipping), against all
+surface pixels that far from the sky.
 python results/validity_skip/where_nan.py OUT.png EXPORT... (from training/)."""
 import sys
 from pathlib import Path
@@ -26,11 +28,15 @@ def main(out: str, exports: list[str]) -> None:
     for ax, export in zip(axes[:, 0], exports):
         net, ds = val_world(export)
         nan, tot, worst = np.zeros(len(RINGS) - 1), np.zeros(len(RINGS) - 1), (-1, None)
+        white = np.zeros(2)  # near-white among [lost inner surface, all inner surface]
+        inner_n = np.zeros(2)
+        mean, std = np.array(ds.mean).reshape(1, 3, 1, 1), np.array(ds.std).reshape(1, 3, 1, 1)
         for i in range(len(ds)):
             b = ds[i]
             with torch.inference_mode():
                 d = DepthOnly(net)(b["image"]).numpy()[:, 0]
             g = b["depth_dense"].numpy()[:, 0]
+            bright = (b["image"][:, :3].numpy() * std + mean).min(1) >= 0.9  # [V, H, W]
             for v in range(len(g)):
                 sky = g[v] <= 0
                 far = distance_transform_edt(~sky) if sky.any() else np.full(sky.shape, 1e9)
@@ -39,13 +45,18 @@ def main(out: str, exports: list[str]) -> None:
                     m = ~sky & (far > lo) & (far <= hi)
                     nan[k] += lost[m].sum()
                     tot[k] += m.sum()
+                inner = ~sky & (far > RINGS[-2])
+                for j, m in enumerate((inner & lost, inner)):
+                    white[j] += (m & bright[v]).sum()
+                    inner_n[j] += m.sum()
                 if lost.sum() > worst[0]:
                     worst = (int(lost.sum()), (b, v, lost, sky & ~np.isnan(d[v])))
         print(export, " | ".join(f"{lo:g}-{hi:g} px from sky: {100 * n / max(t, 1):.2f} % of {100 * t / tot.sum():.0f} %"
-                                 for lo, hi, n, t in zip(RINGS[:-1], RINGS[1:], nan, tot)))
+                                 for lo, hi, n, t in zip(RINGS[:-1], RINGS[1:], nan, tot)),
+              f"| near-white: {100 * white[0] / max(inner_n[0], 1):.0f} % of the NaN inner surface, "
+              f"{100 * white[1] / max(inner_n[1], 1):.0f} % of all inner surface")
         b, v, lost, sky_kept = worst[1]
-        mean, std = np.array(ds.mean).reshape(3, 1, 1), np.array(ds.std).reshape(3, 1, 1)
-        rgb = np.clip(b["image"][v, :3].numpy() * std + mean, 0, 1).transpose(1, 2, 0).copy()
+        rgb = np.clip(b["image"][v, :3].numpy() * std[0] + mean[0], 0, 1).transpose(1, 2, 0).copy()
         rgb[lost] = (1, 0, 0)
         rgb[sky_kept] = (0, 0, 1)
         ax.imshow(rgb)
