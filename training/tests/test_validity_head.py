@@ -30,6 +30,11 @@ def test_validity_loss_weights_classes_and_ignores_sparse_images():
     assert float(logit.grad[1].abs().sum()) == 0.0
     assert np.isclose(float(g[0].abs().sum()), float(g[1:].abs().sum()), rtol=1e-5), "equal weight per class"
     assert float(validity_loss(logit, torch.zeros(2, 1, 4, 4))) == 0.0
+    logit.grad = None
+    validity_loss(logit, dense, balanced=False).backward()  # plain BCE: every pixel of image 0 the same weight
+    g = logit.grad[0, 0]
+    assert np.isclose(float(g[0].abs().sum()) * 3, float(g[1:].abs().sum()), rtol=1e-5), "1 sky row of 4"
+    assert float(logit.grad[1].abs().sum()) == 0.0
 
 
 @pytest.mark.parametrize("skip", [False, True], ids=["features", "features+input"])

@@ -43,6 +43,9 @@ class LossConfig:
     # structure, never its scale; for runs without depth GT (issue 14)
     teacher_ssi: float = 0.0
     validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
+    # classes weighted to equal total weight per image (true); false: plain per-pixel BCE, which does not push
+    # ambiguous pixels of images with little sky toward 'sky' (results/validity_plain/PLAN.md)
+    validity_balanced: bool = True
     ci_tau: float = 0.05
     ci_space: str = "log"
     ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
@@ -78,7 +81,8 @@ class Objective:
         if c.validity:
             if "valid_logit" not in out:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
-            terms["validity"] = validity_loss(out["valid_logit"], batch.get("validity_gt", batch["depth_dense"]))
+            terms["validity"] = validity_loss(out["valid_logit"], batch.get("validity_gt", batch["depth_dense"]),
+                                              balanced=c.validity_balanced)
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal or c.smooth:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
