@@ -31,10 +31,26 @@ def test_validity_loss_weights_classes_and_ignores_sparse_images():
     assert np.isclose(float(g[0].abs().sum()), float(g[1:].abs().sum()), rtol=1e-5), "equal weight per class"
     assert float(validity_loss(logit, torch.zeros(2, 1, 4, 4))) == 0.0
     logit.grad = None
-    validity_loss(logit, dense, balanced=False).backward()  # plain BCE: every pixel of image 0 the same weight
+    validity_loss(logit, dense, balance=0.0).backward()  # plain BCE: every pixel of image 0 the same weight
     g = logit.grad[0, 0]
     assert np.isclose(float(g[0].abs().sum()) * 3, float(g[1:].abs().sum()), rtol=1e-5), "1 sky row of 4"
     assert float(logit.grad[1].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.25, 0.5, 1.0])
+def test_partial_validity_balance_interpolates_the_class_weights(beta):
+    # one sky row of 4: sky / surface gradient share is 3^(beta - 1) (1/3 plain, 1 balanced); mean weight stays 1,
+    # so at logit 0 every beta gives log 2
+    logit = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    dense = torch.ones(1, 1, 4, 4)
+    dense[0, :, :1] = 0
+    loss = validity_loss(logit, dense, balance=beta)
+    loss.backward()
+    g = logit.grad[0, 0].abs()
+    assert np.isclose(float(loss), np.log(2.0), rtol=1e-5)
+    assert np.isclose(float(g[0].sum() / g[1:].sum()), 3.0 ** (beta - 1.0), rtol=1e-4)
+    with pytest.raises(ValueError, match="validity_balance"):
+        validity_loss(logit, dense, balance=1.5)
 
 
 @pytest.mark.parametrize("skip", [False, True], ids=["features", "features+input"])

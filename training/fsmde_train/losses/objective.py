@@ -43,9 +43,10 @@ class LossConfig:
     # structure, never its scale; for runs without depth GT (issue 14)
     teacher_ssi: float = 0.0
     validity: float = 0.0  # sky/validity head (needs model.validity_head and dense GT: the synthetic world)
-    # classes weighted to equal total weight per image (true); false: plain per-pixel BCE, which does not push
-    # ambiguous pixels of images with little sky toward 'sky' (results/validity_plain/PLAN.md)
-    validity_balanced: bool = True
+    # class balancing of the validity BCE per image, beta in [0, 1] (losses/supervised.py validity_loss): 1 equal
+    # total weight per class; 0 plain per-pixel BCE, which does not push ambiguous pixels of images with little sky
+    # toward 'sky' (results/validity_plain/PLAN.md, results/validity_partial/PLAN.md)
+    validity_balance: float = 1.0
     ci_tau: float = 0.05
     ci_space: str = "log"
     ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
@@ -82,7 +83,7 @@ class Objective:
             if "valid_logit" not in out:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
             terms["validity"] = validity_loss(out["valid_logit"], batch.get("validity_gt", batch["depth_dense"]),
-                                              balanced=c.validity_balanced)
+                                              balance=c.validity_balance)
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal or c.smooth:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:

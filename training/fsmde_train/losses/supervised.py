@@ -60,20 +60,25 @@ def bin_centre_loss(centers: torch.Tensor, gt: torch.Tensor, min_depth: float = 
     return torch.stack(losses).mean() if losses else centers.sum() * 0.0
 
 
-def validity_loss(valid_logit: torch.Tensor, dense_gt: torch.Tensor, balanced: bool = True) -> torch.Tensor:
+def validity_loss(valid_logit: torch.Tensor, dense_gt: torch.Tensor, balance: float = 1.0) -> torch.Tensor:
     """Binary cross-entropy of the validity logit [B, 1, H, W] against dense GT [B, 1, H, W] (> 0: a surface,
-    0: sky). Only images that carry dense GT count (sparse LiDAR cannot tell sky from a missing return). With
-    ``balanced`` classes are weighted to equal total weight per image, so a thin sky band is not ignored (it also
-    moves the decision of an unsure pixel toward sky by log(surface share / sky share)); without, every pixel
-    weighs the same. 0 when no image has it."""
+    0: sky). Only images that carry dense GT count (sparse LiDAR cannot tell sky from a missing return).
+    ``balance`` (beta in [0, 1]) weighs each class of an image by (0.5 / its share)^beta, renormalised to mean 1:
+    1 gives both classes equal total weight per image, so a thin sky band is not ignored (it also moves the decision
+    of an unsure pixel toward sky by log(surface share / sky share)); 0 is plain per-pixel BCE; in between the
+    shift is beta times that. 0 when no image has dense GT."""
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"loss.validity_balance must be in [0, 1], got {balance}")
     has = dense_gt.flatten(1).gt(0).any(1)
     if not has.any():
         return valid_logit.sum() * 0.0
     logit, target = valid_logit[has], dense_gt[has].gt(0).float()
-    if not balanced:
+    if balance == 0.0:
         return F.binary_cross_entropy_with_logits(logit, target)
     pos = target.flatten(1).mean(1).clamp(1e-3, 1 - 1e-3)[:, None, None, None]
-    weight = torch.where(target > 0, 0.5 / pos, 0.5 / (1 - pos))
+    w_pos, w_neg = (0.5 / pos) ** balance, (0.5 / (1 - pos)) ** balance
+    norm = pos * w_pos + (1 - pos) * w_neg  # mean weight over the image; 1 at both ends
+    weight = torch.where(target > 0, w_pos, w_neg) / norm
     return F.binary_cross_entropy_with_logits(logit, target, weight=weight)
 
 
