@@ -29,8 +29,9 @@ demo: setup
 # Re-make the shipped demo model (models/fsmde_student): a domain-randomised train world and the plain validation
 # world, then the student with the full method (sparse LiDAR GT + CI-KD + VR-KD from the stand-in teacher) made for
 # real cameras (configs/shipped.yaml: camera-aware input, photometric augmentation, sky/validity head; the world with
-# shadows, wheeled vehicles and close traffic; training/RESULTS.md). CPU (2 cores): ~15 min worlds + ~15 min training.
-WORLDS := data/weights/train-dr2 data/weights/val
+# shadows, wheeled vehicles, close traffic and half the vehicles in any paint: train-dr5; random convolutions, 4500
+# steps; training/RESULTS.md). CPU (2 cores): ~12 min worlds + ~20 min training (4 steps/s alone).
+WORLDS := data/weights/train-dr5 data/weights/val
 # A world renders into <folder>.part, one scene per CPU core at a time (the files are the same as with one process),
 # and is renamed when complete: a killed rendering never leaves a folder that make takes for done.
 SYNTH_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
