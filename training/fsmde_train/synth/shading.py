@@ -94,7 +94,10 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
 
     g = ids == 0
     if g.any():
-        mat[g] = torch.where(p[g, 1].abs() < world.road_half_width, W.ROAD, W.GRASS)
+        road = p[g, 1].abs() < world.road_half_width
+        for xc, hw in np.asarray(world.cross_streets).reshape(-1, 2):  # cross streets' carriageways
+            road |= (p[g, 0] - float(xc)).abs() < float(hw)
+        mat[g] = torch.where(road, W.ROAD, W.GRASS)
         albedo[g] = torch.where((mat[g] == W.ROAD)[:, None], t([0.24, 0.24, 0.25]), t([0.30, 0.36, 0.18]))
 
     bm = (ids >= b0) & (ids < c0)

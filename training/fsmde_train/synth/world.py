@@ -6,6 +6,7 @@ Everything is drawn from one ``numpy.random.Generator`` seeded per scene: same s
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,8 @@ class World:
     seed: int = 0
     extra: dict = field(default_factory=dict)
     ego_accel: float = 0.0  # m/s^2 along the street: the speed changes within a scene (generate_world's speed_change)
+    # [K, 2] centre x and half width (m) of each cross street: its carriageway is road, not grass (shading.surface)
+    cross_streets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     def boxes_at(self, t: float) -> np.ndarray:
         """Box array with moving boxes advanced to scene time ``t`` (seconds)."""
@@ -89,7 +92,7 @@ class World:
             path, **extra, boxes=self.boxes, box_vel=self.box_vel, box_mat=self.box_mat, box_color=self.box_color,
             cyls=self.cyls, cyl_mat=self.cyl_mat, cyl_color=self.cyl_color, spheres=self.spheres,
             sph_mat=self.sph_mat, sph_color=self.sph_color, T_global_local=self.T_global_local,
-            scalars=np.array([self.road_half_width, self.lane_width, self.n_lanes, self.ego_speed,
+            cross_streets=self.cross_streets, scalars=np.array([self.road_half_width, self.lane_width, self.n_lanes, self.ego_speed,
                               self.ego_lane_y, *self.ego_wiggle, self.seed, self.ego_accel]), sun_dir=self.sun_dir)
 
 
@@ -98,12 +101,14 @@ def load_world(path) -> tuple[World, dict]:
     with np.load(path) as z:
         d = {k: z[k] for k in z.files}
     sc = d.pop("scalars")
+    cross = d.pop("cross_streets", np.zeros((0, 2)))  # worlds saved before cross streets have none
     keys = ("boxes", "box_vel", "box_mat", "box_color", "cyls", "cyl_mat", "cyl_color", "spheres", "sph_mat",
             "sph_color", "T_global_local", "sun_dir")
     w = World(**{k: d.pop(k) for k in keys}, road_half_width=float(sc[0]), lane_width=float(sc[1]),
               n_lanes=int(sc[2]), ego_speed=float(sc[3]), ego_lane_y=float(sc[4]),
               ego_wiggle=(float(sc[5]), float(sc[6])), seed=int(sc[7]),
-              ego_accel=float(sc[8]) if len(sc) > 8 else 0.0)  # worlds saved before ego_accel drive at one speed
+              ego_accel=float(sc[8]) if len(sc) > 8 else 0.0,  # worlds saved before ego_accel drive at one speed
+              cross_streets=cross)
     return w, d
 
 
@@ -120,26 +125,74 @@ class _Builder:
         self.boxes, self.box_vel, self.box_mat, self.box_color = [], [], [], []
         self.cyls, self.cyl_mat, self.cyl_color = [], [], []
         self.spheres, self.sph_mat, self.sph_color = [], [], []
+        # one object id per primitive (a car's boxes, a tree's trunk and crown share one): carve() removes whole objects
+        self.box_grp, self.cyl_grp, self.sph_grp = [], [], []
+        self._groups, self._open = 0, None
+
+    @contextmanager
+    def group(self):
+        """Primitives added inside belong to one object (otherwise each primitive is its own)."""
+        outer = self._open
+        if outer is None:
+            self._open = self._new_group()
+        try:
+            yield
+        finally:
+            self._open = outer
+
+    def _new_group(self) -> int:
+        self._groups += 1
+        return self._groups
+
+    def _gid(self) -> int:
+        return self._open if self._open is not None else self._new_group()
 
     def box(self, c, h, yaw, mat, color, vel=(0.0, 0.0)):
         self.boxes.append([*c, *h, yaw])
         self.box_vel.append(list(vel))
         self.box_mat.append(mat)
         self.box_color.append(color)
+        self.box_grp.append(self._gid())
 
     def cyl(self, x, y, z0, z1, r, mat, color):
         self.cyls.append([x, y, z0, z1, r])
         self.cyl_mat.append(mat)
         self.cyl_color.append(color)
+        self.cyl_grp.append(self._gid())
 
     def sphere(self, c, r, mat, color):
         self.spheres.append([*c, r])
         self.sph_mat.append(mat)
         self.sph_color.append(color)
+        self.sph_grp.append(self._gid())
+
+    def carve(self, x_lo: float, x_hi: float, y_min: float) -> None:
+        """Remove every object with a part whose footprint overlaps x_lo < x < x_hi beyond |y| > y_min (what stood
+        where a cross street now runs: façades, parked cars, furniture, pedestrians), whole."""
+        gone = set()
+        for (x, y, _, hx, hy, _, yaw), g in zip(self.boxes, self.box_grp):
+            ex = abs(hx * np.cos(yaw)) + abs(hy * np.sin(yaw))
+            ey = abs(hx * np.sin(yaw)) + abs(hy * np.cos(yaw))
+            if x + ex > x_lo and x - ex < x_hi and abs(y) + ey > y_min:
+                gone.add(g)
+        for prims, grps in ((self.cyls, self.cyl_grp), (self.spheres, self.sph_grp)):
+            for row, g in zip(prims, grps):
+                x, y, r = row[0], row[1], row[-1]
+                if x + r > x_lo and x - r < x_hi and abs(y) + r > y_min:
+                    gone.add(g)
+        for kind in (("boxes", "box_vel", "box_mat", "box_color", "box_grp"), ("cyls", "cyl_mat", "cyl_color", "cyl_grp"),
+                     ("spheres", "sph_mat", "sph_color", "sph_grp")):
+            keep = [g not in gone for g in getattr(self, kind[-1])]
+            for name in kind:
+                setattr(self, name, [v for v, k in zip(getattr(self, name), keep) if k])
 
     def car(self, rng, x, y, yaw, vel=(0.0, 0.0)) -> list[int]:
         """A car: body + glass cabin, both moving together (+ wheels and lamps with ``car_detail``); returns the
         indices of its boxes. With ``types_rng`` the same draws make an SUV, pick-up or van instead of a sedan."""
+        with self.group():
+            return self._car(rng, x, y, yaw, vel)
+
+    def _car(self, rng, x, y, yaw, vel) -> list[int]:
         first = len(self.boxes)
         length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.95)
         color = self.car_palette[rng.integers(len(self.car_palette))] * rng.uniform(0.85, 1.1)
@@ -195,7 +248,7 @@ class _Builder:
     def drop(self, indices) -> None:
         """Remove boxes (e.g. cars a closer car replaces)."""
         gone = set(indices)
-        for name in ("boxes", "box_vel", "box_mat", "box_color"):
+        for name in ("boxes", "box_vel", "box_mat", "box_color", "box_grp"):
             setattr(self, name, [v for i, v in enumerate(getattr(self, name)) if i not in gone])
 
 
@@ -216,9 +269,10 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
             v = rng.uniform(3, 10) * (1 if y < 0 else -1)
             color = b.car_palette[rng.integers(len(b.car_palette))] * rng.uniform(0.8, 1.1)
             xt = rng.uniform(x0 + 20, x1 - 20)
-            b.box((xt, y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0, CAR_BODY, color, vel=(v, 0.0))
-            if b.car_detail:
-                b.running_gear(xt, y, 0.0, length, width, 0.35, height, (v, 0.0), lamps=False)
+            with b.group():
+                b.box((xt, y, 0.35 + height / 2), (length / 2, width / 2, height / 2), 0.0, CAR_BODY, color, vel=(v, 0.0))
+                if b.car_detail:
+                    b.running_gear(xt, y, 0.0, length, width, 0.35, height, (v, 0.0), lamps=False)
     for side in (-1, 1):
         kerb = road_half + 0.4
         x = x0 + rng.uniform(0, 5)
@@ -226,8 +280,9 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
             y = side * (kerb + rng.uniform(0.3, sidewalk_w - 0.3))
             h = rng.uniform(1.5, 1.9)
             col = np.clip(rng.uniform(0.05, 0.8, 3), 0, 1)
-            b.cyl(x, y, 0.15, 0.15 + h * 0.87, rng.uniform(0.17, 0.25), CLUTTER, col)
-            b.sphere((x, y, 0.15 + h * 0.93), 0.11, CLUTTER, np.array([0.55, 0.42, 0.33]) * rng.uniform(0.5, 1.2))
+            with b.group():
+                b.cyl(x, y, 0.15, 0.15 + h * 0.87, rng.uniform(0.17, 0.25), CLUTTER, col)
+                b.sphere((x, y, 0.15 + h * 0.93), 0.11, CLUTTER, np.array([0.55, 0.42, 0.33]) * rng.uniform(0.5, 1.2))
             x += rng.exponential(12.0) + 1.0
         if rng.random() < 0.5:  # a hedge or a row of barriers along the kerb
             xa = rng.uniform(x0, x1 - 30)
@@ -241,10 +296,11 @@ def _add_variety(b: _Builder, rng: np.random.Generator, x0: float, x1: float, ro
         xo = rng.uniform(x0 + 30, x1 - 30)
         z = rng.uniform(5.0, 7.5)
         half_y = road_half + sidewalk_w + 10
-        b.box((xo, 0.0, z + 0.75), (rng.uniform(4, 8), half_y, 0.75), 0.0, BUILDING, facade_palette[rng.integers(8)])
-        for side in (-1, 1):
-            b.box((xo, side * (road_half + sidewalk_w * 0.6), z / 2), (1.0, 0.5, z / 2), 0.0, BUILDING,
-                  np.array([0.6, 0.6, 0.58]))
+        with b.group():
+            b.box((xo, 0.0, z + 0.75), (rng.uniform(4, 8), half_y, 0.75), 0.0, BUILDING, facade_palette[rng.integers(8)])
+            for side in (-1, 1):
+                b.box((xo, side * (road_half + sidewalk_w * 0.6), z / 2), (1.0, 0.5, z / 2), 0.0, BUILDING,
+                      np.array([0.6, 0.6, 0.58]))
 
 
 EGO_HALF_LENGTH = 2.4  # m: the ego vehicle's bumpers from base_link (rear axle) are closer; this keeps clear
@@ -303,11 +359,67 @@ def _tree_or_bush(b: _Builder, rng: np.random.Generator, x: float, y: float, p_t
     """A tree (trunk + crown) with probability ``p_tree``, else a bush, standing on the ground at (x, y)."""
     if rng.random() < p_tree:
         top, r = rng.uniform(2.0, top_max), rng.uniform(1.2, crown_max)
-        b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
-        b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
+        with b.group():
+            b.cyl(x, y, 0.0, top, rng.uniform(0.15, 0.35), TRUNK, np.array([0.32, 0.24, 0.17]))
+            b.sphere((x, y, top + r * 0.8), r, FOLIAGE, np.array([0.18, 0.42, 0.14]) * rng.uniform(0.6, 1.2))
     else:
         r = rng.uniform(0.5, bush_max)
         b.sphere((x, y, r * 0.6), r, FOLIAGE, np.array([0.20, 0.38, 0.12]) * rng.uniform(0.7, 1.2))
+
+
+def _cross_bands(rng: np.random.Generator, x0: float, x1: float, lane_w: float) -> list[tuple[float, float]]:
+    """One or two cross streets (centre x, carriageway half width: 2 or 4 lanes + a parking strip each side), at
+    least 45 m apart and 25 m from the street's ends."""
+    hw = lambda: float(rng.choice([2, 4]) * lane_w / 2 + 2.2)  # noqa: E731
+    first = float(rng.uniform(max(x0 + 25, -40.0), min(x1 - 25, 80.0)))
+    bands = [(first, hw())]
+    if rng.random() < 0.4:
+        second = first + float(rng.choice([-1, 1])) * rng.uniform(45, 70)
+        if x0 + 25 < second < x1 - 25:
+            bands.append((second, hw()))
+    return bands
+
+
+def _add_cross_street(b: _Builder, rng: np.random.Generator, xc: float, hw: float, y0: float, sidewalk_w: float,
+                      lane_w: float, facade_palette) -> None:
+    """A street crossing the main one at x = ``xc`` (carriageway half width ``hw``) from its kerbs (|y| = ``y0``) out
+    to a building across its end 50-140 m away, on each side: sidewalks, façade rows facing it, parked cars along its
+    kerbs, lamp posts and sometimes a car waiting at the crossing. A canyon shows a side camera façades 8-15 m away
+    and nothing farther; at a real crossing it looks 50-140 m down the other street (RESULTS.md, the far range)."""
+    grey = np.array([0.62, 0.61, 0.58])
+    for side in (-1, 1):
+        y_end = float(rng.uniform(50, 140))
+        for sx in (-1, 1):
+            b.box((xc + sx * (hw + sidewalk_w / 2), side * (y0 + y_end) / 2, 0.075),
+                  (sidewalk_w / 2, (y_end - y0) / 2, 0.075), 0.0, SIDEWALK, grey * rng.uniform(0.9, 1.1))
+            y = y0 + sidewalk_w + rng.uniform(0, 3)
+            while y < y_end - 8:  # façades along the cross street, fronts facing it
+                length = min(rng.uniform(8, 26), y_end - y)
+                if rng.random() < 0.12:  # an alley
+                    y += rng.uniform(4, 10)
+                    continue
+                depth, height = rng.uniform(8, 18), rng.uniform(5, 32)
+                x_in = hw + sidewalk_w + rng.uniform(0, 2.5)
+                b.box((xc + sx * (x_in + depth / 2), side * (y + length / 2), height / 2),
+                      (depth / 2, length / 2, height / 2), 0.0, BUILDING,
+                      facade_palette[rng.integers(len(facade_palette))] * rng.uniform(0.85, 1.1))
+                y += length + rng.uniform(0, 1.5)
+            y = y0 + rng.uniform(6, 12)
+            while y < y_end - 6:  # parked cars along its kerbs
+                if rng.random() < 0.6:
+                    yaw = np.pi / 2 + rng.normal(0, 0.04) + (0 if rng.random() < 0.5 else np.pi)
+                    b.car(rng, xc + sx * (hw - 1.1), side * y, yaw)
+                y += rng.uniform(5.5, 14)
+            y = y0 + sidewalk_w + rng.uniform(0, 10)
+            while y < y_end:  # lamp posts
+                b.cyl(xc + sx * (hw + 0.4), side * y, 0.15, rng.uniform(5.5, 8.5), rng.uniform(0.08, 0.14), POLE,
+                      np.array([0.35, 0.36, 0.38]))
+                y += rng.uniform(12, 30)
+        height = rng.uniform(6, 30)  # the end of the cross street: a building across it
+        b.box((xc, side * (y_end + 6), height / 2), (hw + sidewalk_w + 20, 6, height / 2), 0.0, BUILDING,
+              facade_palette[rng.integers(len(facade_palette))] * rng.uniform(0.85, 1.1))
+        if rng.random() < 0.5:  # a car waiting at the crossing in its right-hand lane, heading for the main street
+            b.car(rng, xc - side * lane_w / 2, side * (y0 + rng.uniform(4.5, 9)), -side * np.pi / 2)
 
 
 def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, road_half: float, sidewalk_w: float,
@@ -319,9 +431,10 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
     x = x0 + rng.uniform(0, 6)
     while x < x1:  # median trees: trunk + crown
         top = rng.uniform(2.2, 3.8)
-        b.cyl(x, 0.0, 0.2, top, rng.uniform(0.12, 0.2), TRUNK, np.array([0.30, 0.22, 0.15]))
-        r = rng.uniform(1.0, min(2.0, median_w / 2 + 0.6))
-        b.sphere((x, 0.0, top + r * 0.8), r, FOLIAGE, np.array([0.16, 0.40, 0.13]) * rng.uniform(0.7, 1.2))
+        with b.group():
+            b.cyl(x, 0.0, 0.2, top, rng.uniform(0.12, 0.2), TRUNK, np.array([0.30, 0.22, 0.15]))
+            r = rng.uniform(1.0, min(2.0, median_w / 2 + 0.6))
+            b.sphere((x, 0.0, top + r * 0.8), r, FOLIAGE, np.array([0.16, 0.40, 0.13]) * rng.uniform(0.7, 1.2))
         x += rng.uniform(7, 12)
     y_in, y_out = road_half + sidewalk_w + 1.0, road_half + sidewalk_w + 18.0
     for _ in range(int((x1 - x0) / 6)):  # park trees and bushes at random
@@ -334,7 +447,8 @@ def _add_boulevard(b: _Builder, rng: np.random.Generator, x0: float, x1: float, 
 
 def generate_world(seed: int, duration: float, varied: bool = False, layout: str = "street",
                    palette: str = "default", speed_change: float = 0.0, car_detail: bool = False,
-                   close_traffic: bool = False, open_streets: bool = False, vehicle_types: bool = False) -> World:
+                   close_traffic: bool = False, open_streets: bool = False, vehicle_types: bool = False,
+                   cross_streets: bool = False) -> World:
     """A street long enough for ``duration`` seconds of driving plus margin at both ends; ``varied`` adds the
     object classes of ``_add_variety`` and a wider range of sun elevations (domain randomisation).
 
@@ -358,7 +472,9 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     parking lots of parked cars, some lots empty, and a low street end: long sight lines, wide sky and vehicles
     against far backgrounds, like DDAD's and KITTI's suburbs (``_open_street_yard``).
     ``vehicle_types``: cars are sedans, SUVs, pick-ups or vans (``VEHICLE_TYPES``; own generator, the same draws
-    otherwise: every vehicle stands where it stood)."""
+    otherwise: every vehicle stands where it stood).
+    ``cross_streets``: one or two streets cross the main one (``_add_cross_street``; own generator): whatever stood
+    where they run is removed whole (``_Builder.carve``), the rest of the street stays."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if palette not in PALETTES:
@@ -379,6 +495,8 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     b = _Builder(car_palette, car_detail, np.random.default_rng([seed, 61]) if vehicle_types else None)
     sub = np.random.default_rng([seed, 51])  # open streets: the choice and the yards (the street's draws stay)
     is_open = open_streets and bool(sub.random() < 0.5)
+    cross_rng = np.random.default_rng([seed, 71])
+    bands = _cross_bands(cross_rng, x0, x1, lane_w) if cross_streets else []
 
     def lane_y(lane: int) -> float:  # lane centres; the median pushes both carriageways outwards
         y = -n_lanes * lane_w / 2 + lane_w * (lane + 0.5)
@@ -387,8 +505,10 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     # Sidewalks (their road-facing sides are the kerbs) and end walls that close the street.
     for side in (-1, 1):
         yc = side * (road_half + sidewalk_w / 2)
-        b.box(((x0 + x1) / 2, yc, 0.075), ((x1 - x0) / 2, sidewalk_w / 2, 0.075), 0.0, SIDEWALK,
-              np.array([0.62, 0.61, 0.58]) * rng.uniform(0.9, 1.1))
+        color = np.array([0.62, 0.61, 0.58]) * rng.uniform(0.9, 1.1)
+        cuts = [x0, *[e for xc, hw in sorted(bands) for e in (xc - hw, xc + hw)], x1]  # the sidewalk stops at crossings
+        for a, e in zip(cuts[::2], cuts[1::2]):
+            b.box(((a + e) / 2, yc, 0.075), ((e - a) / 2, sidewalk_w / 2, 0.075), 0.0, SIDEWALK, color)
     wall_half_y = road_half + sidewalk_w + 25
     wall_h = 3.0 if is_open else 9.0  # half height: an open street ends in low buildings and sky
     for xe in (x0 - 6, x1 + 6):
@@ -460,10 +580,11 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
                 b.cyl(x, y, 0.15, rng.uniform(5.5, 8.5), rng.uniform(0.08, 0.14), POLE, np.array([0.35, 0.36, 0.38]))
             elif kind < 0.75:
                 top = rng.uniform(2.0, 3.5)
-                b.cyl(x, y + side * 0.5, 0.15, top, rng.uniform(0.12, 0.22), TRUNK, np.array([0.33, 0.24, 0.16]))
-                r = rng.uniform(0.9, 1.8)
-                b.sphere((x, y + side * 0.5, top + r * 0.8), r, FOLIAGE,
-                         np.array([0.18, 0.42, 0.14]) * rng.uniform(0.7, 1.2))
+                with b.group():
+                    b.cyl(x, y + side * 0.5, 0.15, top, rng.uniform(0.12, 0.22), TRUNK, np.array([0.33, 0.24, 0.16]))
+                    r = rng.uniform(0.9, 1.8)
+                    b.sphere((x, y + side * 0.5, top + r * 0.8), r, FOLIAGE,
+                             np.array([0.18, 0.42, 0.14]) * rng.uniform(0.7, 1.2))
             else:
                 s = rng.uniform(0.3, 0.6)
                 b.box((x, y, 0.15 + s), (s * 0.8, s * 0.8, s), rng.uniform(0, np.pi), CLUTTER,
@@ -475,6 +596,10 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
     if varied:
         _add_variety(b, np.random.default_rng([seed, 11]), x0, x1, road_half, sidewalk_w, lane_w, n_lanes, ego_lane,
                      lane_y, facade_palette)
+    for xc, hw in bands:
+        b.carve(xc - hw - sidewalk_w, xc + hw + sidewalk_w, n_lanes * lane_w / 2 + median_w / 2)
+    for xc, hw in bands:
+        _add_cross_street(b, cross_rng, xc, hw, road_half, sidewalk_w, lane_w, facade_palette)
     yaw_g = rng.uniform(-np.pi, np.pi)
     T_gl = make_pose(yaw_matrix(yaw_g), [rng.uniform(200, 1800), rng.uniform(200, 1800), 0.0])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(25), np.radians(65))
@@ -487,5 +612,5 @@ def generate_world(seed: int, duration: float, varied: bool = False, layout: str
         cyl_color=_arr(b.cyl_color, 3), spheres=_arr(b.spheres, 4), sph_mat=np.array(b.sph_mat, dtype=np.int64),
         sph_color=_arr(b.sph_color, 3), road_half_width=road_half, lane_width=lane_w, n_lanes=n_lanes,
         ego_speed=speed, ego_lane_y=ego_lane, ego_wiggle=(float(rng.uniform(0, 0.4)), float(rng.uniform(6, 14))),
-        T_global_local=T_gl, sun_dir=sun, seed=seed, ego_accel=accel,
+        T_global_local=T_gl, sun_dir=sun, seed=seed, ego_accel=accel, cross_streets=_arr(bands, 2),
     )

@@ -83,6 +83,7 @@ class SynthConfig:
     vehicle_looks: float = 0.0  # share of vehicles with random paint and patterns, glossy paint and glass (0: none)
     open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
     vehicle_types: bool = False  # sedans, SUVs, pick-ups and vans (world.VEHICLE_TYPES) instead of sedans only
+    cross_streets: bool = False  # one or two streets cross each scene's street (long sight lines for side cameras)
 
 
 def _token(*parts) -> str:
@@ -121,7 +122,7 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
     world = generate_world(seed, cfg.duration, varied=cfg.randomize, layout=cfg.layout, palette=cfg.palette,
                            speed_change=cfg.speed_change, car_detail=cfg.car_detail,
                            close_traffic=cfg.close_traffic, open_streets=cfg.open_streets,
-                           vehicle_types=cfg.vehicle_types)
+                           vehicle_types=cfg.vehicle_types, cross_streets=cfg.cross_streets)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 7)
     style_rng = np.random.default_rng([seed, 13])
