@@ -65,7 +65,7 @@ data/weights/train-dr5: | setup
 data/weights/train-dr6: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-types && mv $@.part $@
 # train-dr5 with one or two cross streets per scene, 50-140 m long each way: side cameras see far structure, which
-# the canyons never showed them (issue 11: training/results/cross_streets/PLAN.md). CPU: ~12 min (2 workers).
+# the canyons never showed them (issue 11: training/results/cross_streets/PLAN.md; not kept). CPU: 754 s (2 workers).
 data/weights/train-dr7: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 --cross-streets && mv $@.part $@
 
