@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -64,3 +65,20 @@ def gather_floats(x: float, d: Dist) -> list[float]:
 def teardown(d: Dist) -> None:
     if d.world > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_rank(code: int) -> None:
+    """End a torchrun rank's process (WORLD_SIZE > 1) now, without the interpreter's finalisation; no-op otherwise.
+
+    The DDP reducer keeps the gloo process group alive past ``destroy_process_group`` (its worker threads stay), and
+    a worker that frees a finished collective's Python-made tensors needs the GIL. If that happens while the
+    interpreter finalises, the thread is made to exit inside a C++ destructor and the process aborts ("terminate
+    called without an active exception", SIGABRT) after every result is written: caught here once in ~400 two-rank
+    runs under CPU load, the core's stack a pt_gloo_runloop thread in ~AsyncAllgatherWork -> take_gil ->
+    PyThread_exit_thread while the main thread is in Py_FinalizeEx (cf. pytorch/pytorch#179291). Every file a run
+    writes is closed by then, so the rank flushes its streams and leaves without finalising."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

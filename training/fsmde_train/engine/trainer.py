@@ -607,6 +607,7 @@ def main(argv=None) -> int:
         print(f"fsmde-train: error: {e}")
         return 2
     train(cfg, progress=not a.quiet)
+    D.end_rank(0)  # torchrun ranks only: no interpreter finalisation racing the gloo threads
     return 0
 
 
