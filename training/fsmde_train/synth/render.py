@@ -15,6 +15,7 @@ LIDAR_AZIMUTH_STEPS = 1084
 LIDAR_MAX_RANGE = 70.0
 LIDAR_MIN_RANGE = 1.0
 LIDAR_RANGE_NOISE = 0.01  # metres, 1 sigma
+SKY_ID = 255  # material map value where a camera ray sees sky
 
 
 def primitives_at(world: World, t: float, device="cpu") -> Primitives:
@@ -23,10 +24,13 @@ def primitives_at(world: World, t: float, device="cpu") -> Primitives:
 
 def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: Sensor,
                  gen: torch.Generator, style: shading.Style = shading.Style(),
-                 shadows: bool = False, vehicle_looks: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 shadows: bool = False, vehicle_looks: float = 0.0, material: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 [H, W, 3] and z-depth float32 [H, W] in metres (0 where the ray sees sky); ``shadows``: the
     primitives cast sun shadows (tracer.sun_visible); ``vehicle_looks``: the share of vehicles (0..1; True = all)
-    with random paint and glossy paint and glass (shading.vehicle_selected, _vehicle_paint, gloss)."""
+    with random paint and glossy paint and glass (shading.vehicle_selected, _vehicle_paint, gloss). With a dict as
+    ``material``, its key "material" receives the material id per pixel, uint8 [H, W] (world.MATERIAL_NAMES; SKY_ID
+    where the ray sees sky); no random draw is added, so the image is the same either way."""
     T_local_cam = T_local_ego @ cam.T_ego_sensor
     depth, ids, d, o = render_camera(T_local_cam, cam.K, cam.width, cam.height, prims)
     H, W = depth.shape
@@ -34,10 +38,12 @@ def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: 
     d_unit = d_flat / d_flat.norm(dim=1, keepdim=True)
     rgb = shading.sky(d_unit, style)
     hit = ids.reshape(-1) >= 0
+    mat_px = torch.full((H * W,), SKY_ID, dtype=torch.uint8)
     if hit.any():
         z = depth.reshape(-1)[hit]
         p = o + z[:, None] * d_flat[hit]
         n, albedo, mat = shading.surface(world, prims, p, ids.reshape(-1)[hit], float(vehicle_looks))
+        mat_px[hit.cpu()] = mat.cpu().to(torch.uint8)
         dist = z * d_flat[hit].norm(dim=1)
         lit = None
         if shadows and style.sun > 0:
@@ -56,6 +62,8 @@ def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: 
         img = cv2.GaussianBlur(img, (0, 0), style.blur_px)
     depth_np = depth.cpu().numpy().astype(np.float32)
     depth_np[~np.isfinite(depth_np)] = 0.0
+    if material is not None:
+        material["material"] = mat_px.reshape(H, W).numpy()
     return img, depth_np
 
 

@@ -13,7 +13,9 @@ Layout under ``dataroot``::
     synth/meta.json                       generator settings and the depth convention
 
 Dense depth: ``np.load(path)["depth"]``, float32 [H, W], metres of z-depth along the camera's optical axis
-(the convention of projected LiDAR depth maps), exact up to float32; **0 where the pixel sees sky**.
+(the convention of projected LiDAR depth maps), exact up to float32; **0 where the pixel sees sky**. Beside it,
+``np.load(path)["material"]``, uint8 [H, W]: the material id each pixel sees (``world.MATERIAL_NAMES``; 255 = sky),
+the synthetic world's semantic labels (worlds rendered before 2026-12-06 lack the key).
 """
 from __future__ import annotations
 
@@ -33,10 +35,10 @@ from tqdm import tqdm
 from .. import CAMERAS
 from ..geometry import matrix_to_quat
 from .annotate import ATTRIBUTES, CATEGORIES, annotation_rows, points_in_box
-from .render import lidar_sweep, primitives_at, render_image
+from .render import SKY_ID, lidar_sweep, primitives_at, render_image
 from .shading import Style, random_style
 from .rig import CAMERA_HZ, KEYFRAME_HZ, LIDAR_HZ, PRESETS, camera_trigger_offsets, jitter_rig, load_rig
-from .world import generate_world
+from .world import MATERIAL_NAMES, generate_world
 
 DEPTH_DIR = "depth"
 EPOCH_US = 1_532_402_927_000_000  # 2018-07-24, like nuScenes' n015 logs
@@ -176,14 +178,15 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
                 T = T_local_ego @ sensor.T_ego_sensor
                 key_lidar[sample_idx] = pts[:, :3].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
         else:
+            labels: dict = {}
             img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows,
-                                      vehicle_looks=cfg.vehicle_looks)
+                                      vehicle_looks=cfg.vehicle_looks, material=labels)
             ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
             assert ok, "JPEG encoding failed"
             _write_file(root / rel, jpg.tobytes())
             dpath = dense_depth_path(root, rel)
             dpath.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(dpath, depth=depth)
+            np.savez_compressed(dpath, depth=depth, material=labels["material"])
         sd_token = _token("sd", cfg.seed, si, ch, k)
         rows["ego_pose"].append(_pose_record(sd_token, world.T_global_local @ T_local_ego, ts))
         chains[ch].append({
@@ -259,7 +262,9 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True, workers: int = 1) 
         _write_file(root / cfg.version / f"{name}.json", json.dumps(rows, indent=0).encode())
     meta = {"generator": "fsmde_train.synth", "config": asdict(cfg),
             "depth": {"folder": DEPTH_DIR, "format": "npz key 'depth', float32 [H, W]", "units": "m",
-                      "kind": "z-depth along the optical axis", "sky": 0.0},
+                      "kind": "z-depth along the optical axis", "sky": 0.0,
+                      "material": {"format": "npz key 'material', uint8 [H, W]", "names": MATERIAL_NAMES,
+                                   "sky": SKY_ID}},
             "lidar": {"frame": "LIDAR_TOP", "fields": ["x", "y", "z", "intensity", "ring"], "hz": LIDAR_HZ},
             "camera_trigger_offsets_s": offsets}
     _write_file(root / "synth" / "meta.json", json.dumps(meta, indent=2).encode())
