@@ -16,6 +16,8 @@ key                shape / dtype           meaning
 ``depth_canon``    [B, N, 1, H, W] f32     ``depth * f_canonical / f_actual``: what the network predicts
 ``depth_dense``    [B, N, 1, H, W] f32     dense GT where the dataset has it (synthetic world), else zeros;
                                            for evaluation and the synthetic stand-in teacher, never a loss
+``semantic``       [B, N, H, W] i64        class per pixel (SEMANTIC_CLASSES) from the synthetic world's material
+                                           maps; SEMANTIC_IGNORE where the dataset has none (real data, old worlds)
 ``index``          [B] i64                 sample index (seeds per-sample randomness, e.g. the stand-in teacher)
 ``K``              [B, N, 3, 3] f32        intrinsics at H x W
 ``focal_scale``    [B, N] f32              f_actual / f_canonical (multiply predictions by it for metres)
@@ -52,7 +54,27 @@ from ..geometry import camera_channels, pose_from_record, splat_depth
 from ..synth.writer import dense_depth_path
 from .objects import OBJECT_MODES, ObjectTracks, lidar_depth_map_objects
 
-BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "K", "focal_scale", "T_ego_cam", "T_ref_cam", "index")
+BATCH_KEYS = ("image", "depth", "depth_canon", "depth_dense", "semantic", "K", "focal_scale", "T_ego_cam", "T_ref_cam",
+              "index")
+# The auxiliary semantic head's classes (model.semantic_classes = len) and how the world's materials map onto them
+# (synth.world.MATERIAL_NAMES; the material map holds 255 where a ray sees sky).
+SEMANTIC_CLASSES = ("sky", "road", "ground", "building", "vehicle", "pole", "foliage", "clutter")
+SEMANTIC_IGNORE = 255
+_MATERIAL_CLASS = {"road": "road", "grass": "ground", "sidewalk": "ground", "building": "building",
+                   "car_body": "vehicle", "car_glass": "vehicle", "pole": "pole", "trunk": "pole",
+                   "foliage": "foliage", "clutter": "clutter"}
+
+
+def material_to_class() -> np.ndarray:
+    """uint8 [256] lookup: material id -> SEMANTIC_CLASSES index (255 = sky -> "sky"; unknown ids ignored)."""
+    from ..synth.render import SKY_ID
+    from ..synth.world import MATERIAL_NAMES
+
+    lut = np.full(256, SEMANTIC_IGNORE, np.uint8)
+    for i, name in enumerate(MATERIAL_NAMES):
+        lut[i] = SEMANTIC_CLASSES.index(_MATERIAL_CLASS[name])
+    lut[SKY_ID] = SEMANTIC_CLASSES.index("sky")
+    return lut
 GT_KINDS = ("lidar", "dense")
 
 
@@ -87,6 +109,9 @@ class SurroundSample:
     tokens: list[str]  # camera sample_data tokens, ring order
     lidar_token: str | None  # key frame LIDAR_TOP, None for camera sweeps
     scene: str = ""
+
+
+_MATERIAL_LUT = material_to_class()
 
 
 class SurroundDataset(Dataset):
@@ -141,6 +166,7 @@ class SurroundDataset(Dataset):
         self.images = np.empty((n, c, self.h, self.w, 3), np.uint8)
         self.depths = np.empty((n, c, self.h, self.w), depth_dtype)
         self.dense_depths = np.zeros((n, c, self.h, self.w), depth_dtype)
+        self.semantic = np.full((n, c, self.h, self.w), SEMANTIC_IGNORE, np.uint8)
         self.K = np.empty((n, c, 3, 3), np.float32)
         self.T = np.empty((n, c, 4, 4), np.float32)
         self.E = np.empty((n, c, 4, 4), np.float64)  # ego -> global at each camera's timestamp
@@ -154,7 +180,7 @@ class SurroundDataset(Dataset):
         k = len(self.samples)
         self.images, self.depths, self.K, self.T = self.images[:k], self.depths[:k], self.K[:k], self.T[:k]
         self.E = self.E[:k]
-        self.dense_depths = self.dense_depths[:k]
+        self.dense_depths, self.semantic = self.dense_depths[:k], self.semantic[:k]
         if self.skipped:
             print(f"warning: {self.root}: skipped {len(self.skipped)} of {n} camera sets with bad files "
                   f"(first: {self.skipped[0]['reason']}); the other {k} are used")
@@ -184,7 +210,8 @@ class SurroundDataset(Dataset):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         kept = [s.tokens for s in self.samples]
-        np.savez(tmp, images=self.images, depths=self.depths, dense=self.dense_depths, K=self.K, T=self.T, E=self.E,
+        np.savez(tmp, images=self.images, depths=self.depths, dense=self.dense_depths, semantic=self.semantic,
+                 K=self.K, T=self.T, E=self.E,
                  kept=np.array(json.dumps(kept)), skipped=np.array(json.dumps(self.skipped)))
         os.replace(tmp, path)
 
@@ -194,6 +221,9 @@ class SurroundDataset(Dataset):
         with np.load(path, allow_pickle=False) as z:
             self.images, self.depths, self.dense_depths = z["images"], z["depths"], z["dense"]
             self.K, self.T, self.E = z["K"], z["T"], z["E"]
+            # caches written before the material maps: no labels (such a world has no maps either)
+            self.semantic = (z["semantic"] if "semantic" in z.files
+                             else np.full(self.dense_depths.shape, SEMANTIC_IGNORE, np.uint8))
             kept = {tuple(t) for t in json.loads(str(z["kept"]))}
             self.skipped = json.loads(str(z["skipped"]))
         self.samples = [s for s in samples if tuple(s.tokens) in kept]
@@ -275,6 +305,11 @@ class SurroundDataset(Dataset):
             if dpath.exists():
                 with np.load(dpath) as z:
                     dense = z["depth"]
+                    material = z["material"] if "material" in z.files else None
+                if material is not None:
+                    if material.shape != dense.shape:
+                        raise BadFile(f"material map in {dpath} is {material.shape}, expected {dense.shape}")
+                    self.semantic[i, j] = _MATERIAL_LUT[self._resize_depth(material)]
                 if dense.shape != (src[1], src[0]):
                     raise BadFile(f"dense depth {dpath} is {dense.shape}, expected {(src[1], src[0])}")
                 # float16 storage (training sets) tops out at 65504 m: far grazing ground saturates, never inf
@@ -327,6 +362,7 @@ class SurroundDataset(Dataset):
         return {
             "index": torch.tensor(i, dtype=torch.int64),
             "depth_dense": torch.from_numpy(self.dense_depths[i][:, None].astype(np.float32)),
+            "semantic": torch.from_numpy(self.semantic[i].astype(np.int64)),
             "image": torch.from_numpy(np.ascontiguousarray(img)),
             "depth": torch.from_numpy(depth),
             "depth_canon": torch.from_numpy(depth / fs[:, None, None, None]),

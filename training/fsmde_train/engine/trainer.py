@@ -117,6 +117,8 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
                              depth_dtype=np.float16 if d.sweeps else np.float32, cache_dir=d.cache_dir,
                              cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
                              geometry_inputs=cfg.model.geometry_inputs, lidar_objects=d.lidar_objects)
+        if cfg.loss.semantic:
+            _check_semantic(cfg, ds)
         if d.sequence:
             from ..data.sequence import SurroundSequence
 
@@ -128,6 +130,18 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
                               cameras=d.cameras, mean=cfg.model.mean, std=cfg.model.std,
                               geometry_inputs=cfg.model.geometry_inputs, lidar_objects=d.lidar_objects)
     return ds, val
+
+
+def _check_semantic(cfg: TrainConfig, ds) -> None:
+    """loss.semantic needs the head with one logit per class and a world that carries material maps."""
+    from ..data.surround import SEMANTIC_CLASSES, SEMANTIC_IGNORE
+
+    if cfg.model.semantic_classes != len(SEMANTIC_CLASSES):
+        raise ValueError(f"loss.semantic > 0 needs model.semantic_classes: {len(SEMANTIC_CLASSES)} "
+                         f"({', '.join(SEMANTIC_CLASSES)}), got {cfg.model.semantic_classes}")
+    if not (ds.semantic != SEMANTIC_IGNORE).any():
+        raise ValueError(f"loss.semantic > 0 but {ds.root} has no material maps (npz key 'material' beside the dense "
+                         "depth: a world rendered by fsmde-synth since 2026-12-06, e.g. make data/weights/train-dr8)")
 
 
 def _amp(cfg: TrainConfig, dev: torch.device):

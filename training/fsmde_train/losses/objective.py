@@ -15,7 +15,7 @@ from .distill import align_to_metric, ci_kd_loss, plain_kd_loss
 from .photometric import smoothness_loss, surround_reconstruction, surround_warps
 from .relational import depth_encoding, overlap_correspondences, vr_kd_loss, vr_kd_overlap_loss
 from .ssi import teacher_ssi_loss
-from .supervised import bin_centre_loss, silog_loss, validity_loss
+from .supervised import bin_centre_loss, semantic_loss, silog_loss, validity_loss
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class LossConfig:
     # total weight per class; 0 plain per-pixel BCE, which does not push ambiguous pixels of images with little sky
     # toward 'sky' (results/validity_plain/PLAN.md, results/validity_partial/PLAN.md)
     validity_balance: float = 1.0
+    # the auxiliary semantic head (needs model.semantic_classes and material maps: the synthetic world rendered
+    # since 2026-12-06): per-pixel cross-entropy over the labelled frames (losses/supervised.py semantic_loss)
+    semantic: float = 0.0
     ci_tau: float = 0.05
     ci_space: str = "log"
     ci_target: str = "softmax"  # softmax (the paper's reading, training/README.md) | two_hot (expectation-preserving; RESULTS.md)
@@ -84,6 +87,12 @@ class Objective:
                 raise ValueError("loss.validity > 0 needs model.validity_head: true")
             terms["validity"] = validity_loss(out["valid_logit"], batch.get("validity_gt", batch["depth_dense"]),
                                               balance=c.validity_balance)
+        if c.semantic:
+            if "semantic_logits" not in out:
+                raise ValueError("loss.semantic > 0 needs model.semantic_classes > 0")
+            if "semantic" not in batch:
+                raise ValueError("loss.semantic > 0 needs the batch key 'semantic' (data/surround.py: material maps)")
+            terms["semantic"] = semantic_loss(out["semantic_logits"], batch["semantic"])
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal or c.smooth:
             terms.update(self._self_supervised(out, batch))
         if c.needs_teacher:
@@ -155,6 +164,12 @@ class Objective:
         c, n = self.cfg, self.n_cam
         rgb, depth = self._rgb_and_metric_depth(out, batch)
         terms = {}
+        if c.semantic:
+            if "semantic_logits" not in out:
+                raise ValueError("loss.semantic > 0 needs model.semantic_classes > 0")
+            if "semantic" not in batch:
+                raise ValueError("loss.semantic > 0 needs the batch key 'semantic' (data/surround.py: material maps)")
+            terms["semantic"] = semantic_loss(out["semantic_logits"], batch["semantic"])
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal:
             T = batch.get("seq_T_ref_cam")
             if T is None:

@@ -82,6 +82,22 @@ def validity_loss(valid_logit: torch.Tensor, dense_gt: torch.Tensor, balance: fl
     return F.binary_cross_entropy_with_logits(logit, target, weight=weight)
 
 
+def semantic_loss(logits: torch.Tensor, labels: torch.Tensor, ignore: int = 255) -> torch.Tensor:
+    """Cross-entropy of per-pixel class logits [B, S, H, W] against labels [B, H, W] (int; ``ignore`` = no label:
+    real data, worlds without material maps); 0 when no pixel of the batch is labelled."""
+    if labels.shape != (logits.shape[0], *logits.shape[2:]):
+        raise ValueError(f"semantic labels are {tuple(labels.shape)}, expected "
+                         f"{(logits.shape[0], *logits.shape[2:])} (the logits {tuple(logits.shape)})")
+    labelled = labels != ignore
+    if not labelled.any():
+        return logits.sum() * 0.0
+    bad = labelled & ((labels < 0) | (labels >= logits.shape[1]))
+    if bad.any():
+        raise ValueError(f"semantic labels outside [0, {logits.shape[1]}) (model.semantic_classes): "
+                         f"{sorted(set(labels[bad].tolist()))[:5]}")
+    return F.cross_entropy(logits, labels.long(), ignore_index=ignore)
+
+
 @torch.no_grad()
 def bin_stats(centers: torch.Tensor, gt: torch.Tensor, min_depth: float = 0.5, max_depth: float = 100.0,
               distinct_gap: float = 0.01, near: float = 0.1) -> dict:

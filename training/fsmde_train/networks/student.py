@@ -13,6 +13,8 @@ Shapes (B = batch of views; a surround batch [B, N_cam, 3, H, W] is flattened to
 - ``valid_logit`` [B, 1, H, W]  with ``validity_head``: logit of "this pixel has a depth" (sky and other
   pixels without a surface are invalid); the exported model writes NaN where it is < 0 (REP-118's invalid).
   With ``validity_input_skip`` the head reads [decoder features, input avg-pooled to H/s, W/s]
+- ``semantic_logits`` [B, S, H, W]  with ``semantic_classes`` S > 0: per-pixel class logits (data/surround.py
+  SEMANTIC_CLASSES), an auxiliary training output from the decoder features (not exported)
 
 The bin-centre head follows AdaBins: widths = softmax(MLP(pooled bottleneck)) * (max - min), centres at
 the middle of each cumulative interval, so centres are ordered and stay inside the depth range. With
@@ -49,6 +51,9 @@ class StudentConfig:
     # stride) beside the decoder features: where training makes the shared features colour-blind (random
     # convolutions), the head still sees the pixel's colour and ray (results/validity_skip/PLAN.md; it did not help)
     validity_input_skip: bool = False
+    # an auxiliary semantic head on the decoder features (0 = none): what the pixel is (sky, road, ground, building,
+    # vehicle, pole, foliage, clutter), trained from the synthetic world's material maps (results/semantic_head)
+    semantic_classes: int = 0
     # camera-aware input channels after RGB (names of fsmde_train.geometry.GEOMETRY_INPUTS), from K and extrinsics
     geometry_inputs: tuple[str, ...] = ()
     # cross-view attention between ring-adjacent views at the bottleneck (networks/fusion.py): the batch must then
@@ -147,6 +152,11 @@ class SurroundDepthStudent(nn.Module):
         v_in = cfg.decoder_width + (cfg.in_channels if cfg.validity_input_skip else 0)
         self.valid_head = (nn.Sequential(_conv_bn(v_in, cfg.decoder_width // 2),
                                          nn.Conv2d(cfg.decoder_width // 2, 1, 1)) if cfg.validity_head else None)
+        if cfg.semantic_classes < 0:
+            raise ValueError(f"model.semantic_classes must be >= 0, got {cfg.semantic_classes}")
+        self.semantic_head = (nn.Sequential(_conv_bn(cfg.decoder_width, cfg.decoder_width),
+                                            nn.Conv2d(cfg.decoder_width, cfg.semantic_classes, 1))
+                              if cfg.semantic_classes else None)
 
     def bin_centers(self, bottleneck: torch.Tensor) -> torch.Tensor:
         c = self.cfg
@@ -196,6 +206,9 @@ class SurroundDepthStudent(nn.Module):
                     else dec)
             out["valid_logit"] = F.interpolate(self.valid_head(v_in), size=image.shape[-2:], mode="bilinear",
                                                align_corners=False)
+        if self.semantic_head is not None:
+            out["semantic_logits"] = F.interpolate(self.semantic_head(dec), size=image.shape[-2:], mode="bilinear",
+                                                   align_corners=False)
         return out
 
 
