@@ -79,3 +79,70 @@ def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: 
         a = float(alpha[i])
         out[i * views:(i + 1) * views] = (a * x + (1 - a) * y).clamp(0, 1)
     return torch.cat([(out - m) / s, image[:, 3:]], 1), apply.repeat_interleave(views).to(dev)
+
+
+def aspect_jitter(b: dict, gen: torch.Generator, p: float, ratio_range: tuple[float, float], canonical_focal_px: float,
+                  geometry_inputs=()) -> tuple[dict, torch.Tensor]:
+    """Another pixel aspect per view: with probability ``p`` a view's fy/fx is multiplied by r, log-uniform in
+    ``ratio_range``, by cropping rows (r > 1: hc = H / r rows at a random offset) or columns (r < 1: W * r columns)
+    and resizing the crop back to H x W. A real camera squeezed into the model input does this: KITTI's 1242x375
+    at 224x128 has fy/fx 1.89, DDAD's 1936x1216 0.91; the training world's cameras all have fy = fx.
+
+    ``b`` is a flattened batch (keys image [V, C, H, W] with the geometry channels after RGB, depth, depth_canon,
+    depth_dense [V, 1, H, W], semantic [V, H, W] when present, K [V, 3, 3], focal_scale [V], T_ego_cam [V, 4, 4]).
+    RGB is resampled bilinearly, depth maps and labels by nearest neighbour at the pixel centres (every value stays
+    an exact measurement), K follows (pixel-centre convention), and focal_scale, depth_canon and the geometry
+    channels are recomputed from the new K. Returns (new batch, [V] bool: the view was changed)."""
+    import math
+
+    import numpy as np
+
+    from ..geometry import camera_channels
+
+    lo, hi = ratio_range
+    if not 0 < lo <= hi:
+        raise ValueError(f"data.aspect_range must be 0 < lo <= hi, got {ratio_range}")
+    img = b["image"]
+    V, _, H, W = img.shape
+    dev = img.device
+    apply = torch.rand(V, generator=gen) < p
+    ratio = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * torch.rand(V, generator=gen))
+    offset = torch.rand(V, generator=gen)
+    out = {k: v.clone() for k, v in b.items()
+           if k in ("image", "depth", "depth_canon", "depth_dense", "semantic", "K", "focal_scale")}
+    for i in torch.nonzero(apply).flatten().tolist():
+        r = float(ratio[i])
+        K = out["K"][i].double().clone()
+        if r >= 1:
+            n = max(8, round(H / r))
+            o = int(float(offset[i]) * (H - n + 1))
+            src = torch.arange(H, device=dev)
+            src = o + torch.clamp(((src + 0.5) * n / H).long(), max=n - 1)
+            rgb = F.interpolate(img[i:i + 1, :3, o:o + n], size=(H, W), mode="bilinear", align_corners=False)
+            s = H / n
+            K[1, 1] *= s
+            K[1, 2] = (K[1, 2] - o + 0.5) * s - 0.5
+            pick = lambda t: t[..., src, :]  # noqa: E731
+        else:
+            n = max(8, round(W * r))
+            o = int(float(offset[i]) * (W - n + 1))
+            src = torch.arange(W, device=dev)
+            src = o + torch.clamp(((src + 0.5) * n / W).long(), max=n - 1)
+            rgb = F.interpolate(img[i:i + 1, :3, :, o:o + n], size=(H, W), mode="bilinear", align_corners=False)
+            s = W / n
+            K[0, 0] *= s
+            K[0, 2] = (K[0, 2] - o + 0.5) * s - 0.5
+            pick = lambda t: t[..., src]  # noqa: E731
+        out["image"][i, :3] = rgb[0]
+        for k in ("depth", "depth_dense", "semantic"):
+            if k in out:
+                out[k][i] = pick(b[k][i])
+        out["K"][i] = K.to(out["K"].dtype)
+        fs = float((K[0, 0] + K[1, 1]) / 2 / canonical_focal_px)
+        out["focal_scale"][i] = fs
+        out["depth_canon"][i] = out["depth"][i] / fs
+        if geometry_inputs:
+            g = camera_channels(K.cpu().numpy(), b["T_ego_cam"][i].double().cpu().numpy(), (H, W),
+                                canonical_focal_px, geometry_inputs)
+            out["image"][i, 3:] = torch.from_numpy(np.ascontiguousarray(g)).to(img.dtype).to(dev)
+    return {**b, **out}, apply

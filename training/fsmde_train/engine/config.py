@@ -38,6 +38,11 @@ class DataConfig:
     # which sets train the validity head under randconv: "all" | "rendered" (only those left as rendered: the
     # convolved colours blur the sky's boundary, results/randconv/PLAN.md)
     randconv_validity: str = "all"
+    # probability per view of another pixel aspect (data/augment.py aspect_jitter): fy/fx times r, log-uniform in
+    # aspect_range, by a crop resized back (KITTI at the model input has fy/fx 1.89, DDAD 0.91; the synthetic
+    # cameras 1); 0 = off
+    aspect_jitter: float = 0.0
+    aspect_range: tuple[float, float] = (0.8, 2.0)
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
@@ -172,6 +177,14 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
     if not 0 <= cfg.optim.average_from <= cfg.optim.steps:
         raise ValueError(f"optim.average_from must be a step in [0, optim.steps = {cfg.optim.steps}] (0: no "
                          f"averaging), got {cfg.optim.average_from}")
+    if not 0.0 <= cfg.data.aspect_jitter <= 1.0:
+        raise ValueError(f"data.aspect_jitter must be a probability in [0, 1], got {cfg.data.aspect_jitter}")
+    if cfg.data.aspect_jitter and cfg.data.sequence:
+        raise ValueError("data.aspect_jitter does not apply to sequences (data.sequence: the frames t-1 and t+1 would "
+                         "keep the old pixel aspect); set one of them off")
+    if len(cfg.data.aspect_range) != 2 or not 0 < cfg.data.aspect_range[0] <= cfg.data.aspect_range[1]:
+        raise ValueError(f"data.aspect_range must be [lo, hi] with 0 < lo <= hi (fy/fx factors), "
+                         f"got {cfg.data.aspect_range}")
     if cfg.data.randconv_validity not in ("all", "rendered"):
         raise ValueError(f"data.randconv_validity must be 'all' or 'rendered', got {cfg.data.randconv_validity!r}")
     if cfg.loss.photo_scale_mode not in ("upsample", "pyramid"):

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
-from ..data.augment import photometric, random_convolution
+from ..data.augment import aspect_jitter, photometric, random_convolution
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
@@ -446,6 +446,10 @@ def _step(run: _Run, b: dict):
     for g in opt.param_groups:
         g["lr"] = lr_at(run.step, run.cfg.optim)
     buffers = [t.detach().clone() for t in net.buffers()]  # BN statistics move in the forward pass
+    if run.cfg.data.aspect_jitter:  # first: the photometric terms below see the resampled views
+        gen = torch.Generator().manual_seed(run.cfg.seed * 3_000_017 + run.step * 107 + run.dd.rank)
+        b, _ = aspect_jitter(b, gen, run.cfg.data.aspect_jitter, tuple(run.cfg.data.aspect_range),
+                             run.cfg.data.canonical_focal_px, run.cfg.model.geometry_inputs)
     if run.cfg.data.augment:
         gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
