@@ -70,7 +70,7 @@ data/weights/train-dr7: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 --cross-streets && mv $@.part $@
 
 # train-dr5 re-rendered since the writer saves each frame's material map (same images, depth and LiDAR): the labels of
-# the auxiliary semantic head (issue 11: training/results/semantic_head/PLAN.md). CPU: ~11 min (2 workers).
+# the auxiliary semantic head (issue 11: training/results/semantic_head/PLAN.md; not kept). CPU: 668 s (2 workers).
 data/weights/train-dr8: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
 
