@@ -164,12 +164,6 @@ class Objective:
         c, n = self.cfg, self.n_cam
         rgb, depth = self._rgb_and_metric_depth(out, batch)
         terms = {}
-        if c.semantic:
-            if "semantic_logits" not in out:
-                raise ValueError("loss.semantic > 0 needs model.semantic_classes > 0")
-            if "semantic" not in batch:
-                raise ValueError("loss.semantic > 0 needs the batch key 'semantic' (data/surround.py: material maps)")
-            terms["semantic"] = semantic_loss(out["semantic_logits"], batch["semantic"])
         if c.photo_temporal or c.photo_spatial or c.photo_spatio_temporal:
             T = batch.get("seq_T_ref_cam")
             if T is None:

@@ -1,29 +1,21 @@
 """PLAN.md's tables: train-dr7 (cross streets, XS1-XS3) against train-dr5 with the same config (VB1-VB3, the shipped
 config), three seeds each, plus the real far range: median pred/GT and AbsRel at 20-40 and 40-80 m per dataset.
 python results/cross_streets/compare.py (from training/)."""
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "real_world_detail"))
-from compare import DATASETS, against_train_dr2  # noqa: E402
+from compare import DATASETS, against_train_dr2, by_distance  # noqa: E402
 
 BANDS = ((3, "20-40 m"), (4, "40-80 m"))
 
 
 def far_range(folder: Path, prefix: str):
     """Mean over seeds of the per-dataset median pred/GT and AbsRel in the far bands (None if a run is missing)."""
-    rows = []
-    for s in range(1, 4):
-        f = folder / f"{prefix}{s}" / "real" / "metrics.json"
-        if not f.exists():
-            return None
-        rows.append(json.loads(f.read_text())["by_distance"])
-    return {(ds, i): (np.mean([r[ds]["median_ratio"][i] for r in rows]), np.mean([r[ds]["abs_rel"][i] for r in rows]))
-            for ds in DATASETS for i, _ in BANDS}
+    bd = by_distance(folder, prefix)
+    return None if bd is None else {k: (ratio, absrel) for k, (absrel, ratio) in bd.items()}
 
 
 if __name__ == "__main__":

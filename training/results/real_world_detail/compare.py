@@ -1,6 +1,7 @@
 """The PLAN.md table from the runs' metrics: per run and per world (mean over its seeds), real frames and val world.
 
 python results/real_world_detail/compare.py   (from training/; reads results/real_world_detail/<run>/{real,val})
+python results/real_world_detail/compare.py EXPERIMENT PREFIX LABEL   (results/EXPERIMENT/<PREFIX>1-3 against VB1-VB3)
 """
 from __future__ import annotations
 
@@ -91,8 +92,48 @@ def against_train_dr2(here: Path, prefix: str, world: str, also: tuple = ()) -> 
     camera_table(runs, worlds)
 
 
-def main() -> None:
-    table({k: (w, s, HERE) for k, (w, s) in RUNS.items()}, ("train-dr", "train-dr2"))
+BANDS = ("0.5-5 m", "5-10 m", "10-20 m", "20-40 m", "40-80 m")
+
+
+def by_distance(folder: Path, prefix: str) -> dict | None:
+    """{(dataset, band index): (AbsRel, median pred/GT)}, means over the runs <prefix>1-3 of ``metrics.json``
+    ``by_distance`` (None if a run is missing)."""
+    rows = []
+    for s in range(1, 4):
+        f = folder / f"{prefix}{s}" / "real" / "metrics.json"
+        if not f.exists():
+            return None
+        rows.append(json.loads(f.read_text())["by_distance"])
+    return {(ds, i): (np.mean([r[ds]["abs_rel"][i] for r in rows]), np.mean([r[ds]["median_ratio"][i] for r in rows]))
+            for ds in DATASETS for i in range(len(BANDS))}
+
+
+def distance_table(series: tuple) -> None:
+    """Print the three-seed AbsRel / median pred/GT per dataset and band; ``series``: ((folder, prefix, name), ...)."""
+    print("\n| three-seed mean, AbsRel / median pred/GT | " + " | ".join(BANDS) + " |")
+    print("|---|" + "---:|" * len(BANDS))
+    for folder, prefix, _ in series:
+        bd = by_distance(folder, prefix)
+        if bd is None:
+            continue
+        for d in DATASETS:
+            print(f"| {d} {prefix} | " + " | ".join(f"{bd[(d, i)][0]:.2f} / ×{bd[(d, i)][1]:.2f}"
+                                                   for i in range(len(BANDS))) + " |")
+
+
+def main(argv=None) -> None:
+    """Without arguments this folder's table; with EXPERIMENT PREFIX LABEL, that experiment's <PREFIX>1-3 against
+    VB1-VB3 (the shipped config), with the real frames by distance."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        table({k: (w, s, HERE) for k, (w, s) in RUNS.items()}, ("train-dr", "train-dr2"))
+        return
+    exp, prefix, label = args
+    ref = (HERE.parent / "validity_partial", "VB", "train-dr5 (VB1-VB3, shipped config)")
+    against_train_dr2(HERE.parent / exp, prefix, label, also=(ref,))
+    distance_table((ref, (HERE.parent / exp, prefix, label)))
 
 
 if __name__ == "__main__":
