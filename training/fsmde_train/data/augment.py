@@ -146,3 +146,58 @@ def aspect_jitter(b: dict, gen: torch.Generator, p: float, ratio_range: tuple[fl
                                 canonical_focal_px, geometry_inputs)
             out["image"][i, 3:] = torch.from_numpy(np.ascontiguousarray(g)).to(img.dtype).to(dev)
     return {**b, **out}, apply
+
+
+MIRROR_KEYS = ("image", "depth", "depth_canon", "depth_dense", "semantic", "validity_gt")
+
+
+def mirror_sets(b: dict, gen: torch.Generator, p: float) -> tuple[dict, torch.Tensor]:
+    """The mirror world: with probability ``p`` per camera set, every view left-right mirrored and the ring read the
+    other way round. Every training street is right-hand traffic with the ego in the rightmost lane (kerb, parked
+    cars and the near façades always on the right); real rigs also drive on the left (nuScenes Singapore) and in
+    middle lanes. Mirroring a set is exact: it is the same street with y -> -y, seen by the same rig mirrored.
+
+    ``b`` is a flattened batch of whole camera sets ([B * n_cam, ...], ``n_cam`` in ``b``, ring order with the
+    front camera first). For a mirrored set: per-pixel tensors (``MIRROR_KEYS``; the camera-aware channels, which for
+    the mirrored camera are the mirrored channels, included) flipped along the width; the views reordered
+    [0, n-1, ..., 1] (CAM_FRONT_LEFT's mirror image is what a front-right camera sees in the mirror world, so the
+    ring keeps its order and its overlaps: the cross-view terms still pair view k's right border with view k+1's
+    left); K's cx -> W - 1 - cx (pixel centres at integers) and skew negated; T_ego_cam -> S_y T S_x (the vehicle's
+    y and the camera's x negated: still a rotation). Returns (new batch, [B] bool: the set was mirrored)."""
+    if b.get("seq_image") is not None:
+        raise ValueError("mirror_sets does not apply to sequences (the frames t-1 and t+1 and their motions would "
+                         "need mirroring too)")
+    n = int(b["n_cam"])
+    V, W = b["image"].shape[0], b["image"].shape[-1]
+    if V % n:
+        raise ValueError(f"mirror_sets: {V} views are not whole camera sets of {n}")
+    apply = torch.rand(V // n, generator=gen) < p
+    if not apply.any():
+        return b, apply
+    order = torch.arange(V)
+    ring = torch.tensor([0] + list(range(n - 1, 0, -1)))
+    for s in torch.nonzero(apply).flatten().tolist():
+        order[s * n:(s + 1) * n] = s * n + ring
+    views = apply.repeat_interleave(n)[order]  # mirrored views, in the new order
+    out = dict(b)
+    for k, t in b.items():
+        if not torch.is_tensor(t) or t.dim() == 0 or t.shape[0] != V:
+            continue
+        t = t[order.to(t.device)]
+        if k in MIRROR_KEYS:
+            t = torch.where(views.to(t.device).view(-1, *[1] * (t.dim() - 1)), t.flip(-1), t)
+        out[k] = t
+    K = out["K"].clone()
+    K[views, 0, 2] = W - 1 - K[views, 0, 2]
+    K[views, 0, 1] = -K[views, 0, 1]
+    out["K"] = K
+    S_y = torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=out["T_ego_cam"].dtype))
+    S_x = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=out["T_ego_cam"].dtype))
+    T = out["T_ego_cam"].clone()
+    T[views] = S_y.to(T.device) @ T[views] @ S_x.to(T.device)
+    out["T_ego_cam"] = T
+    if "T_ref_cam" in out:  # a set's cameras relative to its first camera's pose: mirrored the same way
+        R = out["T_ref_cam"].clone()
+        R[views] = S_y.to(R.device) @ R[views] @ S_x.to(R.device)
+        out["T_ref_cam"] = R
+    return out, apply

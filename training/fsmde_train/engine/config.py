@@ -43,6 +43,9 @@ class DataConfig:
     # cameras 1); 0 = off
     aspect_jitter: float = 0.0
     aspect_range: tuple[float, float] = (0.8, 2.0)
+    # probability per camera set of the mirror world (data/augment.py mirror_sets): every view left-right mirrored,
+    # the ring read the other way round; the training streets are all right-hand traffic; 0 = off
+    mirror: float = 0.0
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
@@ -179,6 +182,11 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
                          f"averaging), got {cfg.optim.average_from}")
     if not 0.0 <= cfg.data.aspect_jitter <= 1.0:
         raise ValueError(f"data.aspect_jitter must be a probability in [0, 1], got {cfg.data.aspect_jitter}")
+    if not 0.0 <= cfg.data.mirror <= 1.0:
+        raise ValueError(f"data.mirror must be a probability in [0, 1], got {cfg.data.mirror}")
+    if cfg.data.mirror and cfg.data.sequence:
+        raise ValueError("data.mirror does not apply to sequences (data.sequence: the frames t-1 and t+1 and their "
+                         "motions would need mirroring too)")
     if cfg.data.aspect_jitter and cfg.data.sequence:
         raise ValueError("data.aspect_jitter does not apply to sequences (data.sequence: the frames t-1 and t+1 would "
                          "keep the old pixel aspect); set one of them off")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
-from ..data.augment import aspect_jitter, photometric, random_convolution
+from ..data.augment import aspect_jitter, mirror_sets, photometric, random_convolution
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
@@ -249,7 +249,9 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     autocast, scaler = _amp(cfg, dd.device)
     run = _Run(cfg, dd, out, ds, val, net, net, teacher, objective, opt, autocast, scaler)
     run.pose = run.pose_model = pose
-    if teacher is not None and cfg.teacher.cache and not cfg.data.augment and not cfg.data.randconv:
+    # the cache holds the teacher's output for a set as stored: any augmentation that changes the images turns it off
+    if (teacher is not None and cfg.teacher.cache and not cfg.data.augment and not cfg.data.randconv
+            and not cfg.data.aspect_jitter and not cfg.data.mirror):
         run.teacher_cache = {}
     state = load_checkpoint(out)
     if state is None and cfg.init_from:  # a fresh run from given weights (a resumed one has its own)
@@ -450,6 +452,9 @@ def _step(run: _Run, b: dict):
         gen = torch.Generator().manual_seed(run.cfg.seed * 3_000_017 + run.step * 107 + run.dd.rank)
         b, _ = aspect_jitter(b, gen, run.cfg.data.aspect_jitter, tuple(run.cfg.data.aspect_range),
                              run.cfg.data.canonical_focal_px, run.cfg.model.geometry_inputs)
+    if run.cfg.data.mirror:  # before the teacher and the losses: all of them see the mirror world
+        gen = torch.Generator().manual_seed(run.cfg.seed * 4_000_037 + run.step * 109 + run.dd.rank)
+        b, _ = mirror_sets(b, gen, run.cfg.data.mirror)
     if run.cfg.data.augment:
         gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}
