@@ -9,12 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import json
-
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "real_world_detail"))
-from compare import DATASETS, load, table  # noqa: E402
+from compare import DATASETS, load, runs_distance_table, table  # noqa: E402
 
 RESULTS = Path(__file__).parents[1]
 HERE = Path(__file__).parent
@@ -48,23 +46,6 @@ def clauses(vb: dict, aj: dict) -> list:
     ]
 
 
-BANDS = ("0.5-5 m", "5-10 m", "10-20 m", "20-40 m", "40-80 m", "80-200 m")
-
-
-def distance_table() -> None:
-    """Six-seed mean AbsRel / median pred/GT per dataset and LiDAR distance band (``metrics.json`` ``by_distance``);
-    read after the verdict, not part of the rule."""
-    print("\n| six-seed mean, AbsRel / median pred/GT | " + " | ".join(BANDS) + " |\n|---|" + "---:|" * len(BANDS))
-    for ds in DATASETS:
-        for series in ("VB", "AJ"):
-            rows = [json.loads((here / k / "real" / "metrics.json").read_text())["by_distance"][ds]
-                    for k, (s, _, here) in RUNS.items() if s == series]
-            cells = ["–" if rows[0]["abs_rel"][i] is None else
-                     f"{np.mean([r['abs_rel'][i] for r in rows]):.2f} / ×{np.mean([r['median_ratio'][i] for r in rows]):.2f}"
-                     for i in range(len(BANDS))]
-            print(f"| {ds} {series} | " + " | ".join(cells) + " |")
-
-
 def main() -> int:
     table(RUNS, ("VB", "AJ"))
     res = {k: load(k, here) for k, (_, _, here) in RUNS.items()}
@@ -84,7 +65,7 @@ def main() -> int:
     for name, ok, nums in rows:
         print(f"| {name} | {'yes' if ok else 'NO'} | {nums} |")
     print(f"\nverdict: {'KEEP' if all(ok for _, ok, _ in rows) else 'NOT KEPT'}")
-    distance_table()
+    runs_distance_table(RUNS, ("VB", "AJ"), "six-seed mean")  # read after the verdict, not part of the rule
     return 0
 
 

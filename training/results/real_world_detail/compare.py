@@ -121,6 +121,23 @@ def distance_table(series: tuple) -> None:
                                                    for i in range(len(BANDS))) + " |")
 
 
+BANDS6 = BANDS + ("80-200 m",)
+
+
+def runs_distance_table(runs: dict, series_order: tuple, label: str) -> None:
+    """Print the mean over each series' runs of AbsRel / median pred/GT per dataset and LiDAR band (``metrics.json``
+    ``by_distance``); ``runs``: {name: (series, seed, folder)}, ``label``: the first header cell."""
+    print(f"\n| {label}, AbsRel / median pred/GT | " + " | ".join(BANDS6) + " |\n|---|" + "---:|" * len(BANDS6))
+    for ds in DATASETS:
+        for series in series_order:
+            rows = [json.loads((here / k / "real" / "metrics.json").read_text())["by_distance"][ds]
+                    for k, (s, _, here) in runs.items() if s == series]
+            cells = ["–" if rows[0]["abs_rel"][i] is None else
+                     f"{np.mean([r['abs_rel'][i] for r in rows]):.2f} / ×{np.mean([r['median_ratio'][i] for r in rows]):.2f}"
+                     for i in range(len(BANDS6))]
+            print(f"| {ds} {series} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> None:
     """Without arguments this folder's table; with EXPERIMENT PREFIX LABEL, that experiment's <PREFIX>1-3 against
     VB1-VB3 (the shipped config), with the real frames by distance."""
