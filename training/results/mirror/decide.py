@@ -18,6 +18,32 @@ RESULTS = Path(__file__).parents[1]
 HERE = Path(__file__).parent
 RUNS = {**{f"AJ{s + 1}": ("AJ", s, RESULTS / "aspect_jitter") for s in range(3)},
         **{f"MR{s + 1}": ("MR", s, HERE) for s in range(3)}}
+
+
+def means(res: dict, series: str) -> dict:
+    rows = [m for k, m in res.items() if k.startswith(series)]
+    return {key: np.mean([m[key] for m in rows], 0) for key in ("abs_rel", "d1", "coverage", "val", "near", "sky",
+                                                               "surface")}
+
+
+def clauses(ref: dict, new: dict) -> list:
+    """(clause, holds, numbers) in PLAN.md's order."""
+    d = new["abs_rel"] - ref["abs_rel"]
+    cov = new["coverage"] - ref["coverage"]
+    return [
+        ("real-frame mean falls by >= 0.03", new["abs_rel"].mean() - ref["abs_rel"].mean() <= -0.03,
+         f"{ref['abs_rel'].mean():.4f} -> {new['abs_rel'].mean():.4f} "
+         f"({new['abs_rel'].mean() - ref['abs_rel'].mean():+.4f})"),
+        *[(f"{ds} no worse by > 0.03", d[i] <= 0.03,
+           f"{ref['abs_rel'][i]:.4f} -> {new['abs_rel'][i]:.4f} ({d[i]:+.4f})") for i, ds in enumerate(DATASETS)],
+        ("val <= AJ + 0.01", new["val"] <= ref["val"] + 0.01, f"{ref['val']:.4f} -> {new['val']:.4f}"),
+        ("val sky NaN >= 95 %", new["sky"] >= 0.95, f"{100 * new['sky']:.1f} %"),
+        ("val surface NaN <= 1.0 %", new["surface"] <= 0.01, f"{100 * new['surface']:.2f} %"),
+        ("LiDAR predicted down <= 2 points on every dataset", bool(np.all(cov >= -0.02)),
+         " / ".join(f"{ds} {100 * c:+.1f}" for ds, c in zip(DATASETS, cov))),
+    ]
+
+
 def main() -> int:
     table(RUNS, ("AJ", "MR"))
     res = {k: load(k, here) for k, (_, _, here) in RUNS.items()}
