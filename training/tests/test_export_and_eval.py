@@ -82,6 +82,23 @@ def test_oracle_scores_perfectly_and_median_scaling_removes_a_global_scale(tiny_
     assert ev2["nuscenes"]["median_scaled"]["mean"]["abs_rel"] < 1e-6
     assert ev2["ddad"]["median_scaled"]["mean"]["d1"] == 1.0
     assert ev["cross_view"]["gt"] < 0.1 and abs(ev["cross_view"]["pred"] - ev["cross_view"]["gt"]) < 0.02
+    r1, r2 = (np.array([np.nan if x is None else x for x in e["abs_rel_by_distance"]["median_ratio"][:5]])
+              for e in (ev, ev2))  # bands to 80 m: the DDAD cap (200 m) clips none of the doubled depth there
+    assert np.nanmax(np.abs(r1 - 1)) < 2e-3 and np.nanmax(np.abs(r2 - 2)) < 4e-3 and np.isfinite(r1).sum() >= 3
+
+
+def test_median_ratio_by_distance_shows_a_squeeze():
+    from fsmde_train.eval.protocol import DISTANCE_BINS, LOG_RATIO_EDGES, _by_distance, _hist_median_ratio
+
+    g = np.linspace(1.0, 79.0, 20000).reshape(100, 200).astype(np.float32)
+    pred = g * np.where(g < 10, 1.3, np.where(g < 40, 0.8, 0.45))  # near too far, far too near
+    pred[0, :50] = np.nan  # a NaN (sky) prediction is skipped, not counted
+    acc = [[0.0, 0] for _ in range(len(DISTANCE_BINS) - 1)]
+    hist = np.zeros((len(DISTANCE_BINS) - 1, len(LOG_RATIO_EDGES) - 1), np.int64)
+    _by_distance(pred, g, 1e-3, 80.0, acc, hist)
+    ratios = [_hist_median_ratio(h) for h in hist]
+    np.testing.assert_allclose(ratios[:5], [1.3, 1.3, 0.8, 0.8, 0.45], rtol=2e-3)
+    assert ratios[5] is None and hist.sum() == sum(n for _, n in acc) == 20000 - 50
 
 
 def test_cross_view_disagreement_sees_one_camera_off_scale(tiny_world, nusc):

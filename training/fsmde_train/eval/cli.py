@@ -152,15 +152,19 @@ def write_report(rows: dict[str, dict], out: Path, data_label: str) -> int:
         md.insert(0, "# Comparison (nuScenes protocol, scale-aware)\n\n" + rows_table(rows) + "\n\n"
                   "# Comparison (nuScenes protocol, median-scaled)\n\n" + rows_table(rows, scaling="median_scaled")
                   + "\n")
-    if any("/" in n for n in rows):  # rows named <row>/<seed>: the seeds' mean ± std first
-        md.insert(0, "# Mean ± std over seeds (nuScenes protocol, scale-aware)\n\n" + seeds_table(rows) + "\n\n"
-                  "# AbsRel by GT distance (scale-aware, mean over seeds)\n\n" + distance_table(rows) + "\n")
+    seeds = any("/" in n for n in rows)
+    by_distance = (f"# AbsRel / median pred/GT by GT distance (scale-aware{', mean over seeds' if seeds else ''})\n\n"
+                   + distance_table(rows) + "\n")
+    md.insert(0, by_distance)
+    if seeds:  # rows named <row>/<seed>: the seeds' mean ± std first
+        md.insert(0, "# Mean ± std over seeds (nuScenes protocol, scale-aware)\n\n" + seeds_table(rows) + "\n")
         print(seeds_table(rows))
     out.mkdir(parents=True, exist_ok=True)  # written only once every table is made
     (out / "metrics.json").write_text(json.dumps(rows, indent=2))
     (out / "report.md").write_text("\n\n".join(md))
     paths = plots(next(iter(rows.values())), out, rows)
     print(rows_table(rows))
+    print(distance_table(rows))
     print(f"wrote {out / 'report.md'}, {out / 'metrics.json'}, " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -117,15 +117,24 @@ def plots(ev: dict, out_dir, rows: dict[str, dict] | None = None) -> list[Path]:
 
 
 def distance_table(rows: dict[str, dict]) -> str:
-    """AbsRel by GT distance (scale-aware), one line per row; ``<row>/<seed>`` rows averaged over their seeds."""
+    """AbsRel by GT distance (scale-aware), one line per row; ``<row>/<seed>`` rows averaged over their seeds. Where
+    the metrics have it (written since 2026-12-07), each cell also gives the median pred/GT (``0.071 / ×0.98``)."""
     groups = group_seeds(rows)
     b = next(iter(rows.values()))["abs_rel_by_distance"]["bins"]
     heads = [f"{lo:g}–{hi:g} m" for lo, hi in zip(b, b[1:])]
     lines = ["| row | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+
+    def mean_of(evs, key):
+        if not all(key in r["abs_rel_by_distance"] for r in evs):
+            return None
+        return np.array([[np.nan if x is None else x for x in r["abs_rel_by_distance"][key]] for r in evs],
+                        dtype=float).mean(0)
+
     for name, evs in groups.items():
-        v = np.array([[np.nan if x is None else x for x in r["abs_rel_by_distance"]["abs_rel"]] for r in evs],
-                     dtype=float)
-        lines.append(f"| {name} | " + " | ".join("–" if np.isnan(x) else f"{x:.3f}" for x in v.mean(0)) + " |")
+        a, q = mean_of(evs, "abs_rel"), mean_of(evs, "median_ratio")
+        cells = ["–" if np.isnan(x) else f"{x:.3f}" + ("" if q is None or np.isnan(q[i]) else f" / ×{q[i]:.2f}")
+                 for i, x in enumerate(a)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
