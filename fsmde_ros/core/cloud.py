@@ -76,14 +76,17 @@ class CloudFuser:
         return hit
 
     def fuse(self, depths, Ks, rgbs, Ts, stride: int = 2, min_range: float = 1.0, max_range: float = 60.0,
-             voxel_size: float = 0.0) -> np.ndarray:
+             voxel_size: float = 0.0, motions=None) -> np.ndarray:
         """Per view: depth [h, w] metres (NaN invalid) or None, K 3x3 at the depth resolution, RGB [h, w, 3],
-        T_base_camera 4x4 or None (left out). Returns the packed cloud (XYZRGB_DTYPE) in the base frame.
+        T_base_camera 4x4 or None (left out), and optionally its ego motion T_base(cloud stamp)<-base(exposure)
+        (core/motion.py; None: static). Returns the packed cloud (XYZRGB_DTYPE) in the base frame.
 
         Every sampled pixel is computed densely as a 16-byte (x, y, z, rgb) row, then the valid rows are taken
-        in one 16-byte-element gather (2-D boolean indexing costs ~5x more)."""
+        in one 16-byte-element gather (2-D boolean indexing costs ~5x more). The motion moves the kept points
+        afterwards, so the ray cache stays keyed by the static mount."""
         parts = []
-        for d, K, rgb, T in zip(depths, Ks, rgbs, Ts):
+        motions = [None] * len(Ts) if motions is None else motions
+        for d, K, rgb, T, M in zip(depths, Ks, rgbs, Ts, motions):
             if d is None or T is None:
                 continue
             dirs, norms, origin = self.rays(K, T, d.shape, stride)
@@ -96,7 +99,11 @@ class CloudFuser:
             with np.errstate(invalid="ignore"):
                 r = z * norms  # range from the camera centre; NaN compares False below
                 keep = (z > 0) & (r >= min_range) & (r <= max_range)
-            parts.append(rows.view(np.complex128).reshape(-1)[keep])
+            kept = rows.view(np.complex128).reshape(-1)[keep]
+            if M is not None:
+                xyz = kept.view(np.float32).reshape(-1, 4)[:, :3]
+                xyz[:] = xyz @ np.asarray(M[:3, :3], np.float32).T + np.asarray(M[:3, 3], np.float32)
+            parts.append(kept)
         if not parts:
             return np.empty(0, dtype=XYZRGB_DTYPE)
         out = np.concatenate(parts).view(np.float32).reshape(-1, 4)

@@ -26,6 +26,10 @@ class View:
     K: np.ndarray  # 3x3 at the rgb's original (source) resolution
     src_wh: tuple[int, int]  # width, height that K refers to
     T_base_cam: np.ndarray | None  # 4x4; None when the extrinsics are unknown (no cloud points)
+    # 4x4 T_base(set stamp) <- base(this view's stamp): the vehicle's motion between this exposure and the cloud's
+    # stamp (core/motion.py); None = placed at the static extrinsics. Only the cloud uses it: the camera-aware
+    # input channels describe the mount, which the motion does not change.
+    T_motion: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -134,4 +138,4 @@ class SurroundPipeline:
     def fuse(self, depths, Ks, rgbs, views) -> np.ndarray:
         c = self.cloud_cfg
         return self.fuser.fuse(depths, Ks, rgbs, [v.T_base_cam for v in views], c.stride, c.min_range, c.max_range,
-                               c.voxel_size)
+                               c.voxel_size, [v.T_motion for v in views])

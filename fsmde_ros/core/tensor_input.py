@@ -136,11 +136,13 @@ class TensorCloudFuser:
         return hit
 
     def fuse(self, depth: torch.Tensor, Ks, rgb: torch.Tensor, Ts, stride: int = 2, min_range: float = 1.0,
-             max_range: float = 60.0) -> torch.Tensor:
+             max_range: float = 60.0, motions=None) -> torch.Tensor:
         """depth [N, h, w] float32 metres (NaN invalid); Ks / Ts per view (None: view left out); rgb [N, 3, h, w]
-        uint8. Returns float32 [M, 4] on the device: x, y, z in the base frame and the 0x00RRGGBB bits."""
+        uint8; motions: per view T_base(cloud stamp)<-base(exposure) or None (CloudFuser.fuse). Returns float32
+        [M, 4] on the device: x, y, z in the base frame and the 0x00RRGGBB bits."""
         rows = []
-        for i, (K, T) in enumerate(zip(Ks, Ts)):
+        motions = [None] * len(Ts) if motions is None else motions
+        for i, (K, T, M) in enumerate(zip(Ks, Ts, motions)):
             if K is None or T is None:
                 continue
             dirs, norms, origin = self.rays(K, T, tuple(depth.shape[1:]), stride)
@@ -149,7 +151,11 @@ class TensorCloudFuser:
             keep = (z > 0) & (r >= min_range) & (r <= max_range)  # NaN compares False
             c = rgb[i, :, ::stride, ::stride].reshape(3, -1).to(torch.int32)
             bits = ((c[0] << 16) | (c[1] << 8) | c[2]).view(torch.float32)
-            rows.append(torch.cat([dirs * z[:, None] + origin, bits[:, None]], 1)[keep])
+            xyz = dirs * z[:, None] + origin
+            if M is not None:
+                Mt = torch.as_tensor(np.asarray(M, np.float32), device=self.device)
+                xyz = xyz @ Mt[:3, :3].T + Mt[:3, 3]
+            rows.append(torch.cat([xyz, bits[:, None]], 1)[keep])
         if not rows:
             return torch.empty((0, 4), dtype=torch.float32, device=self.device)
         return torch.cat(rows)
@@ -261,7 +267,7 @@ class TensorSurroundPipeline:
         want = self.cloud_cfg.enabled if cloud is None else cloud and self.cloud_cfg.enabled
         c = self.cloud_cfg
         rows = (self.fuser.fuse(d, Ks, torch.stack(small), [v.T_base_cam for v in views], c.stride, c.min_range,
-                                c.max_range) if want else None)
+                                c.max_range, [v.T_motion for v in views]) if want else None)
         # one host copy of everything the node publishes
         flat = torch.cat([d.reshape(-1)] + ([rows.reshape(-1)] if rows is not None else [])).cpu().numpy()
         depth_host = flat[:n * h * w].reshape(n, h, w)
