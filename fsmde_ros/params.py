@@ -50,6 +50,14 @@ PARAMS: tuple[Param, ...] = (
           "base_footprint, ~0.3 for base_link on the rear axle; models with camera-aware input (manifest "
           "input.geometry) need it", min=-5.0, max=5.0),
     Param("use_tf", True, "camera extrinsics from tf2 when available (else / on failure: the rig file)"),
+    Param("motion_compensation", "auto", "place every view of the fused cloud where the vehicle was at the cloud's "
+          "stamp (the set's first camera), not at its own exposure: odometry = poses from odom_topic; tf = tf2 "
+          "through odom_frame; auto = odometry once a pose is heard, else tf when tf2 is importable; off = the "
+          "static extrinsics only", choices=("auto", "odometry", "tf", "off")),
+    Param("odom_topic", "odom", "nav_msgs/Odometry of the vehicle (base_frame, or a frame rigid with it) for "
+          "motion_compensation; subscribed best effort, which also hears reliable publishers"),
+    Param("odom_frame", "odom", "fixed frame for motion_compensation through TF (tf2's lookup_transform_full), "
+          "e.g. map where a bag has only map -> base_link"),
     Param("publish_depth_16uc1", False, "also publish <cam>/depth/image_16uc1 (millimetres, 0 invalid)",
           read_only=False),
     Param("publish_colorized", True, "also publish <cam>/depth/colorized (bgr8) for RViz", read_only=False),
@@ -91,6 +99,9 @@ class NodeConfig:
     base_frame: str
     ground_height: float
     use_tf: bool
+    motion_compensation: str
+    odom_topic: str
+    odom_frame: str
     publish_depth_16uc1: bool
     publish_colorized: bool
     cloud_enabled: bool
@@ -144,6 +155,10 @@ def make_config(values: dict) -> NodeConfig:
     if not problems and values["cloud_min_range"] >= values["cloud_max_range"]:
         problems.append(f"cloud_min_range ({values['cloud_min_range']}) must be < cloud_max_range "
                         f"({values['cloud_max_range']})")
+    if not problems and values["motion_compensation"] == "odometry" and not values["odom_topic"]:
+        problems.append("motion_compensation 'odometry' needs an odom_topic")
+    if not problems and values["motion_compensation"] == "tf" and not values["odom_frame"]:
+        problems.append("motion_compensation 'tf' needs an odom_frame")
     if not problems and len(set(values["cameras"])) != len(values["cameras"]):
         problems.append(f"cameras has duplicates: {values['cameras']}")
     if problems:

@@ -26,6 +26,7 @@ from .core import health
 from .core.extrinsics import Extrinsics
 from .core.geometry import pose_matrix
 from .core.manifest import ManifestError, check_model_files, load_manifest
+from .core.motion import EgoMotion
 from .core.messages import cloud_fields, colorized_fields, depth_image_fields, depth_info_fields
 from .core.geometry_input import GeometryInputs
 from .core.pipeline import CloudConfig, SurroundPipeline
@@ -45,6 +46,10 @@ try:  # every ROS install has tf2_ros; on a pip-only install the rig file gives 
     import tf2_ros
 except ImportError:  # pragma: no cover - depends on the install
     tf2_ros = None
+try:  # nav_msgs is in every ROS install and on PyPI (ros-nav-msgs); the cloud's motion compensation reads it
+    from nav_msgs.msg import Odometry
+except ImportError:  # pragma: no cover - depends on the install
+    Odometry = None
 
 
 def stamp_ns(header) -> int:
@@ -64,7 +69,7 @@ class SurroundDepthLogic:
     _pool = None
     tf_listener = None
     tf_buffer = None
-    pipeline = backend = _tensor_decoder = temporal = None
+    pipeline = backend = _tensor_decoder = temporal = motion = None
 
     def _declare(self):
         for p in PARAMS:
@@ -147,6 +152,12 @@ class SurroundDepthLogic:
                 raise ValueError(f"cameras {unknown} are not in the rig file {rig_path} (has {list(by_name)})")
             self.cams = [by_name[n] for n in c.cameras] if c.cameras else list(self.rig.cameras)
             self.base_frame = c.base_frame or self.rig.base_frame
+            if c.motion_compensation == "odometry" and Odometry is None:
+                raise ValueError("motion_compensation 'odometry' needs nav_msgs (ros-nav-msgs), which is not "
+                                 "importable here; use auto, tf or off")
+            if c.motion_compensation == "tf" and tf2_ros is None:
+                raise ValueError("motion_compensation 'tf' needs tf2_ros, which is not importable here (a pip-only "
+                                 "install); use odometry (nav_msgs/Odometry on odom_topic), auto or off")
             model_dir = Path(c.model_path).expanduser() if c.model_path else default_model_dir()
             log.info(f"model folder: {model_dir.resolve()}  rig file: {rig_path.resolve()} "
                      f"({len(self.cams)} cameras: {[cam.name for cam in self.cams]})")
@@ -189,10 +200,12 @@ class SurroundDepthLogic:
                 log.info("input path: CPU decode and preprocessing (the GPU input path does not carry a temporal "
                          "model's state yet)")
         lookup = None
+        motion_tf = tf2_ros is not None and c.motion_compensation in ("auto", "tf")
+        if tf2_ros is not None and (c.use_tf or motion_tf) and self.tf_listener is None:
+            # one listener per configured node; cleanup() removes it
+            self.tf_buffer = tf2_ros.Buffer()
+            self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
         if c.use_tf and tf2_ros is not None:
-            if self.tf_listener is None:  # one listener per configured node; cleanup() removes it
-                self.tf_buffer = tf2_ros.Buffer()
-                self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
             lookup = self._tf_lookup
             log.info(f"camera extrinsics: TF ({self.base_frame} <- camera frames), looked up per set; "
                      f"fallback: the rig file {rig_path}")
@@ -200,7 +213,21 @@ class SurroundDepthLogic:
             why = "use_tf is false" if not c.use_tf else "tf2_ros is not importable"
             log.info(f"camera extrinsics: the rig file {rig_path} ({why})")
         self.extrinsics = Extrinsics(self.rig, self.base_frame, lookup, self._warn, log.info)
+        self.motion = EgoMotion(c.motion_compensation, self._tf_between if motion_tf else None, self._warn)
+        log.info(self._motion_text())
         return True
+
+    def _motion_text(self) -> str:
+        c = self.cfg
+        if c.motion_compensation == "off":
+            return "cloud motion compensation: off (every view at its static extrinsics)"
+        srcs = []
+        if c.motion_compensation in ("auto", "odometry") and Odometry is not None and c.odom_topic:
+            srcs.append(f"odometry poses on '{c.odom_topic}'")
+        if self.motion.tf_between is not None:
+            srcs.append(f"TF {self.base_frame} through '{c.odom_frame}'")
+        return (f"cloud motion compensation ({c.motion_compensation}): each view moved to the set's first stamp by "
+                f"the ego motion from {' or else '.join(srcs) if srcs else 'nothing available here'}")
 
     def _gpu_input(self, log) -> None:
         """The GPU input path (core/tensor_input.py) when asked for and possible; otherwise say why not."""
@@ -225,6 +252,29 @@ class SurroundDepthLogic:
         tf = self.tf_buffer.lookup_transform(target, source, rclpy.time.Time())
         r, t = tf.transform.rotation, tf.transform.translation
         return pose_matrix([t.x, t.y, t.z], [r.w, r.x, r.y, r.z])
+
+    def _tf_between(self, t_ref_ns: int, t_ns: int):
+        """T_base(t_ref) <- base(t) through the fixed odom_frame (tf2 interpolates /tf; no extrapolation)."""
+        tf = self.tf_buffer.lookup_transform_full(self.base_frame, rclpy.time.Time(nanoseconds=t_ref_ns),
+                                                  self.base_frame, rclpy.time.Time(nanoseconds=t_ns), self.cfg.odom_frame)
+        r, t = tf.transform.rotation, tf.transform.translation
+        return pose_matrix([t.x, t.y, t.z], [r.w, r.x, r.y, r.z])
+
+    def _on_odom(self, msg) -> None:
+        st = stamp_ns(msg.header)
+        child = msg.child_frame_id.lstrip("/")
+        if child and child != self.base_frame:
+            self._warn("odom_child", f"{self.cfg.odom_topic}: odometry of '{child}', the cloud is in "
+                                     f"'{self.base_frame}': its motion is used as the base frame's (exact when the "
+                                     f"two are rigidly aligned; a lever arm adds ~yaw rate x 40 ms x arm)", period=1e9)
+        if st == 0:
+            self._warn("odom_zero", f"{self.cfg.odom_topic}: header.stamp is 0; pose ignored")
+            return
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        try:
+            self.motion.add_odometry(st, [p.x, p.y, p.z], [q.w, q.x, q.y, q.z])
+        except ValueError as e:
+            self._warn("odom_bad", f"{self.cfg.odom_topic}: {e}; pose ignored")
 
     def activate(self) -> None:
         c = self.cfg
@@ -258,6 +308,12 @@ class SurroundDepthLogic:
         # that arrived with it is cached before the image completes a set.
         self._subs = [self.create_subscription(CameraInfo, t, lambda m, i=i: self._on_info(m, i), qos)
                       for i, t in enumerate(self.info_topics)]
+        self.motion.reset()  # a reactivated node starts a new drive
+        if c.motion_compensation in ("auto", "odometry") and Odometry is not None and c.odom_topic:
+            # best effort hears both reliable and best-effort odometry publishers
+            odom_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, durability=DurabilityPolicy.VOLATILE,
+                                  reliability=ReliabilityPolicy.BEST_EFFORT)
+            self._subs.append(self.create_subscription(Odometry, c.odom_topic, self._on_odom, odom_qos))
         self._subs += [self.create_subscription(img_type, t, lambda m, i=i: self._on_image(m, i), qos)
                        for i, t in enumerate(self.img_topics)]
         for cam in self.cams:
@@ -473,8 +529,13 @@ class SurroundDepthLogic:
             return
         # lazy outputs: nothing is built for a topic nobody subscribes to (image_transport's convention)
         first = next(m for m in imgs if m is not None)
-        res = self.pipeline.process(views, cloud=self.cloud_pub.get_subscription_count() > 0,
-                                    stamp_ns=stamp_ns(first.header))
+        want_cloud = self.cloud_pub.get_subscription_count() > 0
+        if want_cloud and self.cfg.cloud_enabled:  # the cloud is stamped with the first camera: move views there
+            stamps = [stamp_ns(m.header) if m is not None and v.T_base_cam is not None else None
+                      for m, v in zip(imgs, views)]
+            for v, M in zip(views, self.motion.motions(stamps, stamp_ns(first.header))):
+                v.T_motion = M
+        res = self.pipeline.process(views, cloud=want_cloud, stamp_ns=stamp_ns(first.header))
         for i, why in res.skipped.items():
             self._warn(("geometry", i), f"{self.cams[i].name}: {why}; skipping this view")
         t2 = time.perf_counter()
@@ -552,6 +613,10 @@ class SurroundDepthLogic:
                 ("unmatched images", str(self.sets.sync.evicted)),
                 ("sync queue depths", str(self.sets.sync.pending())),
                 ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size))]
+        if self.motion is not None:
+            m = self.motion
+            vals.append(("cloud motion compensation", f"{m.last_source or 'none'} (last set); sets compensated "
+                                                      f"{m.sets_compensated}, uncompensated {m.sets_uncompensated}"))
         if self.temporal is not None:
             r = self.temporal.resets
             vals.append(("temporal state resets first/backwards/gap", f"{r['first']}/{r['backwards']}/{r['gap']}"))

@@ -277,3 +277,46 @@ def test_a_set_that_fails_to_process_is_named_in_diagnostics_and_the_node_keeps_
         assert h.spin(15.0, until=lambda: h.served(t2)), "the node did not serve after the failures"
     finally:
         h.close()
+
+
+def test_odometry_moves_each_view_of_the_cloud_to_the_set_stamp(ros, tiny_model):
+    """Real rclpy: nav_msgs/Odometry at 10 m/s along x; each camera's cloud points move by the distance driven
+    between its exposure and the cloud's stamp (the first camera in rig order), compared with the same set served
+    with motion_compensation off."""
+    from nav_msgs.msg import Odometry
+
+    t = 1_700_000_000_000_000_000
+    clouds = {}
+    for mode in ("off", "odometry"):
+        h = Harness(ros, make_node(ros, tiny_model, cloud_stride=4, cloud_max_range=500.0, motion_compensation=mode))
+        try:
+            pub = h.io.create_publisher(Odometry, "odom", 100)
+            h.spin(1.0)  # discovery
+            for k in range(-5, 10):  # 20 Hz poses from 250 ms before the set to 200 ms after its first exposure
+                ts = t + k * 50_000_000
+                m = Odometry(child_frame_id="base_link")
+                m.header.stamp.sec, m.header.stamp.nanosec = ts // 10**9, ts % 10**9
+                m.header.frame_id = "odom"
+                m.pose.pose.position.x = 10.0 * (ts - t) * 1e-9
+                m.pose.pose.orientation.w = 1.0
+                pub.publish(m)
+            h.spin(0.5)
+            h.publish_set(t)
+            h.spin(20.0, until=lambda: h.clouds)
+            assert h.clouds, f"{mode}: no cloud"
+            c = h.clouds[0]
+            clouds[mode] = np.frombuffer(bytes(c.data), np.float32).reshape(-1, 4)[:, :3].astype(np.float64)
+            want = ("odometry (last set); sets compensated 1, uncompensated 0" if mode == "odometry"
+                    else "none (last set); sets compensated 0, uncompensated 1")
+            h.spin(2.0, until=lambda: h.latest_diag().get("cloud motion compensation") == want)
+            assert h.latest_diag().get("cloud motion compensation") == want
+        finally:
+            h.close()
+    still, moved = clouds["off"], clouds["odometry"]
+    assert still.shape == moved.shape
+    shift = moved - still
+    np.testing.assert_allclose(shift[:, 1:], 0.0, atol=1e-4)
+    # offsets (ms) per camera in rig order; the cloud's stamp is CAM_FRONT's (+25 ms)
+    expected = {round(10.0 * (off - 25) * 1e-3, 3) for off in (25, 33, 40, 0, 10, 17)}
+    got = {round(float(x), 3) for x in np.unique(np.round(shift[:, 0], 3))}
+    assert got == expected, (got, expected)
