@@ -4,6 +4,8 @@ Same set assembly (core/sets.py: images synchronised, CameraInfo cached), same c
 pipeline, backends and message layouts (core/messages.py) as the node. Extrinsics come from the bag's own
 /tf_static (the rig file is the fallback for frames it lacks); when the rig file's topics are not in the bag, the
 rig is read from the bag itself (fsmde-rig --from-bag), so a bag in other naming conventions needs no editing.
+The cloud is motion-compensated as the node does (core/motion.py) from the bag's ego motion: nav_msgs/Odometry on
+/odom, else /tf's transforms into the base frame.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tqdm import tqdm
 from ..backends import make_backend
 from ..core.extrinsics import Extrinsics
 from ..core.manifest import check_model_files, load_manifest
+from ..core.motion import EgoMotion, PoseHistory
 from ..core.messages import cloud_fields, depth_image_fields, depth_info_fields
 from ..core.geometry_input import GeometryInputs
 from ..core.pipeline import CloudConfig, SurroundPipeline
@@ -47,9 +50,29 @@ def _stamp(hdr) -> int:
     return hdr.stamp.sec * 1_000_000_000 + hdr.stamp.nanosec
 
 
+def read_ego_motion(reader, base_frame: str, odom_topic: str = "/odom") -> tuple[PoseHistory, str]:
+    """The bag's ego motion as one PoseHistory over the whole bag: nav_msgs/Odometry on ``odom_topic`` when the
+    bag has it, else /tf's dynamic transforms whose child is ``base_frame``; (history, what it came from)."""
+    hist = PoseHistory(span_s=1e9, loop_s=1e9)
+    odom = [c for c in reader.connections if c.topic == odom_topic and c.msgtype == "nav_msgs/msg/Odometry"]
+    tf = [c for c in reader.connections if c.topic == "/tf"]
+    for conn, _, raw in reader.messages(connections=odom or tf):
+        msg = reader.deserialize(raw, conn.msgtype)
+        if odom:
+            p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            hist.add(_stamp(msg.header), [p.x, p.y, p.z], [q.w, q.x, q.y, q.z])
+            continue
+        for ts in msg.transforms:
+            if ts.child_frame_id.lstrip("/") == base_frame:
+                t, q = ts.transform.translation, ts.transform.rotation
+                hist.add(_stamp(ts.header), [t.x, t.y, t.z], [q.w, q.x, q.y, q.z])
+    src = f"{odom_topic} (nav_msgs/Odometry)" if odom else f"/tf -> {base_frame}"
+    return hist, src
+
+
 def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", device="auto", slop=0.06,
                 queue_size=10, cloud: CloudConfig = CloudConfig(), log=print, progress=True,
-                ground_height: float = 0.0) -> dict:
+                ground_height: float = 0.0, motion_compensation: bool = True) -> dict:
     manifest = load_manifest(model_dir or default_model_dir())
     check_model_files(manifest)
     in_bag = Path(in_bag)
@@ -89,6 +112,13 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
                                    ground_height) if manifest.geometry else None)
         pipe = SurroundPipeline(be, pre, manifest.min_depth, manifest.max_depth, cloud, geometry=geometry)
         ext = Extrinsics(rig, rig.base_frame, lookup, warn, log)
+        motion = None
+        if motion_compensation:
+            hist, src = read_ego_motion(reader, rig.base_frame)
+            motion = EgoMotion("odometry", history=hist, warn=warn)
+            log(f"cloud motion compensation: {len(hist)} ego poses from {src}" if len(hist) else
+                "cloud motion compensation: the bag has no /odom and no /tf into the base frame; views placed "
+                "uncompensated")
         views = ViewBuilder([c.name for c in rig.cameras], img_topics, info_topics, (manifest.height, manifest.width),
                             lambda frame, i: ext.get(frame, img_topics[i]), warn, fit_bgr=pre.fit_bgr)
         n = len(rig.cameras)
@@ -108,7 +138,14 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
 
         def serve(imgs):
             infos = assembler.infos_for(imgs)
-            res = pipe.process(views.build(imgs, infos))
+            vs = views.build(imgs, infos)
+            if motion is not None and len(motion.history):
+                stamps = [_stamp(m.header) if m is not None and v.T_base_cam is not None else None
+                          for m, v in zip(imgs, vs)]
+                t_ref = _stamp(next(m for m in imgs if m is not None).header)
+                for v, M in zip(vs, motion.motions(stamps, t_ref)):
+                    v.T_motion = M
+            res = pipe.process(vs)
             for i, why in res.skipped.items():
                 warn(("geometry", i), f"{rig.cameras[i].name}: {why}; skipping this view")
             stats["timings"].append(res.timings)
@@ -154,6 +191,7 @@ def run_offline(in_bag, out_bag, model_dir=None, rig_file=None, backend="auto", 
     stats["bad_views"] = views.bad_views
     stats["unmatched"] = assembler.sync.evicted
     stats["rig"] = rig
+    stats["sets_motion_compensated"] = motion.sets_compensated if motion is not None else 0
     return stats
 
 
@@ -169,16 +207,19 @@ def main(argv=None) -> int:
     ap.add_argument("--slop", type=float, default=0.06)
     ap.add_argument("--ground-height", type=float, default=0.0,
                     help="height of the rig's base frame origin above the road, m (the node's ground_height)")
+    ap.add_argument("--no-motion-compensation", action="store_true",
+                    help="place every view at its static extrinsics (the node's motion_compensation:=off)")
     a = ap.parse_args(argv)
     t0 = time.time()
     try:
-        s = run_offline(a.bag, a.out, a.model, a.rig, a.backend, a.device, a.slop, ground_height=a.ground_height)
+        s = run_offline(a.bag, a.out, a.model, a.rig, a.backend, a.device, a.slop, ground_height=a.ground_height,
+                        motion_compensation=not a.no_motion_compensation)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"fsmde-offline: error: {e}", file=sys.stderr)
         return 2
     infer = np.median([t["infer"] for t in s["timings"]]) * 1000 if s["timings"] else float("nan")
     print(f"{s['sets']} sets -> {a.out} in {time.time() - t0:.1f} s (infer p50 {infer:.0f} ms, "
-          f"{s['bad_views']} bad views)")
+          f"{s['bad_views']} bad views, {s['sets_motion_compensated']} clouds motion-compensated)")
     return 0
 
 

@@ -228,3 +228,13 @@ def test_rig_overlap_reports_the_spatial_coverage_of_a_bag(bags, tmp_path, capsy
     assert main([str(bags / "ok"), str(bags / "noinfo"), "--input-hw", "64", "96"]) == 0
     out = capsys.readouterr().out
     assert "skipped" in out and "noinfo" in out and "%" in out
+
+
+def test_odometry_gives_the_ego_motion_where_tf_has_none(bags):
+    """The converter's /odom (nav_msgs/Odometry) carries the same poses as /tf: a bag whose /tf does not link the
+    map frame asked for falls back to it, and without either the error names both."""
+    via_tf = BagSurround(bags / "ok" / "scene-0001", input_hw=HW)
+    via_odom = BagSurround(bags / "ok" / "scene-0001", input_hw=HW, map_frame="no_such_map")
+    np.testing.assert_allclose(via_odom.E, via_tf.E, atol=1e-6)
+    with pytest.raises(BagError, match="no /tf no_such_map -> base_link and no /nothing odometry"):
+        BagSurround(bags / "ok" / "scene-0001", input_hw=HW, map_frame="no_such_map", odom_topic="/nothing")

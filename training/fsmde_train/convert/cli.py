@@ -20,9 +20,9 @@ def main(argv=None) -> int:
     ap.add_argument("--distro", choices=["humble", "jazzy", "kilted"], default="kilted",
                     help="message definitions (type hashes) to record")
     ap.add_argument("--no-lidar", action="store_true", help="leave out LIDAR_TOP")
-    ap.add_argument("--no-tf", action="store_true", help="leave out /tf and /tf_static")
+    ap.add_argument("--no-tf", action="store_true", help="leave out /tf and /tf_static (/odom stays)")
     ap.add_argument("--no-odometry", action="store_true",
-                    help="leave out /tf map -> base_link only (the ego motion), keep /tf_static")
+                    help="leave out the ego motion (/tf map -> base_link and /odom), keep /tf_static")
     ap.add_argument("--verify-images", action="store_true", help="decode every JPEG, skip those that fail")
     ap.add_argument("--overwrite", action="store_true", help="replace existing bags")
     ap.add_argument("--image-topic", default=Topics.image, help="template, {channel} is replaced")

@@ -81,5 +81,23 @@ class MessageFactory:
                 translation=g["geometry_msgs/msg/Vector3"](x=tx, y=ty, z=tz),
                 rotation=g["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)))
 
+    def odometry(self, stamp_us: int, parent: str, child: str, translation, rotation_wxyz, velocity=None):
+        """nav_msgs/Odometry: the pose of ``child`` in ``parent``; ``velocity`` (linear, in the child frame, m/s)
+        when known. Covariances stay 0 (unknown); the angular twist stays 0."""
+        g = self.T
+        w, x, y, z = (float(v) for v in rotation_wxyz)
+        tx, ty, tz = (float(v) for v in translation)
+        vx, vy, vz = (float(v) for v in (velocity if velocity is not None else (0.0, 0.0, 0.0)))
+        return g["nav_msgs/msg/Odometry"](
+            header=self.header(stamp_us, parent), child_frame_id=child,
+            pose=g["geometry_msgs/msg/PoseWithCovariance"](
+                pose=g["geometry_msgs/msg/Pose"](position=g["geometry_msgs/msg/Point"](x=tx, y=ty, z=tz),
+                                                 orientation=g["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)),
+                covariance=np.zeros(36)),
+            twist=g["geometry_msgs/msg/TwistWithCovariance"](
+                twist=g["geometry_msgs/msg/Twist"](linear=g["geometry_msgs/msg/Vector3"](x=vx, y=vy, z=vz),
+                                                   angular=g["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)),
+                covariance=np.zeros(36)))
+
     def tf(self, transforms):
         return self.T["tf2_msgs/msg/TFMessage"](transforms=list(transforms))

@@ -12,6 +12,8 @@ topic                             type                            notes
 /LIDAR_TOP/points                 sensor_msgs/PointCloud2         x, y, z, intensity (float32), ring (uint16)
 /tf_static                        tf2_msgs/TFMessage              base_link -> each sensor; transient-local
 /tf                               tf2_msgs/TFMessage              map -> base_link at every ego_pose
+/odom                             nav_msgs/Odometry               the same poses (frame map, child base_link),
+                                                                  linear velocity from the previous pose
 ================================  ==============================  =====================================
 
 Frame ids: ``base_link`` (ego), ``map`` (nuScenes global), and each sensor's channel name for its frame
@@ -31,6 +33,7 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from ..files import jpeg_ok
+from ..geometry import quat_to_matrix
 from .messages import MessageFactory
 
 CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT")
@@ -55,6 +58,7 @@ class Topics:
     frame: str = "{channel}"
     base_frame: str = "base_link"
     map_frame: str = "map"
+    odometry: str = "/odom"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class ConvertConfig:
     distro: str = "kilted"
     lidar: bool = True
     tf: bool = True
-    odometry: bool = True  # /tf map -> base_link at every ego_pose (off: a bag with extrinsics but no ego motion)
+    odometry: bool = True  # /tf map -> base_link and /odom at every ego_pose (off: extrinsics but no ego motion)
     verify_images: bool = False  # decode every JPEG (always done in raw mode)
     overwrite: bool = False
     topics: Topics = field(default_factory=Topics)
@@ -211,16 +215,24 @@ def convert_scene(nusc, scene_name: str, out_dir, cfg: ConvertConfig = ConvertCo
                                         cs["translation"], cs["rotation"]))
             write("/tf_static", "tf2_msgs/msg/TFMessage", mf.tf(tfs), report.start_us, TF_STATIC_QOS)
 
-        last_pose_us = None
+        last_pose_us, last_pose = None, None
         for r in records:
             ch, ts = r["channel"], r["timestamp"]
             frame = tp.frame.format(channel=ch, channel_lower=ch.lower())
-            if cfg.tf and cfg.odometry and ts != last_pose_us:
+            if cfg.odometry and ts != last_pose_us:
                 pose = nusc.get("ego_pose", r["ego_pose_token"])
-                write("/tf", "tf2_msgs/msg/TFMessage",
-                      mf.tf([mf.transform(ts, tp.map_frame, tp.base_frame, pose["translation"], pose["rotation"])]),
-                      ts)
-                last_pose_us = ts
+                if cfg.tf:
+                    write("/tf", "tf2_msgs/msg/TFMessage",
+                          mf.tf([mf.transform(ts, tp.map_frame, tp.base_frame, pose["translation"], pose["rotation"])]),
+                          ts)
+                # the same pose as nav_msgs/Odometry: what a node without tf2_msgs (a pip install) can read
+                vel = None
+                if last_pose is not None:
+                    R = quat_to_matrix(pose["rotation"])
+                    vel = R.T @ ((np.asarray(pose["translation"]) - last_pose[1]) / ((ts - last_pose[0]) * 1e-6))
+                write(tp.odometry, "nav_msgs/msg/Odometry",
+                      mf.odometry(ts, tp.map_frame, tp.base_frame, pose["translation"], pose["rotation"], vel), ts)
+                last_pose_us, last_pose = ts, (ts, np.asarray(pose["translation"], np.float64))
             try:
                 if r["sensor_modality"] == "camera":
                     raw = cfg.image_mode == "raw"

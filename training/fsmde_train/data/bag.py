@@ -56,7 +56,7 @@ def _stamp_us(header) -> int:
 
 class BagSurround(Dataset):
     def __init__(self, bag, cameras=CAMERAS, input_hw=(128, 224), image_topic="/{channel}/image_rect",
-                 info_topic="/{channel}/camera_info", base_frame="base_link", map_frame="map",
+                 info_topic="/{channel}/camera_info", base_frame="base_link", map_frame="map", odom_topic="/odom",
                  slop_ms: float = 60.0, require_motion: bool = True, mean=None, std=None,
                  canonical_focal_px: float = 177.3, geometry_inputs=(), ground_height: float = 0.0):
         from rosbags.highlevel import AnyReader
@@ -76,6 +76,7 @@ class BagSurround(Dataset):
         infos: dict[int, object] = {}
         static: dict[str, np.ndarray] = {}
         poses: list[tuple[int, np.ndarray]] = []
+        odom: list[tuple[int, np.ndarray]] = []  # nav_msgs/Odometry of base_frame: the ego motion where /tf has none
         topics = {}
         for c, ch in enumerate(self.cameras):
             t = image_topic.format(channel=ch, channel_lower=ch.lower())
@@ -91,7 +92,8 @@ class BagSurround(Dataset):
                 if info_topic.format(channel=ch, channel_lower=ch.lower()) not in present:
                     raise BagError(f"{bag}: no {info_topic.format(channel=ch, channel_lower=ch.lower())} for {ch}: "
                                    f"camera_info (K and image size) is required")
-            wanted = [cn for cn in r.connections if cn.topic in topics or cn.topic in ("/tf", "/tf_static")]
+            wanted = [cn for cn in r.connections if cn.topic in topics or cn.topic in ("/tf", "/tf_static")
+                      or (cn.topic == odom_topic and cn.msgtype == "nav_msgs/msg/Odometry")]
             for conn, _, raw in r.messages(connections=wanted):
                 msg = r.deserialize(raw, conn.msgtype)
                 if conn.topic == "/tf_static":
@@ -105,6 +107,12 @@ class BagSurround(Dataset):
                         parent, child, T = _transform(tf)
                         if parent == map_frame and child == base_frame:
                             poses.append((_stamp_us(tf.header), T))
+                    continue
+                if conn.topic == odom_topic and conn.topic not in topics:
+                    if msg.child_frame_id.lstrip("/") in ("", base_frame):
+                        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+                        odom.append((_stamp_us(msg.header), make_pose(quat_to_matrix([q.w, q.x, q.y, q.z]),
+                                                                      [p.x, p.y, p.z])))
                     continue
                 kind, c = topics[conn.topic]
                 if kind == "info":
@@ -129,9 +137,11 @@ class BagSurround(Dataset):
         missing = [f for f in self.frame_ids if f not in static]
         if missing:
             raise BagError(f"{bag}: /tf_static has no {base_frame} -> {missing} transform (the camera extrinsics)")
+        if not poses:  # no map -> base_link on /tf: the odometry topic's poses (any fixed frame) are as good
+            poses = odom
         if not poses and require_motion:
-            raise BagError(f"{bag}: no /tf {map_frame} -> {base_frame} (the ego motion): record TF or odometry, or "
-                           f"train with the pose network")
+            raise BagError(f"{bag}: no /tf {map_frame} -> {base_frame} and no {odom_topic} odometry of {base_frame} "
+                           f"(the ego motion): record TF or odometry, or train with the pose network")
         poses.sort(key=lambda p: p[0])
         self._build_sets(frames, infos, static, poses, slop_ms * 1000)
 
