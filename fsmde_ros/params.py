@@ -56,6 +56,9 @@ PARAMS: tuple[Param, ...] = (
           "static extrinsics only", choices=("auto", "odometry", "tf", "off")),
     Param("odom_topic", "odom", "nav_msgs/Odometry of the vehicle (base_frame, or a frame rigid with it) for "
           "motion_compensation; subscribed best effort, which also hears reliable publishers"),
+    Param("motion_wait", 0.1, "with odometry: how long a set may wait for the poses of its last exposure (s); "
+          "odometry that trails the images longer leaves those views uncompensated (a WARN says so)",
+          read_only=False, min=0.0, max=2.0),
     Param("odom_frame", "odom", "fixed frame for motion_compensation through TF (tf2's lookup_transform_full), "
           "e.g. map where a bag has only map -> base_link"),
     Param("publish_depth_16uc1", False, "also publish <cam>/depth/image_16uc1 (millimetres, 0 invalid)",
@@ -101,6 +104,7 @@ class NodeConfig:
     use_tf: bool
     motion_compensation: str
     odom_topic: str
+    motion_wait: float
     odom_frame: str
     publish_depth_16uc1: bool
     publish_colorized: bool

@@ -533,7 +533,7 @@ class SurroundDepthLogic:
         if want_cloud and self.cfg.cloud_enabled:  # the cloud is stamped with the first camera: move views there
             stamps = [stamp_ns(m.header) if m is not None and v.T_base_cam is not None else None
                       for m, v in zip(imgs, views)]
-            for v, M in zip(views, self.motion.motions(stamps, stamp_ns(first.header))):
+            for v, M in zip(views, self.motion.motions(stamps, stamp_ns(first.header), self.cfg.motion_wait)):
                 v.T_motion = M
         res = self.pipeline.process(views, cloud=want_cloud, stamp_ns=stamp_ns(first.header))
         for i, why in res.skipped.items():

@@ -67,7 +67,7 @@ def test_bag_through_node_process(which, request, node_process):
     ex.add_node(sink)
     expected = bag_sets(bag)
     try:
-        img_pubs = [p for p in player.pubs.values() if "image_rect" in p.topic_name]
+        img_pubs = [p for p in player.pubs.values() if "image_rect" in p.topic_name or p.topic_name == "/odom"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
                 all(p.get_subscription_count() > 0 for p in img_pubs)

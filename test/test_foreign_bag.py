@@ -1,6 +1,7 @@
 """A bag in other conventions (lowercase topics and frames, other extrinsics in /tf_static): fsmde-offline reads
 the rig from the bag itself, fsmde-rig --from-bag writes a rig file the live node uses, and in both the cloud's
-points agree with that bag's TF to 1 cm (checked by projecting every point back into the depth images)."""
+points agree with that bag's TF to 1 cm (checked by projecting every point back into the depth images). Each view
+is motion-compensated to the cloud's stamp, so the check moves it by the bag's own /odom poses at the two stamps."""
 from __future__ import annotations
 
 import json
@@ -70,6 +71,28 @@ def bag_tf(bag) -> dict[str, np.ndarray]:
     return out
 
 
+def bag_poses(bag) -> dict[int, np.ndarray]:
+    """stamp (ns) -> map <- base_link from the bag's /odom, read here independently of the product's motion code
+    (the converter writes a pose at every sensor stamp, so each camera's exposure has one)."""
+    out = {}
+    with AnyReader([bag]) as r:
+        for c, _, raw in r.messages(connections=[c for c in r.connections if c.topic == "/odom"]):
+            m = r.deserialize(raw, c.msgtype)
+            p, q = m.pose.pose.position, m.pose.pose.orientation
+            out[m.header.stamp.sec * 10**9 + m.header.stamp.nanosec] = pose_matrix([p.x, p.y, p.z],
+                                                                                   [q.w, q.x, q.y, q.z])
+    return out
+
+
+def moved(T: dict, poses: dict, cloud_stamp: int, stamps: dict) -> dict:
+    """camera -> T_base(cloud stamp) <- camera: its static extrinsic moved by the ego motion since its exposure."""
+    return {cam: np.linalg.inv(poses[cloud_stamp]) @ poses[stamps[cam]] @ T[cam] for cam in T}
+
+
+def stamp_of(m) -> int:
+    return m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+
+
 def agreement(xyz, depth, K, T, tol=0.01) -> float:
     """Fraction of cloud points that land, through T (camera -> base) and K, on a pixel whose depth equals the
     point's camera z within ``tol`` metres, in some camera."""
@@ -110,20 +133,23 @@ def test_offline_takes_the_rig_and_extrinsics_from_the_bag(foreign_bag, tiny_mod
         pts = r.deserialize(raw, c.msgtype)
         assert pts.header.frame_id == "base_link"
         stamp = pts.header.stamp.sec * 10**9 + pts.header.stamp.nanosec
-        depth, K, frames = {}, {}, {}
+        depth, K, frames, stamps = {}, {}, {}, {}
         for cam in NAMES:
             msgs = [r.deserialize(raw, c.msgtype) for c, _, raw in r.messages(connections=[topics[f"/{cam}/depth/image"]])]
             m = min(msgs, key=lambda m: abs(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec - stamp))
             depth[cam] = np.frombuffer(bytes(m.data), np.float32).reshape(m.height, m.width)
-            frames[cam] = m.header.frame_id
+            frames[cam], stamps[cam] = m.header.frame_id, stamp_of(m)
             ci = next(r.deserialize(raw, c.msgtype) for c, _, raw in r.messages(connections=[topics[f"/{cam}/depth/camera_info"]]))
             K[cam] = np.asarray(ci.k).reshape(3, 3)
     assert frames["cam_back"] == "cam_back_optical"
     xyz = cloud_xyz(bytes(pts.data), pts.width)
+    poses = bag_poses(foreign_bag)
     Tc = {cam: T[frames[cam]] for cam in NAMES}
-    assert agreement(xyz, depth, K, Tc) > 0.99
+    assert agreement(xyz, depth, K, moved(Tc, poses, stamp, stamps)) > 0.99
+    assert agreement(xyz, depth, K, Tc) < 0.5, "the views exposed after or before the cloud's stamp were moved"
     rig = load_rig(default_rig_file())  # negative control: the default rig's extrinsics put the points elsewhere
-    assert agreement(xyz, depth, K, {cam: rig.cameras[i].T_base_camera for i, cam in enumerate(NAMES)}) < 0.2
+    default = {cam: rig.cameras[i].T_base_camera for i, cam in enumerate(NAMES)}
+    assert agreement(xyz, depth, K, moved(default, poses, stamp, stamps)) < 0.2
 
 
 def _near(depth, cloud) -> dict:
@@ -168,8 +194,13 @@ def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path,
     for n in (node, player, sink):
         ex.add_node(n)
     try:
+        odom = [p for p in player.pubs.values() if p.topic_name == "/odom"]
+        assert odom, "the converter's bag carries /odom"
         end = time.monotonic() + 10
-        while time.monotonic() < end and node.cloud_pub.get_subscription_count() == 0:
+        # the cloud's sink and the node's odometry subscription matched (a set before the first pose is placed
+        # uncompensated, and the tiny bag lasts ~1 s)
+        while time.monotonic() < end and (node.cloud_pub.get_subscription_count() == 0
+                                          or odom[0].get_subscription_count() == 0):
             ex.spin_once(timeout_sec=0.05)
         player.start()
         end = time.monotonic() + 60
@@ -188,13 +219,15 @@ def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path,
     assert clouds, "the live node served nothing from the foreign bag"
     m = ([m for m in clouds if len(_near(depth, m)) == 6] or clouds)[-1]  # the newest cloud with its six images
     near = _near(depth, m)
-    d, K, Tc = {}, {}, {}
+    d, K, Tc, stamps = {}, {}, {}, {}
     for c in rig.cameras:
         if c.name not in near:
             continue
         x = near[c.name]
         d[c.name] = np.frombuffer(bytes(x.data), np.float32).reshape(x.height, x.width)
         K[c.name] = np.asarray(infos[c.name][0].k).reshape(3, 3)
-        Tc[c.name] = T[c.frame_id]
+        Tc[c.name], stamps[c.name] = T[c.frame_id], stamp_of(x)
     assert len(d) == 6
-    assert agreement(cloud_xyz(bytes(m.data), m.width), d, K, Tc) > 0.99
+    # the live node heard the bag's /odom over DDS and moved each view to the cloud's stamp
+    assert agreement(cloud_xyz(bytes(m.data), m.width), d, K, moved(Tc, bag_poses(foreign_bag), stamp_of(m),
+                                                                    stamps)) > 0.99

@@ -125,3 +125,22 @@ def test_the_fuser_moves_each_view_by_its_motion():
     # the same as placing the view with the moved extrinsics
     direct = fuser.fuse(depths[1:], [K], rgbs[1:], [M @ Ts[1]], 1, 0.5, 100.0)
     np.testing.assert_allclose(xyz(moved)[n0:], xyz(direct), atol=1e-4)
+
+
+def test_a_set_waits_briefly_for_odometry_that_trails_its_images():
+    import threading
+    import time
+
+    m = EgoMotion("odometry")
+    drive(m.history, 0, 1.0, 20.0, v=10.0, yaw_rate=0.0)  # poses to 1.0 s; the set's last exposure at 1.3 s
+    stamps, t_ref = [1_250 * MS, 1_300 * MS], 1_250 * MS
+    assert m.motions(stamps, t_ref)[1] is None  # not waiting: beyond the 0.1 s extrapolation
+    late = threading.Timer(0.05, lambda: [m.add_odometry(k * 50 * MS, [0.5 * k, 0, 0], [1, 0, 0, 0])
+                                          for k in (21, 22, 23, 24, 25, 26, 27)])
+    late.start()
+    out = m.motions(stamps, t_ref, wait_s=5.0)  # the poses arrive 50 ms later: placed with them
+    late.join()
+    np.testing.assert_allclose(out[1][:3, 3], [0.5, 0, 0], atol=1e-9)
+    t0 = time.monotonic()
+    assert m.motions([5_000 * MS], 5_000 * MS, wait_s=5.0) == [None]  # odometry 3.6 s behind: stopped, no wait
+    assert time.monotonic() - t0 < 2.0

@@ -119,13 +119,13 @@ def test_lifecycle_variant_configures_then_activates(ros, tiny_model):
         node.trigger_configure()
         assert node.backend is not None and not node._subs, "configure loads the model, no subscriptions yet"
         node.trigger_activate()
-        assert len(node._subs) == 12 and node._running  # 6 images + 6 camera_info
+        assert len(node._subs) == 13 and node._running  # 6 images + 6 camera_info + odometry
         node.trigger_deactivate()
         node.trigger_cleanup()
         assert node.tf_listener is None and node._pool is None, "cleanup releases what configure made"
         node.trigger_configure()
         node.trigger_activate()
-        assert len(node._subs) == 12, "re-configure + activate: the same subscriptions, none added"
+        assert len(node._subs) == 13, "re-configure + activate: the same subscriptions, none added"
         node.trigger_deactivate()
         assert not node._subs and not node._running
         node.trigger_cleanup()

@@ -82,14 +82,20 @@ class CloudFuser:
         (core/motion.py; None: static). Returns the packed cloud (XYZRGB_DTYPE) in the base frame.
 
         Every sampled pixel is computed densely as a 16-byte (x, y, z, rgb) row, then the valid rows are taken
-        in one 16-byte-element gather (2-D boolean indexing costs ~5x more). The motion moves the kept points
-        afterwards, so the ray cache stays keyed by the static mount."""
+        in one 16-byte-element gather (2-D boolean indexing costs ~5x more). The motion turns a copy of the cached
+        rays, so the cache stays keyed by the static mount."""
         parts = []
         motions = [None] * len(Ts) if motions is None else motions
         for d, K, rgb, T, M in zip(depths, Ks, rgbs, Ts, motions):
             if d is None or T is None:
                 continue
             dirs, norms, origin = self.rays(K, T, d.shape, stride)
+            if M is not None:  # the ego motion turns the cached rays and moves their origin (one small matmul)
+                R4 = np.zeros((4, 4), np.float32)
+                R4[:3, :3] = np.asarray(M[:3, :3], np.float32).T
+                dirs = dirs @ R4
+                origin = origin @ R4
+                origin[:3] += np.asarray(M[:3, 3], np.float32)
             z = np.ascontiguousarray(d[::stride, ::stride]).reshape(-1)
             rows = dirs * z[:, None]
             rows += origin
@@ -99,11 +105,7 @@ class CloudFuser:
             with np.errstate(invalid="ignore"):
                 r = z * norms  # range from the camera centre; NaN compares False below
                 keep = (z > 0) & (r >= min_range) & (r <= max_range)
-            kept = rows.view(np.complex128).reshape(-1)[keep]
-            if M is not None:
-                xyz = kept.view(np.float32).reshape(-1, 4)[:, :3]
-                xyz[:] = xyz @ np.asarray(M[:3, :3], np.float32).T + np.asarray(M[:3, 3], np.float32)
-            parts.append(kept)
+            parts.append(rows.view(np.complex128).reshape(-1)[keep])
         if not parts:
             return np.empty(0, dtype=XYZRGB_DTYPE)
         out = np.concatenate(parts).view(np.float32).reshape(-1, 4)

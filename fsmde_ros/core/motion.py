@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -153,11 +154,26 @@ class EgoMotion:
         self.history = history if history is not None else PoseHistory()
         self.last_source: str | None = None  # what placed the newest set: odometry | tf | None (uncompensated)
         self.sets_compensated = self.sets_uncompensated = 0
-        self._lock = threading.Lock()  # odometry arrives on the executor, sets are placed on the node's worker
+        # odometry arrives on the executor, sets are placed on the node's worker; the condition wakes a worker that
+        # waits for the poses of a set's last exposures
+        self._lock = threading.Condition()
 
     def add_odometry(self, t_ns: int, translation, wxyz) -> None:
         with self._lock:
             self.history.add(t_ns, translation, wxyz)
+            self._lock.notify_all()
+
+    def _wait_for_poses(self, t_ns: int, wait_s: float) -> None:
+        """Block up to ``wait_s`` until a pose at or after ``t_ns`` has arrived (call with the lock held). Odometry
+        at ~100 Hz can trail 12 Hz images in a busy executor (each wait cycle takes one message per subscription),
+        as tf2's MessageFilter waits for a transform; a pose already there returns at once."""
+        deadline = time.monotonic() + wait_s
+        # odometry that stopped (the newest pose over 1 s older than the set) is not waited for on every set
+        while len(self.history) and self.history.t[-1] < t_ns < self.history.t[-1] + 1_000_000_000:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._lock.wait(left)
 
     def reset(self) -> None:
         with self._lock:
@@ -178,8 +194,9 @@ class EgoMotion:
         except Exception:  # noqa: BLE001 - tf2 raises several exception types; absence is reported by the caller
             return None
 
-    def motions(self, stamps_ns: list[int | None], t_ref_ns: int) -> list[np.ndarray | None]:
-        """T_base(t_ref)<-base(t_i) per view (None: that view stays uncompensated; None stamps are absent views)."""
+    def motions(self, stamps_ns: list[int | None], t_ref_ns: int, wait_s: float = 0.0) -> list[np.ndarray | None]:
+        """T_base(t_ref)<-base(t_i) per view (None: that view stays uncompensated; None stamps are absent views).
+        With odometry, waits up to ``wait_s`` for the poses of the set's last exposure."""
         src = self.source()
         if src is None:
             if self.mode != "off":
@@ -190,6 +207,8 @@ class EgoMotion:
             return [None] * len(stamps_ns)
         if src == "odometry":
             with self._lock:
+                if wait_s > 0:
+                    self._wait_for_poses(max(t for t in stamps_ns + [t_ref_ns] if t is not None), wait_s)
                 out = [None if t is None else self.history.between(t_ref_ns, t) for t in stamps_ns]
         else:
             out = [None if t is None else self._tf(t_ref_ns, t) for t in stamps_ns]

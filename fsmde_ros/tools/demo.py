@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     if m:
         print(f"depth vs GT  AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.2f} m  d1 {m['d1']:.3f} (mean of 6 cameras)")
     for k in ("backend", "input set rate (Hz)", "output set rate (Hz)", "dropped sets",
-              "latency infer p50/p95 (ms)", "latency total p50/p95 (ms)"):
+              "latency infer p50/p95 (ms)", "latency total p50/p95 (ms)", "cloud motion compensation"):
         if k in res["runtime"]:
             print(f"  {k}: {res['runtime'][k]}")
     print(f"report       {out / 'report' / 'report.md'}  (mosaics, bev.png, error_vs_distance.png)")
