@@ -142,6 +142,18 @@ def test_tensor_pipeline_equals_numpy_pipeline_on_the_same_pixels(manifest, back
     for k in "xyz":
         np.testing.assert_allclose(b.cloud[k], a.cloud[k], rtol=1e-4, atol=1e-3)
     assert ten.process(views_for(manifest, rgbs, True), cloud=False).cloud is None
+    # ego motion per view (core/motion.py): both fusers move the views alike, and the views do move
+    from fsmde_ros.core.geometry import pose_matrix
+
+    motions = [None if i % 2 else pose_matrix([0.3 * i, -0.05, 0.0], [np.cos(0.01 * i), 0, 0, np.sin(0.01 * i)])
+               for i in range(6)]
+    va, vb = views_for(manifest, rgbs, False), views_for(manifest, rgbs, True)
+    for v, w, M in zip(va, vb, motions):
+        v.T_motion = w.T_motion = M
+    am, bm = ref.process(va, cloud=True), ten.process(vb, cloud=True)
+    assert len(am.cloud) == len(bm.cloud) == len(a.cloud) and not np.allclose(am.cloud["x"], a.cloud["x"])
+    for k in "xyz":
+        np.testing.assert_allclose(bm.cloud[k], am.cloud[k], rtol=1e-4, atol=1e-3)
 
 
 def test_view_builder_decodes_to_tensors_and_isolates_a_bad_image(manifest, jpegs):
