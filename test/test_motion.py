@@ -135,6 +135,9 @@ def test_a_set_waits_briefly_for_odometry_that_trails_its_images():
     drive(m.history, 0, 1.0, 20.0, v=10.0, yaw_rate=0.0)  # poses to 1.0 s; the set's last exposure at 1.3 s
     stamps, t_ref = [1_250 * MS, 1_300 * MS], 1_250 * MS
     assert m.motions(stamps, t_ref)[1] is None  # not waiting: beyond the 0.1 s extrapolation
+    t0 = time.monotonic()
+    assert m.motions(stamps, t_ref, wait_s=0.1)[1] is None, "300 ms behind: a 0.1 s wait cannot catch up"
+    assert time.monotonic() - t0 < 0.09, "so it does not wait"
     late = threading.Timer(0.05, lambda: [m.add_odometry(k * 50 * MS, [0.5 * k, 0, 0], [1, 0, 0, 0])
                                           for k in (21, 22, 23, 24, 25, 26, 27)])
     late.start()
@@ -142,5 +145,5 @@ def test_a_set_waits_briefly_for_odometry_that_trails_its_images():
     late.join()
     np.testing.assert_allclose(out[1][:3, 3], [0.5, 0, 0], atol=1e-9)
     t0 = time.monotonic()
-    assert m.motions([5_000 * MS], 5_000 * MS, wait_s=5.0) == [None]  # odometry 3.6 s behind: stopped, no wait
+    assert m.motions([9_000 * MS], 9_000 * MS, wait_s=5.0) == [None]  # odometry 7.6 s behind: stopped, no wait
     assert time.monotonic() - t0 < 2.0

@@ -168,8 +168,10 @@ class EgoMotion:
         at ~100 Hz can trail 12 Hz images in a busy executor (each wait cycle takes one message per subscription),
         as tf2's MessageFilter waits for a transform; a pose already there returns at once."""
         deadline = time.monotonic() + wait_s
-        # odometry that stopped (the newest pose over 1 s older than the set) is not waited for on every set
-        while len(self.history) and self.history.t[-1] < t_ns < self.history.t[-1] + 1_000_000_000:
+        # poses that trail by more than the wait (plus the extrapolation) will not catch up in it: no wait, so odometry
+        # that lags or has stopped does not cost every set ``wait_s``
+        reach = int(wait_s * 1e9) + self.history.max_extra
+        while len(self.history) and self.history.t[-1] < t_ns <= self.history.t[-1] + reach:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
