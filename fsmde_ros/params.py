@@ -52,8 +52,8 @@ PARAMS: tuple[Param, ...] = (
     Param("use_tf", True, "camera extrinsics from tf2 when available (else / on failure: the rig file)"),
     Param("motion_compensation", "auto", "place every view of the fused cloud where the vehicle was at the cloud's "
           "stamp (the set's first camera), not at its own exposure: odometry = poses from odom_topic; tf = tf2 "
-          "through odom_frame; auto = odometry once a pose is heard, else tf when tf2 is importable; off = the "
-          "static extrinsics only", choices=("auto", "odometry", "tf", "off")),
+          "through odom_frame; auto = odometry once a pose is heard, else tf when tf2 is importable; none = the "
+          "static extrinsics only", choices=("auto", "odometry", "tf", "none")),
     Param("odom_topic", "odom", "nav_msgs/Odometry of the vehicle (base_frame, or a frame rigid with it) for "
           "motion_compensation; subscribed best effort, which also hears reliable publishers"),
     Param("motion_wait", 0.1, "with odometry: how long a set may wait for the poses of its last exposure (s); "

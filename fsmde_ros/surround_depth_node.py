@@ -219,8 +219,8 @@ class SurroundDepthLogic:
 
     def _motion_text(self) -> str:
         c = self.cfg
-        if c.motion_compensation == "off":
-            return "cloud motion compensation: off (every view at its static extrinsics)"
+        if c.motion_compensation == "none":
+            return "cloud motion compensation: none (every view at its static extrinsics)"
         srcs = []
         if c.motion_compensation in ("auto", "odometry") and Odometry is not None and c.odom_topic:
             srcs.append(f"odometry poses on '{c.odom_topic}'")
@@ -530,18 +530,20 @@ class SurroundDepthLogic:
         # lazy outputs: nothing is built for a topic nobody subscribes to (image_transport's convention)
         first = next(m for m in imgs if m is not None)
         want_cloud = self.cloud_pub.get_subscription_count() > 0
+        t_motion = time.perf_counter()
         if want_cloud and self.cfg.cloud_enabled:  # the cloud is stamped with the first camera: move views there
             stamps = [stamp_ns(m.header) if m is not None and v.T_base_cam is not None else None
                       for m, v in zip(imgs, views)]
             for v, M in zip(views, self.motion.motions(stamps, stamp_ns(first.header), self.cfg.motion_wait)):
                 v.T_motion = M
+        t_motion = time.perf_counter() - t_motion  # motion_wait included: odometry that trails the images
         res = self.pipeline.process(views, cloud=want_cloud, stamp_ns=stamp_ns(first.header))
         for i, why in res.skipped.items():
             self._warn(("geometry", i), f"{self.cams[i].name}: {why}; skipping this view")
         t2 = time.perf_counter()
         self._publish(imgs, res)
         t3 = time.perf_counter()
-        timings = dict(res.timings, decode=t1 - t0, publish=t3 - t2, total=t3 - t_arrival)
+        timings = dict(res.timings, decode=t1 - t0, motion=t_motion, publish=t3 - t2, total=t3 - t_arrival)
         self.stats.add_latency(timings)
         self.stats.sets_out.tick()
         now = time.monotonic()

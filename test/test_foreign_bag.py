@@ -187,7 +187,7 @@ def test_fsmde_rig_from_bag_and_the_live_node(foreign_bag, tiny_model, tmp_path,
         # this test is about the extrinsics; motion compensation over DDS is checked by test_end_to_end (the node in
         # its own process) and test_node_inprocess: composed with the player in one busy process, the bag's ~90 Hz
         # odometry trailed its images by more than motion_wait under the full suite's load
-        Parameter("motion_compensation", value="off")])
+        Parameter("motion_compensation", value="none")])
     player = BagPlayer(foreign_bag, rate=1.0, start_delay=0.0, context=ctx)
     sink = rclpy.create_node("sink", context=ctx)
     clouds, depth, infos = [], {c: [] for c in NAMES}, {c: [] for c in NAMES}

@@ -100,8 +100,8 @@ def test_ego_motion_picks_its_source_and_says_why_not():
     assert tf.last_source == "tf" and out[2] is None and said[-1][0] == ("motion_gap", "tf")
     np.testing.assert_allclose(out[1][0, 3], 0.2)
     n = len(said)
-    off = EgoMotion("off", tf_between, lambda k, s: said.append((k, s)))
-    assert off.motions([0, 20 * MS], 0) == [None, None] and len(said) == n  # off is not a problem to report
+    none = EgoMotion("none", tf_between, lambda k, s: said.append((k, s)))
+    assert none.motions([0, 20 * MS], 0) == [None, None] and len(said) == n  # none is not a problem to report
     with pytest.raises(ValueError, match="motion_compensation must be one of"):
         EgoMotion("imu")
 

@@ -287,7 +287,7 @@ def test_odometry_moves_each_view_of_the_cloud_to_the_set_stamp(ros, tiny_model)
 
     t = 1_700_000_000_000_000_000
     clouds = {}
-    for mode in ("off", "odometry"):
+    for mode in ("none", "odometry"):
         h = Harness(ros, make_node(ros, tiny_model, cloud_stride=4, cloud_max_range=500.0, motion_compensation=mode))
         try:
             pub = h.io.create_publisher(Odometry, "odom", 100)
@@ -312,7 +312,7 @@ def test_odometry_moves_each_view_of_the_cloud_to_the_set_stamp(ros, tiny_model)
             assert h.latest_diag().get("cloud motion compensation") == want
         finally:
             h.close()
-    still, moved = clouds["off"], clouds["odometry"]
+    still, moved = clouds["none"], clouds["odometry"]
     assert still.shape == moved.shape
     shift = moved - still
     np.testing.assert_allclose(shift[:, 1:], 0.0, atol=1e-4)

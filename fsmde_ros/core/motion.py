@@ -23,7 +23,7 @@ import numpy as np
 
 from .geometry import pose_matrix
 
-MODES = ("auto", "odometry", "tf", "off")
+MODES = ("auto", "odometry", "tf", "none")  # not "off": YAML (ros2 -p, launch) reads off as false
 
 
 def matrix_to_wxyz(R: np.ndarray) -> np.ndarray:
@@ -182,7 +182,7 @@ class EgoMotion:
             self.history.clear()
 
     def source(self) -> str | None:
-        if self.mode == "off":
+        if self.mode == "none":
             return None
         if self.mode == "odometry" or (self.mode == "auto" and len(self.history) > 0):
             return "odometry"
@@ -201,7 +201,7 @@ class EgoMotion:
         With odometry, waits up to ``wait_s`` for the poses of the set's last exposure."""
         src = self.source()
         if src is None:
-            if self.mode != "off":
+            if self.mode != "none":
                 self.warn("motion_none", "no ego motion (no odometry poses heard and no TF lookup available): the "
                                          "cloud's views are placed at their static extrinsics, uncompensated")
             self.last_source = None

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-STAGES = ("decode", "preprocess", "infer", "postprocess", "cloud", "publish", "total")
+STAGES = ("decode", "motion", "preprocess", "infer", "postprocess", "cloud", "publish", "total")
 
 
 class RateMeter:

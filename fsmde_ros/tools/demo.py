@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=270)
     ap.add_argument("--seed", type=int, default=7, help="world seed (training used 100 and 200)")
     ap.add_argument("--rate", type=float, default=1.0, help="bag playback rate (default real time)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                    help="a node parameter (repeatable), e.g. --param motion_compensation:=none")
     a = ap.parse_args(argv)
     from fsmde_train.convert import ConvertConfig, convert
     from fsmde_train.synth import SynthConfig, generate_dataset
@@ -74,8 +76,9 @@ def main(argv=None) -> int:
 
         shutil.rmtree(rec_bag)
     py = sys.executable
+    params = [x for p in a.param for x in ("-p", p)]
     node = subprocess.Popen([py, "-m", "fsmde_ros.entry", "surround_depth_node", "--ros-args", "-p", f"model_path:={model}",
-                             "-p", "log_period:=2.0"], env=env, stdout=open(logs / "node.log", "w"),
+                             "-p", "log_period:=2.0", *params], env=env, stdout=open(logs / "node.log", "w"),
                             stderr=subprocess.STDOUT)
     recorder = subprocess.Popen([py, "-m", "fsmde_ros.tools.recorder", str(rec_bag)], env=env,
                                 stdout=open(logs / "recorder.log", "w"), stderr=subprocess.STDOUT)

@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ground-height", type=float, default=0.0,
                     help="height of the rig's base frame origin above the road, m (the node's ground_height)")
     ap.add_argument("--no-motion-compensation", action="store_true",
-                    help="place every view at its static extrinsics (the node's motion_compensation:=off)")
+                    help="place every view at its static extrinsics (the node's motion_compensation:=none)")
     a = ap.parse_args(argv)
     t0 = time.time()
     try:
