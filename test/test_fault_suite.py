@@ -536,6 +536,49 @@ def _(h, capfd):
     expect_healthy_set(h)
 
 
+def publish_odometry(h, t_ns: int, x: float, wxyz=(1.0, 0.0, 0.0, 0.0)) -> None:
+    from nav_msgs.msg import Odometry
+
+    if not hasattr(h, "odom_pub"):
+        h.odom_pub = h.io.create_publisher(Odometry, "odom", 50)
+        h.spin(1.0)  # discovery
+    m = Odometry(child_frame_id="base_link")
+    m.header.stamp.sec, m.header.stamp.nanosec = t_ns // 10**9, t_ns % 10**9
+    m.header.frame_id = "odom"
+    m.pose.pose.position.x = x
+    m.pose.pose.orientation.w, m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z = wxyz
+    h.odom_pub.publish(m)
+
+
+# The odometry cases come last among the raw ones: once a pose is heard, the node's motion compensation (auto) uses
+# odometry for every later set of that node.
+@stream_case("odometry_zero_quaternion", "raw", "pose ignored with one line: 'odom: pose at ... quaternion is zero'")
+def _(h, capfd):
+    t = next_t()
+    publish_odometry(h, t, 0.0, (0.0, 0.0, 0.0, 0.0))
+    h.spin(0.5)
+    h.publish_set(t)
+    assert h.spin(15, until=lambda: h.served(t))
+    assert re.search(r"odom: pose at [\d.]+ s is not finite or its quaternion is zero: \[0\.0, 0\.0, 0\.0, 0\.0\]; "
+                     r"pose ignored", log_of(capfd))
+    expect_healthy_set(h)
+
+
+@stream_case("odometry_not_covering_the_set", "raw",
+             "cloud published with those views uncompensated; 'no ego motion at 6 of the set's exposures'")
+def _(h, capfd):
+    t = next_t()
+    for k in range(5):  # poses 10 s to 9.8 s before the set: odometry that stopped
+        publish_odometry(h, t - 10**10 + k * 50_000_000, 0.5 * k)
+    h.spin(0.5)
+    h.clouds.clear()
+    h.publish_set(t)
+    assert h.spin(15, until=lambda: h.served(t) and h.clouds)
+    assert re.search(r"no ego motion at 6 of the set's exposures \(odometry poses cover [\d.]+-[\d.]+ s\); those "
+                     r"views are placed uncompensated", log_of(capfd))
+    expect_healthy_set(h)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # start-up cases: f(ctx, model_copy, capfd) -> None; a node that cannot serve refuses to start, saying why
 # ----------------------------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ class EgoMotion:
         With odometry, waits up to ``wait_s`` for the poses of the set's last exposure."""
         src = self.source()
         if src is None:
-            if self.mode != "none":
+            if self.mode not in ("none", "auto"):  # auto without odometry or tf2 is a setup, said once at start
                 self.warn("motion_none", "no ego motion (no odometry poses heard and no TF lookup available): the "
                                          "cloud's views are placed at their static extrinsics, uncompensated")
             self.last_source = None
