@@ -1,0 +1,50 @@
+"""Is the road itself read at scale? (issue 11 probe, evaluation only.) Median pred/GT of a model on the real frames'
+LiDAR points, split into road points (GT within 5 % of the flat-ground depth: the ray meets the road plane where the
+LiDAR does) and the rest, by GT distance. ``--gray`` feeds mid-grey RGB (only the camera-aware channels carry
+information), which asks whether the network falls back on its ground channel. From training/:
+python results/ground_alignment/road_ratio.py ../models/fsmde_student [--gray] [--real ../../shared/real]"""
+import argparse
+
+import numpy as np
+
+from fsmde_train.data.real import load_real
+from fsmde_train.data.surround import scale_K
+from fsmde_train.eval.cli import model_predictor
+from fsmde_train.eval.real import evaluate_real, ground_prior
+
+ap = argparse.ArgumentParser()
+ap.add_argument("model")
+ap.add_argument("--real", default="../../shared/real")
+ap.add_argument("--gray", action="store_true")
+a = ap.parse_args()
+views = [v for vs in load_real(a.real).values() for v in vs]
+net, man = model_predictor(a.model, "torch")
+
+
+def predict(x):
+    if a.gray:
+        x = x.clone()
+        x[:, :3] = 0.0  # normalised mid-grey
+    return net(x)
+
+
+res = evaluate_real(predict, man, views, progress=False)
+hw = (man["input"]["height"], man["input"]["width"])
+bands = [0.5, 5, 10, 20, 40, 80]
+logs = {}
+for v, arr in zip(views, res["arrays"]):
+    g = ground_prior(scale_K(v.K, v.size, (hw[1], hw[0])), v.T_vehicle_cam, hw, np.nan, 200.0)
+    gt, p = arr["gt"], arr["pred"]
+    m = (gt > 0) & np.isfinite(p)
+    road = m & np.isfinite(g) & (np.abs(g / np.maximum(gt, 1e-6) - 1) < 0.05)
+    for kind, sel in (("road", road), ("other", m & ~road)):
+        for lo, hi in zip(bands[:-1], bands[1:]):
+            s = sel & (gt >= lo) & (gt < hi)
+            logs.setdefault((v.dataset, kind, lo), []).extend(np.log(p[s] / gt[s]).tolist())
+print("| data | points | " + " | ".join(f"{lo:g}–{hi:g} m" for lo, hi in zip(bands[:-1], bands[1:])) + " |")
+print("|---|---|" + "---:|" * (len(bands) - 1))
+for ds in dict.fromkeys(v.dataset for v in views):
+    for kind in ("road", "other"):
+        cells = [(f"×{np.exp(np.median(x)):.2f} ({len(x)})" if len(x := logs.get((ds, kind, lo), [])) >= 20 else "–")
+                 for lo in bands[:-1]]
+        print(f"| {ds} | {kind} | " + " | ".join(cells) + " |")
