@@ -149,7 +149,49 @@ def test_semantic_term_without_maps_is_one_clear_error(tiny_world, tmp_path):
     cfg = _cfg(root, tmp_path, semantic=0.5)
     with pytest.raises(ValueError, match="no material maps"):
         train(cfg, progress=False)
+    cfg = _cfg(root, tmp_path)
+    with pytest.raises(ValueError, match="road_retexture > 0 but .* no road"):
+        train(replace(cfg, data=replace(cfg.data, road_retexture=0.5)), progress=False)
     bad = _cfg(tiny_world, tmp_path, semantic=0.5)
     bad = replace(bad, model=replace(bad.model, semantic_classes=3))
     with pytest.raises(ValueError, match="semantic_classes: 8"):
         train(bad, progress=False)
+
+
+def test_road_retexture_changes_only_the_road():
+    """data.road_retexture: a new surface on the road pixels of the chosen views; every other pixel, the geometry
+    channels and the labels bit for bit as they were; the same seed the same surface."""
+    from fsmde_train.data.augment import road_retexture
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    torch.manual_seed(0)
+    x = torch.randn(6, 5, 24, 40)
+    sem = torch.full((6, 24, 40), SEMANTIC_CLASSES.index("building"))
+    road = SEMANTIC_CLASSES.index("road")
+    sem[:, 14:] = road  # the lower part of every view is road ...
+    sem[5] = SEMANTIC_IGNORE  # ... except one view without a material map
+    sem0 = sem.clone()
+
+    def run(seed, p=1.0):
+        return road_retexture(x, sem, mean, std, torch.Generator().manual_seed(seed), p)
+
+    out, changed = run(1)
+    assert out.shape == x.shape and torch.equal(sem, sem0)
+    assert changed.tolist() == [True] * 5 + [False]
+    assert torch.equal(out[:, 3:], x[:, 3:])  # geometry channels
+    assert torch.equal(out[:, :3, :14], x[:, :3, :14]) and torch.equal(out[5], x[5])  # not road: untouched
+    assert (out[:5, :3, 14:] - x[:5, :3, 14:]).abs().mean() > 0.3  # the road: a new surface
+    rgb = out[:5, :3, 14:] * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
+    assert rgb.min() >= -1e-5 and rgb.max() <= 1 + 1e-5  # an 8-bit image's values
+    assert torch.equal(out, run(1)[0]) and not torch.equal(out, run(2)[0])
+    assert torch.equal(run(1, p=0.0)[0], x) and not run(1, p=0.0)[1].any()
+
+
+def test_training_with_road_retexture_and_its_errors(tiny_world, tmp_path):
+    r = train(replace(_cfg(tiny_world, tmp_path), data=replace(_cfg(tiny_world, tmp_path).data, road_retexture=1.0)),
+              progress=False)
+    assert r["steps"] == 2 and all(np.isfinite(h["loss"]) for h in r["history"])
+    with pytest.raises(ValueError, match="road_retexture must be a probability"):
+        load_config(None, {"data": {"root": str(tiny_world), "road_retexture": 1.5}})
+    with pytest.raises(ValueError, match="data.bags have none"):
+        load_config(None, {"data": {"bags": ["x.mcap"], "sequence": True, "road_retexture": 0.5}})

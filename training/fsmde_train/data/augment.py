@@ -81,6 +81,48 @@ def random_convolution(image: torch.Tensor, mean, std, gen: torch.Generator, p: 
     return torch.cat([(out - m) / s, image[:, 3:]], 1), apply.repeat_interleave(views).to(dev)
 
 
+ROAD_CLASS = 1  # data/surround.py SEMANTIC_CLASSES.index("road")
+ROAD_NOISE_CELLS = (1, 2, 4, 8, 16)  # pixels per noise cell of the new surface
+
+
+def road_retexture(image: torch.Tensor, semantic: torch.Tensor, mean, std, gen: torch.Generator,
+                   p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A new road surface in a random ``p`` of the views: the road pixels (``semantic`` == road) become
+    ``a * rgb + (1 - a) * surface``, ``a ~ U(0, 0.5)``, the surface a tinted grey (level U(0.15, 0.65), tint
+    +-0.05 per channel) with smooth noise of amplitude U(0, 0.15) on cells of 1-16 pixels, drawn in image space.
+
+    Real roads read too near beyond 10 m though the ground channel says where the road is
+    (results/ground_alignment): the network reads the road's depth from how the synthetic road looks. A surface
+    that looks different in every view and whose pattern does not shrink with distance leaves the road's
+    geometry, its shape and the camera-aware channels as the cues (results/road_retexture/PLAN.md).
+
+    image [V, C >= 3, H, W] normalised, semantic [V, H, W] class ids -> (same image shape, [V] bool: retextured).
+    Other pixels, geometry channels (``image[:, 3:]``) and labels are untouched; views without a road (or without
+    material maps: all ignored) stay as they are."""
+    v, _, h, w = image.shape
+    dev = image.device
+    apply = torch.rand(v, generator=gen) < p
+    level = 0.15 + 0.5 * torch.rand(v, 1, 1, 1, generator=gen)
+    tint = 0.1 * torch.rand(v, 3, 1, 1, generator=gen) - 0.05
+    amp = 0.15 * torch.rand(v, 1, 1, 1, generator=gen)
+    alpha = 0.5 * torch.rand(v, 1, 1, 1, generator=gen)
+    cells = torch.randint(len(ROAD_NOISE_CELLS), (v,), generator=gen)
+    noise = torch.zeros(v, 1, h, w)
+    for i in torch.nonzero(apply).flatten().tolist():
+        c = ROAD_NOISE_CELLS[int(cells[i])]
+        grid = torch.randn(1, 1, -(-h // c) + 1, -(-w // c) + 1, generator=gen)
+        noise[i] = F.interpolate(grid, scale_factor=c, mode="bilinear", align_corners=False)[0, :, :h, :w]
+    surface = (level + tint + amp * noise).clamp(0, 1).to(dev, image.dtype)
+    m = torch.tensor(mean, device=dev, dtype=image.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=dev, dtype=image.dtype).view(1, 3, 1, 1)
+    rgb = (image[:, :3] * s + m).clamp(0, 1)
+    a = alpha.to(dev, image.dtype)
+    road = ((semantic == ROAD_CLASS) & apply.to(dev).view(v, 1, 1)).unsqueeze(1)
+    new = torch.where(road, a * rgb + (1 - a) * surface, rgb)
+    out = torch.where(road, (new - m) / s, image[:, :3])  # untouched pixels keep their exact values
+    return torch.cat([out, image[:, 3:]], 1), apply.to(dev) & road.flatten(1).any(1)
+
+
 def aspect_jitter(b: dict, gen: torch.Generator, p: float, ratio_range: tuple[float, float], canonical_focal_px: float,
                   geometry_inputs=()) -> tuple[dict, torch.Tensor]:
     """Another pixel aspect per view: with probability ``p`` a view's fy/fx is multiplied by r, log-uniform in

@@ -46,6 +46,9 @@ class DataConfig:
     # probability per camera set of the mirror world (data/augment.py mirror_sets): every view left-right mirrored,
     # the ring read the other way round; the training streets are all right-hand traffic; 0 = off
     mirror: float = 0.0
+    # probability per view of a new road surface (data/augment.py road_retexture; needs the world's material maps);
+    # 0 = off
+    road_retexture: float = 0.0
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
@@ -182,6 +185,10 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
                          f"averaging), got {cfg.optim.average_from}")
     if not 0.0 <= cfg.data.aspect_jitter <= 1.0:
         raise ValueError(f"data.aspect_jitter must be a probability in [0, 1], got {cfg.data.aspect_jitter}")
+    if not 0.0 <= cfg.data.road_retexture <= 1.0:
+        raise ValueError(f"data.road_retexture must be a probability in [0, 1], got {cfg.data.road_retexture}")
+    if cfg.data.road_retexture and cfg.data.bags:
+        raise ValueError("data.road_retexture needs a synthetic world's material maps (data.root); data.bags have none")
     if not 0.0 <= cfg.data.mirror <= 1.0:
         raise ValueError(f"data.mirror must be a probability in [0, 1], got {cfg.data.mirror}")
     if cfg.data.mirror and cfg.data.sequence:

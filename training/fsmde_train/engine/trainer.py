@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
-from ..data.augment import aspect_jitter, mirror_sets, photometric, random_convolution
+from ..data.surround import SEMANTIC_CLASSES
+from ..data.augment import aspect_jitter, mirror_sets, photometric, random_convolution, road_retexture
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
@@ -119,6 +120,9 @@ def make_datasets(cfg: TrainConfig, progress: bool, base_dir=TRAINING_DIR) -> tu
                              geometry_inputs=cfg.model.geometry_inputs, lidar_objects=d.lidar_objects)
         if cfg.loss.semantic:
             _check_semantic(cfg, ds)
+        if d.road_retexture and not (ds.semantic == SEMANTIC_CLASSES.index("road")).any():
+            raise ValueError(f"data.road_retexture > 0 but {ds.root} has no road in its material maps (npz key "
+                             "'material' beside the dense depth: a world rendered by fsmde-synth since 2026-12-06)")
         if d.sequence:
             from ..data.sequence import SurroundSequence
 
@@ -251,7 +255,8 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     run.pose = run.pose_model = pose
     # the cache holds the teacher's output for a set as stored: any augmentation that changes the images turns it off
     if (teacher is not None and cfg.teacher.cache and not cfg.data.augment and not cfg.data.randconv
-            and not cfg.data.aspect_jitter and not cfg.data.mirror):
+            and not cfg.data.aspect_jitter and not cfg.data.mirror
+            and not cfg.data.road_retexture):
         run.teacher_cache = {}
     state = load_checkpoint(out)
     if state is None and cfg.init_from:  # a fresh run from given weights (a resumed one has its own)
@@ -455,6 +460,11 @@ def _step(run: _Run, b: dict):
     if run.cfg.data.mirror:  # before the teacher and the losses: all of them see the mirror world
         gen = torch.Generator().manual_seed(run.cfg.seed * 4_000_037 + run.step * 109 + run.dd.rank)
         b, _ = mirror_sets(b, gen, run.cfg.data.mirror)
+    if run.cfg.data.road_retexture:  # before the camera effects below, which apply to the new surface too
+        gen = torch.Generator().manual_seed(run.cfg.seed * 5_000_011 + run.step * 113 + run.dd.rank)
+        image, _ = road_retexture(b["image"], b["semantic"], run.cfg.model.mean, run.cfg.model.std, gen,
+                                  run.cfg.data.road_retexture)
+        b = {**b, "image": image}
     if run.cfg.data.augment:
         gen = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + run.step * 101 + run.dd.rank)
         b = {**b, "image": photometric(b["image"], run.cfg.model.mean, run.cfg.model.std, gen, run.cfg.data.augment)}

@@ -138,6 +138,50 @@ def runs_distance_table(runs: dict, series_order: tuple, label: str) -> None:
             print(f"| {ds} {series} | " + " | ".join(cells) + " |")
 
 
+def means(res: dict, series: str) -> dict:
+    rows = [m for k, m in res.items() if k.startswith(series)]
+    return {key: np.mean([m[key] for m in rows], 0) for key in ("abs_rel", "d1", "coverage", "val", "near", "sky",
+                                                               "surface")}
+
+
+def clauses(ref: dict, new: dict) -> list:
+    """The world rule (results/mirror/PLAN.md and later plans): (clause, holds, numbers) in its order."""
+    d = new["abs_rel"] - ref["abs_rel"]
+    cov = new["coverage"] - ref["coverage"]
+    return [
+        ("real-frame mean falls by >= 0.03", new["abs_rel"].mean() - ref["abs_rel"].mean() <= -0.03,
+         f"{ref['abs_rel'].mean():.4f} -> {new['abs_rel'].mean():.4f} "
+         f"({new['abs_rel'].mean() - ref['abs_rel'].mean():+.4f})"),
+        *[(f"{ds} no worse by > 0.03", d[i] <= 0.03,
+           f"{ref['abs_rel'][i]:.4f} -> {new['abs_rel'][i]:.4f} ({d[i]:+.4f})") for i, ds in enumerate(DATASETS)],
+        ("val <= AJ + 0.01", new["val"] <= ref["val"] + 0.01, f"{ref['val']:.4f} -> {new['val']:.4f}"),
+        ("val sky NaN >= 95 %", new["sky"] >= 0.95, f"{100 * new['sky']:.1f} %"),
+        ("val surface NaN <= 1.0 %", new["surface"] <= 0.01, f"{100 * new['surface']:.2f} %"),
+        ("LiDAR predicted down <= 2 points on every dataset", bool(np.all(cov >= -0.02)),
+         " / ".join(f"{ds} {100 * c:+.1f}" for ds, c in zip(DATASETS, cov))),
+    ]
+
+
+def decide(runs: dict, series: tuple) -> int:
+    """The world rule on the three-seed means of series[0] (reference) and series[1] (the change): per-run rows,
+    means, each clause with its numbers, the verdict; 1 while a run is missing. The distance table after the
+    verdict is not part of the rule."""
+    table(runs, series)
+    res = {k: load(k, here) for k, (_, _, here) in runs.items()}
+    missing = [k for k, m in res.items() if m is None]
+    if missing:
+        print(f"\nnot decided: {', '.join(missing)} not run")
+        return 1
+    ref, new = means(res, series[0]), means(res, series[1])
+    print("\n| clause | holds | numbers |\n|---|---|---|")
+    rows = clauses(ref, new)
+    for name, ok, nums in rows:
+        print(f"| {name} | {'yes' if ok else 'NO'} | {nums} |")
+    print(f"\nverdict: {'KEEP' if all(ok for _, ok, _ in rows) else 'NOT KEPT'}")
+    runs_distance_table(runs, series, "three-seed mean")
+    return 0
+
+
 def main(argv=None) -> None:
     """Without arguments this folder's table; with EXPERIMENT PREFIX LABEL, that experiment's <PREFIX>1-3 against
     VB1-VB3 (the shipped config), with the real frames by distance."""
