@@ -2,7 +2,8 @@
 LiDAR points, split into road points (GT within 5 % of the flat-ground depth: the ray meets the road plane where the
 LiDAR does) and the rest, by GT distance. ``--gray`` feeds mid-grey RGB (only the camera-aware channels carry
 information), which asks whether the network falls back on its ground channel. From training/:
-python results/ground_alignment/road_ratio.py ../models/fsmde_student [--gray] [--real ../../shared/real]"""
+python results/ground_alignment/road_ratio.py MODEL [MODEL...] [--gray] [--real ../../shared/real]
+(several models: each one's medians, then their mean per cell, as the three-seed tables)"""
 import argparse
 
 import numpy as np
@@ -13,38 +14,53 @@ from fsmde_train.eval.cli import model_predictor
 from fsmde_train.eval.real import evaluate_real, ground_prior
 
 ap = argparse.ArgumentParser()
-ap.add_argument("model")
+ap.add_argument("model", nargs="+")
 ap.add_argument("--real", default="../../shared/real")
 ap.add_argument("--gray", action="store_true")
 a = ap.parse_args()
 views = [v for vs in load_real(a.real).values() for v in vs]
-net, man = model_predictor(a.model, "torch")
-
-
-def predict(x):
-    if a.gray:
-        x = x.clone()
-        x[:, :3] = 0.0  # normalised mid-grey
-    return net(x)
-
-
-res = evaluate_real(predict, man, views, progress=False)
-hw = (man["input"]["height"], man["input"]["width"])
 bands = [0.5, 5, 10, 20, 40, 80]
-logs = {}
-for v, arr in zip(views, res["arrays"]):
-    g = ground_prior(scale_K(v.K, v.size, (hw[1], hw[0])), v.T_vehicle_cam, hw, np.nan, 200.0)
-    gt, p = arr["gt"], arr["pred"]
-    m = (gt > 0) & np.isfinite(p)
-    road = m & np.isfinite(g) & (np.abs(g / np.maximum(gt, 1e-6) - 1) < 0.05)
-    for kind, sel in (("road", road), ("other", m & ~road)):
-        for lo, hi in zip(bands[:-1], bands[1:]):
-            s = sel & (gt >= lo) & (gt < hi)
-            logs.setdefault((v.dataset, kind, lo), []).extend(np.log(p[s] / gt[s]).tolist())
-print("| data | points | " + " | ".join(f"{lo:g}–{hi:g} m" for lo, hi in zip(bands[:-1], bands[1:])) + " |")
-print("|---|---|" + "---:|" * (len(bands) - 1))
-for ds in dict.fromkeys(v.dataset for v in views):
-    for kind in ("road", "other"):
-        cells = [(f"×{np.exp(np.median(x)):.2f} ({len(x)})" if len(x := logs.get((ds, kind, lo), [])) >= 20 else "–")
-                 for lo in bands[:-1]]
-        print(f"| {ds} | {kind} | " + " | ".join(cells) + " |")
+
+
+def ratios(model: str) -> dict:
+    """(dataset, road|other, band start) -> (median pred/GT, points)."""
+    net, man = model_predictor(model, "torch")
+
+    def predict(x):
+        if a.gray:
+            x = x.clone()
+            x[:, :3] = 0.0  # normalised mid-grey
+        return net(x)
+
+    res = evaluate_real(predict, man, views, progress=False)
+    hw = (man["input"]["height"], man["input"]["width"])
+    logs = {}
+    for v, arr in zip(views, res["arrays"]):
+        g = ground_prior(scale_K(v.K, v.size, (hw[1], hw[0])), v.T_vehicle_cam, hw, np.nan, 200.0)
+        gt, p = arr["gt"], arr["pred"]
+        m = (gt > 0) & np.isfinite(p)
+        road = m & np.isfinite(g) & (np.abs(g / np.maximum(gt, 1e-6) - 1) < 0.05)
+        for kind, sel in (("road", road), ("other", m & ~road)):
+            for lo, hi in zip(bands[:-1], bands[1:]):
+                s = sel & (gt >= lo) & (gt < hi)
+                logs.setdefault((v.dataset, kind, lo), []).extend(np.log(p[s] / gt[s]).tolist())
+    return {k: (float(np.exp(np.median(x))), len(x)) for k, x in logs.items() if len(x) >= 20}
+
+
+def show(cells: dict, title: str) -> None:
+    print(f"\n{title}\n\n| data | points | " + " | ".join(f"{lo:g}–{hi:g} m" for lo, hi in zip(bands[:-1], bands[1:]))
+          + " |\n|---|---|" + "---:|" * (len(bands) - 1))
+    for ds in dict.fromkeys(v.dataset for v in views):
+        for kind in ("road", "other"):
+            row = [(f"×{cells[(ds, kind, lo)][0]:.2f} ({cells[(ds, kind, lo)][1]})" if (ds, kind, lo) in cells else "–")
+                   for lo in bands[:-1]]
+            print(f"| {ds} | {kind} | " + " | ".join(row) + " |")
+
+
+per_model = [ratios(m) for m in a.model]
+for m, cells in zip(a.model, per_model):
+    show(cells, f"{m}: median pred/GT (points)")
+if len(per_model) > 1:
+    keys = set.intersection(*(set(c) for c in per_model))
+    show({k: (float(np.mean([c[k][0] for c in per_model])), per_model[0][k][1]) for k in keys},
+         f"mean of the {len(per_model)} models' medians")
