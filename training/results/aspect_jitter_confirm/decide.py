@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "real_world_detail"))
-from compare import DATASETS, load, runs_distance_table, table  # noqa: E402
+from compare import DATASETS, load, means, runs_distance_table, table  # noqa: E402
 
 RESULTS = Path(__file__).parents[1]
 HERE = Path(__file__).parent
@@ -20,12 +20,6 @@ RUNS = {**{f"VB{s + 1}": ("VB", s, RESULTS / "validity_partial") for s in range(
         **{f"VB{s + 1}": ("VB", s, HERE) for s in range(3, 6)},
         **{f"AJ{s + 1}": ("AJ", s, RESULTS / "aspect_jitter") for s in range(3)},
         **{f"AJ{s + 1}": ("AJ", s, HERE) for s in range(3, 6)}}
-
-
-def means(res: dict, series: str) -> dict:
-    rows = [m for k, m in res.items() if k.startswith(series)]
-    return {key: np.mean([m[key] for m in rows], 0) for key in ("abs_rel", "d1", "coverage", "val", "near", "sky",
-                                                               "surface")}
 
 
 def clauses(vb: dict, aj: dict) -> list:
