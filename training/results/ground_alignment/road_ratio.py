@@ -7,6 +7,7 @@ python results/ground_alignment/road_ratio.py MODEL [MODEL...] [--gray] [--real 
 import argparse
 
 import numpy as np
+import torch
 
 from fsmde_train.data.real import load_real
 from fsmde_train.data.surround import scale_K
@@ -17,6 +18,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("model", nargs="+")
 ap.add_argument("--real", default="../../shared/real")
 ap.add_argument("--gray", action="store_true")
+ap.add_argument("--grey-above-horizon", action="store_true", help="mid-grey RGB where the ray does not meet the road "
+                "(ground channel <= 0): is the road placed by what stands above it?")
 a = ap.parse_args()
 views = [v for vs in load_real(a.real).values() for v in vs]
 bands = [0.5, 5, 10, 20, 40, 80]
@@ -30,6 +33,10 @@ def ratios(model: str) -> dict:
         if a.gray:
             x = x.clone()
             x[:, :3] = 0.0  # normalised mid-grey
+        if a.grey_above_horizon:
+            k = 3 + man["input"]["geometry"]["channels"].index("ground_inverse_depth")
+            x = x.clone()
+            x[:, :3] = torch.where(x[:, k:k + 1] <= 0, torch.zeros_like(x[:, :3]), x[:, :3])
         return net(x)
 
     res = evaluate_real(predict, man, views, progress=False)
