@@ -2,6 +2,8 @@
 
 python results/real_world_detail/compare.py   (from training/; reads results/real_world_detail/<run>/{real,val})
 python results/real_world_detail/compare.py EXPERIMENT PREFIX LABEL   (results/EXPERIMENT/<PREFIX>1-3 against VB1-VB3)
+python results/real_world_detail/compare.py --decide REF_EXPERIMENT:PREFIX NEW_EXPERIMENT:PREFIX   (the world rule on
+    <PREFIX>1-3 of each, seeds 0-2: what each experiment's decide.py stub did, without a new stub)
 """
 from __future__ import annotations
 
@@ -188,6 +190,12 @@ def main(argv=None) -> None:
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--decide"]:
+        if len(args) != 3 or any(":" not in a for a in args[1:]):
+            sys.exit("usage: compare.py --decide REF_EXPERIMENT:PREFIX NEW_EXPERIMENT:PREFIX")
+        series = [a.split(":", 1) for a in args[1:]]
+        runs = {f"{p}{s + 1}": (p, s, HERE.parent / e) for e, p in series for s in range(3)}
+        sys.exit(decide(runs, tuple(p for _, p in series)))
     if not args:
         table({k: (w, s, HERE) for k, (w, s) in RUNS.items()}, ("train-dr", "train-dr2"))
         return
