@@ -2,12 +2,13 @@
 LiDAR points, split into road points (GT within 5 % of the flat-ground depth: the ray meets the road plane where the
 LiDAR does) and the rest, by GT distance. ``--gray`` feeds mid-grey RGB (only the camera-aware channels carry
 information), which asks whether the network falls back on its ground channel. From training/:
-python results/ground_alignment/road_ratio.py MODEL [MODEL...] [--gray] [--real ../../shared/real]
+python results/ground_alignment/road_ratio.py MODEL [MODEL...] [--gray] [--blur SIGMA] [--real ../../shared/real]
 (several models: each one's medians, then their mean per cell, as the three-seed tables)"""
 import argparse
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fsmde_train.data.real import load_real
 from fsmde_train.data.surround import scale_K
@@ -20,9 +21,21 @@ ap.add_argument("--real", default="../../shared/real")
 ap.add_argument("--gray", action="store_true")
 ap.add_argument("--grey-above-horizon", action="store_true", help="mid-grey RGB where the ray does not meet the road "
                 "(ground channel <= 0): is the road placed by what stands above it?")
+ap.add_argument("--blur", type=float, default=0.0, help="Gaussian sigma (network pixels) on the RGB: does the real "
+                "frames' fine detail read as near?")
 a = ap.parse_args()
 views = [v for vs in load_real(a.real).values() for v in vs]
 bands = [0.5, 5, 10, 20, 40, 80]
+
+
+def gaussian_blur(x, s: float):
+    r = int(3 * s) + 1
+    t = torch.arange(-r, r + 1).float()
+    k = torch.exp(-0.5 * (t / s) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
 def ratios(model: str) -> dict:
@@ -37,6 +50,11 @@ def ratios(model: str) -> dict:
             k = 3 + man["input"]["geometry"]["channels"].index("ground_inverse_depth")
             x = x.clone()
             x[:, :3] = torch.where(x[:, k:k + 1] <= 0, torch.zeros_like(x[:, :3]), x[:, :3])
+        if a.blur:
+            mean = torch.tensor(man["input"]["mean"]).view(1, 3, 1, 1)
+            std = torch.tensor(man["input"]["std"]).view(1, 3, 1, 1)
+            x = x.clone()
+            x[:, :3] = (gaussian_blur(x[:, :3] * std + mean, a.blur) - mean) / std
         return net(x)
 
     res = evaluate_real(predict, man, views, progress=False)
