@@ -1,6 +1,6 @@
 """Does the synthetic road read squeezed once its texture looks like a real camera's? (issue 11 probe; val world,
 evaluation only.) The shipped model on the val world's key frames with the RGB blurred (Gaussian sigma in network
-pixels), down- and up-sampled by a factor, or its contrast scaled, or mid-grey above the horizon; AbsRel (0.5-80 m) and median pred/GT per band for
+pixels), down- and up-sampled by a factor, or its contrast scaled, or mid-grey above the horizon, or the real nuScenes key frame's same camera above the horizon; AbsRel (0.5-80 m) and median pred/GT per band for
 the road (GT within 5 % of the flat-ground depth) and all pixels. From training/:
 python results/ground_alignment/degrade_probe.py"""
 import numpy as np, torch, torch.nn.functional as F
@@ -23,11 +23,20 @@ def degrade(x, kind, v):
     x = x.clone(); rgb = x[:, :3] * std + mean
     if kind == "blur": rgb = blur(rgb, v)
     if kind == "contrast": m = rgb.mean((1, 2, 3), keepdim=True); rgb = m + (rgb - m) * v
+    if kind == "real_above":  # the real nuScenes key frame's same camera where the ray does not meet the road
+        rgb = torch.where(x[:, 3:4] <= 0, real_rgb, rgb)
     if kind == "grey_above":  # mid-grey where the ray does not meet the road, as road_ratio.py --grey-above-horizon
         rgb = torch.where(x[:, 3:4] <= 0, mean.expand_as(rgb), rgb)
     if kind == "down": h, w = rgb.shape[-2:]; rgb = F.interpolate(F.interpolate(rgb, scale_factor=1 / v, mode="area"), size=(h, w), mode="bilinear", align_corners=False)
     x[:, :3] = (rgb - mean) / std; return x
-for kind, v in [("none", 0), ("blur", 0.7), ("blur", 1.5), ("down", 2), ("down", 3), ("contrast", 0.6), ("grey_above", 0)]:
+from fsmde_train.data.real import load_real  # noqa: E402
+from fsmde_train.eval.real import load_image  # noqa: E402
+RIG = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT")
+real_views = sorted(load_real("../../shared/real")["nuscenes"], key=lambda v: RIG.index(v.camera))
+real_rgb = torch.from_numpy(np.stack([load_image(v.image_path, hw).transpose(2, 0, 1) for v in real_views])
+                            .astype(np.float32) / 255)
+for kind, v in [("none", 0), ("blur", 0.7), ("blur", 1.5), ("down", 2), ("down", 3), ("contrast", 0.6), ("grey_above", 0),
+                ("real_above", 0)]:
     logs = {(k, lo): [] for k in ("road", "all") for lo in bands[:-1]}; err = n = 0
     for b in sets:
         x = degrade(b["image"], kind, v) if kind != "none" else b["image"]
