@@ -243,3 +243,48 @@ def mirror_sets(b: dict, gen: torch.Generator, p: float) -> tuple[dict, torch.Te
         R[views] = S_y.to(R.device) @ R[views] @ S_x.to(R.device)
         out["T_ref_cam"] = R
     return out, apply
+
+
+HORIZON_MIX_KEYS = ("depth", "depth_canon", "depth_dense", "semantic")
+
+
+def horizon_mix(b: dict, gen: torch.Generator, p: float) -> tuple[dict, torch.Tensor]:
+    """Another street above the horizon: with probability ``p`` per view, every pixel whose ray rises (above the
+    horizon of the view's own K and mounting, as the ground channel's sign) takes RGB and labels from the same pixel
+    of another view of the batch (the donor, any camera of any set). The road below stays.
+
+    The shipped student reads the road's depth partly from what stands above it: real surroundings above the horizon
+    of a synthetic street make its road read nearer, as mid-grey does (results/ground_alignment/degrade_probe.txt).
+    A donor's surroundings say nothing about the recipient's road, so the road's depth has to come from the road and
+    the camera-aware channels (results/horizon_mix/PLAN.md).
+
+    ``b`` is a flattened batch (image [V, C, H, W] with the geometry channels after RGB, depth, depth_canon,
+    depth_dense [V, 1, H, W], semantic [V, H, W] when present, K [V, 3, 3], focal_scale [V], T_ego_cam [V, 4, 4]).
+    The labels stay those of the pixels shown, in the recipient's canonical units: depth_canon is the donor's (what
+    the network predicts from what it sees), depth and depth_dense are rescaled by the two focal scales so that
+    depth / focal_scale is the donor's canonical depth (the stand-in teacher, computed from depth_dense, agrees).
+    Geometry channels, K and poses stay the recipient's. Returns (new batch, [V] bool: the view was mixed)."""
+    img = b["image"]
+    V, _, H, W = img.shape
+    dev = img.device
+    apply = torch.rand(V, generator=gen) < p
+    donor = (torch.arange(V) + 1 + torch.randint(max(V - 1, 1), (V,), generator=gen)) % V  # never the view itself
+    if V < 2 or not apply.any():
+        return b, apply & (V >= 2)
+    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    pix = torch.stack([u, v, torch.ones_like(u)], -1).view(-1, 3)  # pixel centres at integers
+    out = {k: b[k].clone() for k in ("image", *HORIZON_MIX_KEYS) if k in b}
+    fs = b["focal_scale"].double()
+    for i in torch.nonzero(apply).flatten().tolist():
+        j = int(donor[i])
+        R = b["T_ego_cam"][i, :3, :3].double().cpu()
+        up = (pix @ torch.linalg.inv(b["K"][i].double().cpu()).T @ R.T)[:, 2]  # the ray's rise, vehicle z
+        m = (up > 0).view(H, W).to(dev)
+        out["image"][i, :3] = torch.where(m, img[j, :3], img[i, :3])
+        ratio = float(fs[i] / fs[j])
+        for k in HORIZON_MIX_KEYS:
+            if k not in out:
+                continue
+            src = b[k][j] * ratio if k in ("depth", "depth_dense") else b[k][j]
+            out[k][i] = torch.where(m if b[k].dim() == 3 else m[None], src.to(b[k].dtype), b[k][i])
+    return {**b, **out}, apply

@@ -49,6 +49,9 @@ class DataConfig:
     # probability per view of a new road surface (data/augment.py road_retexture; needs the world's material maps);
     # 0 = off
     road_retexture: float = 0.0
+    # probability per view of another street above the horizon (data/augment.py horizon_mix): the pixels whose rays
+    # rise take RGB and labels from another view of the batch; 0 = off
+    horizon_mix: float = 0.0
     # self-supervised training (issue 14): samples hold frames (t-1, t, t+1) for the photometric terms
     sequence: bool = False
     # frame spacings k of the (t-k, t, t+k) triples (data/sequence.py): [1, 2] doubles the range of motions a pose
@@ -189,6 +192,11 @@ def load_config(path=None, overrides: dict | None = None) -> TrainConfig:
         raise ValueError(f"data.road_retexture must be a probability in [0, 1], got {cfg.data.road_retexture}")
     if cfg.data.road_retexture and cfg.data.bags:
         raise ValueError("data.road_retexture needs a synthetic world's material maps (data.root); data.bags have none")
+    if not 0.0 <= cfg.data.horizon_mix <= 1.0:
+        raise ValueError(f"data.horizon_mix must be a probability in [0, 1], got {cfg.data.horizon_mix}")
+    if cfg.data.horizon_mix and cfg.data.sequence:
+        raise ValueError("data.horizon_mix does not apply to sequences (data.sequence: the frames t-1 and t+1 would "
+                         "keep their own surroundings); set one of them off")
     if not 0.0 <= cfg.data.mirror <= 1.0:
         raise ValueError(f"data.mirror must be a probability in [0, 1], got {cfg.data.mirror}")
     if cfg.data.mirror and cfg.data.sequence:

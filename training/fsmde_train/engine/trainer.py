@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from ..data import StepBatchSampler, SurroundDataset
 from ..data.surround import SEMANTIC_CLASSES
-from ..data.augment import aspect_jitter, mirror_sets, photometric, random_convolution, road_retexture
+from ..data.augment import (aspect_jitter, horizon_mix, mirror_sets, photometric, random_convolution,
+                            road_retexture)
 from ..eval.protocol import evaluate, torch_predictor
 from ..losses.objective import Objective
 from ..losses.supervised import bin_stats
@@ -255,7 +256,7 @@ def _setup(cfg: TrainConfig, dd: D.Dist, progress: bool, base_dir) -> _Run:
     run.pose = run.pose_model = pose
     # the cache holds the teacher's output for a set as stored: any augmentation that changes the images turns it off
     if (teacher is not None and cfg.teacher.cache and not cfg.data.augment and not cfg.data.randconv
-            and not cfg.data.aspect_jitter and not cfg.data.mirror
+            and not cfg.data.aspect_jitter and not cfg.data.mirror and not cfg.data.horizon_mix
             and not cfg.data.road_retexture):
         run.teacher_cache = {}
     state = load_checkpoint(out)
@@ -460,6 +461,9 @@ def _step(run: _Run, b: dict):
     if run.cfg.data.mirror:  # before the teacher and the losses: all of them see the mirror world
         gen = torch.Generator().manual_seed(run.cfg.seed * 4_000_037 + run.step * 109 + run.dd.rank)
         b, _ = mirror_sets(b, gen, run.cfg.data.mirror)
+    if run.cfg.data.horizon_mix:  # labels move with the pixels: before the teacher, the losses and the camera effects
+        gen = torch.Generator().manual_seed(run.cfg.seed * 6_000_007 + run.step * 127 + run.dd.rank)
+        b, _ = horizon_mix(b, gen, run.cfg.data.horizon_mix)
     if run.cfg.data.road_retexture:  # before the camera effects below, which apply to the new surface too
         gen = torch.Generator().manual_seed(run.cfg.seed * 5_000_011 + run.step * 113 + run.dd.rank)
         image, _ = road_retexture(b["image"], b["semantic"], run.cfg.model.mean, run.cfg.model.std, gen,

@@ -2,12 +2,13 @@
 evaluation only.) The shipped model on the val world's key frames with the RGB blurred (Gaussian sigma in network
 pixels), down- and up-sampled by a factor, or its contrast scaled, or mid-grey above the horizon, or the real nuScenes key frame's same camera above the horizon; AbsRel (0.5-80 m) and median pred/GT per band for
 the road (GT within 5 % of the flat-ground depth) and all pixels. From training/:
-python results/ground_alignment/degrade_probe.py"""
+python results/ground_alignment/degrade_probe.py [MODEL_EXPORT_DIR (default ../models/fsmde_student)] [KIND ...]"""
+import sys
 import numpy as np, torch, torch.nn.functional as F
 from fsmde_train.data import SurroundDataset
 from fsmde_train.eval.cli import model_predictor
 from fsmde_train.geometry import GROUND_SCALE
-net, man = model_predictor("../models/fsmde_student", "onnxruntime")
+net, man = model_predictor(sys.argv[1] if len(sys.argv) > 1 else "../models/fsmde_student", "onnxruntime")
 hw, f = (man["input"]["height"], man["input"]["width"]), man["canonical_focal_px"]
 geom = tuple(man["input"]["geometry"]["channels"])
 ds = SurroundDataset("../data/weights/val", "v1.0-synth", None, hw, f, sweeps=False, gt="dense", progress=False, geometry_inputs=geom)
@@ -35,8 +36,9 @@ RIG = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_L
 real_views = sorted(load_real("../../shared/real")["nuscenes"], key=lambda v: RIG.index(v.camera))
 real_rgb = torch.from_numpy(np.stack([load_image(v.image_path, hw).transpose(2, 0, 1) for v in real_views])
                             .astype(np.float32) / 255)
-for kind, v in [("none", 0), ("blur", 0.7), ("blur", 1.5), ("down", 2), ("down", 3), ("contrast", 0.6), ("grey_above", 0),
-                ("real_above", 0)]:
+KINDS = [("none", 0), ("blur", 0.7), ("blur", 1.5), ("down", 2), ("down", 3), ("contrast", 0.6), ("grey_above", 0),
+         ("real_above", 0)]
+for kind, v in [kv for kv in KINDS if len(sys.argv) < 3 or kv[0] in sys.argv[2:]]:
     logs = {(k, lo): [] for k in ("road", "all") for lo in bands[:-1]}; err = n = 0
     for b in sets:
         x = degrade(b["image"], kind, v) if kind != "none" else b["image"]
