@@ -26,3 +26,26 @@ def nusc(tiny_world):
     from nuscenes.nuscenes import NuScenes
 
     return NuScenes(version=TINY["version"], dataroot=str(tiny_world), verbose=False)
+
+
+def check_view_augmentation_config(world, out_dir, key: str, teacher: str = "none") -> None:
+    """The shared checks of a per-view augmentation ``data.<key>`` (a probability): two training steps of a tiny
+    student with it at 0.5 and the camera-aware channels run with finite losses; a probability over 1 and a
+    sequence dataset are refused by name."""
+    import numpy as np
+
+    from fsmde_train.engine.config import load_config
+    from fsmde_train.engine.trainer import train
+
+    kd = 0.5 if teacher != "none" else 0.0
+    base = {"out_dir": str(out_dir), "data": {"root": str(world), "input_hw": [64, 96], "sweeps": False, key: 0.5},
+            "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1],
+                      "geometry_inputs": ["ground_inverse_depth", "ray_elevation"]},
+            "loss": {"ci_kd": kd, "vr_kd": kd}, "teacher": {"kind": teacher},
+            "optim": {"steps": 2}, "checkpoint_every": 2, "log_every": 1}
+    r = train(load_config(None, base), progress=False)
+    assert r["steps"] == 2 and all(np.isfinite(h["loss"]) for h in r["history"])
+    with pytest.raises(ValueError, match=f"data.{key}"):
+        load_config(None, {**base, "data": {**base["data"], key: 1.5}})
+    with pytest.raises(ValueError, match="sequence"):
+        load_config(None, {**base, "data": {**base["data"], "sequence": True}})

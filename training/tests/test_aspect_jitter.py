@@ -3,7 +3,6 @@ labels and the camera-aware channels must still describe the same rays (checked 
 road, whose depth the ground channel predicts exactly)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,9 +10,9 @@ from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import aspect_jitter
 from fsmde_train.data.surround import SEMANTIC_CLASSES
 from fsmde_train.engine.config import load_config
-from fsmde_train.engine.trainer import _flat, train
+from fsmde_train.engine.trainer import _flat
 
-from .conftest import TINY
+from .conftest import TINY, check_view_augmentation_config
 
 F_CANON = 70.0
 GEOM = ("ground_inverse_depth", "ray_elevation")
@@ -86,15 +85,6 @@ def test_no_jitter_changes_nothing_and_draws_repeat(batch):
 
 
 def test_config_checks_and_a_short_run(tiny_world, tmp_path):
-    base = {"out_dir": str(tmp_path / "run"), "data": {"root": str(tiny_world), "input_hw": [64, 96],
-                                                       "sweeps": False, "aspect_jitter": 0.5},
-            "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1],
-                      "geometry_inputs": list(GEOM)},
-            "loss": {"ci_kd": 0.0, "vr_kd": 0.0}, "teacher": {"kind": "none"},
-            "optim": {"steps": 2}, "checkpoint_every": 2, "log_every": 1}
-    r = train(load_config(None, base), progress=False)
-    assert r["steps"] == 2 and all(np.isfinite(h["loss"]) for h in r["history"])
+    check_view_augmentation_config(tiny_world, tmp_path / "run", "aspect_jitter")
     with pytest.raises(ValueError, match="aspect_range"):
-        load_config(None, {**base, "data": {**base["data"], "aspect_range": [2.0, 1.0]}})
-    with pytest.raises(ValueError, match="sequence"):
-        load_config(None, {**base, "data": {**base["data"], "sequence": True}})
+        load_config(None, {"data": {"root": str(tiny_world), "aspect_jitter": 0.5, "aspect_range": [2.0, 1.0]}})

@@ -2,16 +2,14 @@
 with their labels, in the recipient's canonical units; the road below and the camera-aware channels stay."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import horizon_mix
-from fsmde_train.engine.config import load_config
-from fsmde_train.engine.trainer import _flat, train
+from fsmde_train.engine.trainer import _flat
 
-from .conftest import TINY
+from .conftest import TINY, check_view_augmentation_config
 
 F_CANON = 70.0
 GEOM = ("ground_inverse_depth", "ray_elevation")
@@ -66,15 +64,4 @@ def test_no_mix_changes_nothing_and_draws_repeat(batch):
 
 
 def test_config_checks_and_a_short_run(tiny_world, tmp_path):
-    base = {"out_dir": str(tmp_path / "run"), "data": {"root": str(tiny_world), "input_hw": [64, 96],
-                                                       "sweeps": False, "horizon_mix": 0.5},
-            "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1],
-                      "geometry_inputs": list(GEOM)},
-            "loss": {"ci_kd": 0.0, "vr_kd": 0.0}, "teacher": {"kind": "none"},
-            "optim": {"steps": 2}, "checkpoint_every": 2, "log_every": 1}
-    r = train(load_config(None, base), progress=False)
-    assert r["steps"] == 2 and all(np.isfinite(h["loss"]) for h in r["history"])
-    with pytest.raises(ValueError, match="horizon_mix"):
-        load_config(None, {**base, "data": {**base["data"], "horizon_mix": 1.5}})
-    with pytest.raises(ValueError, match="sequence"):
-        load_config(None, {**base, "data": {**base["data"], "sequence": True}})
+    check_view_augmentation_config(tiny_world, tmp_path / "run", "horizon_mix")

@@ -2,17 +2,15 @@
 consistent street, checked against the synthetic world's own geometry (its flat road and its dense depth)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import mirror_sets
-from fsmde_train.engine.config import load_config
-from fsmde_train.engine.trainer import _flat, train
+from fsmde_train.engine.trainer import _flat
 from fsmde_train.geometry import camera_channels
 
-from .conftest import TINY
+from .conftest import TINY, check_view_augmentation_config
 from .test_aspect_jitter import F_CANON, GEOM, _road_error
 
 
@@ -89,15 +87,4 @@ def test_a_3d_point_lands_mirrored(batch):
 
 
 def test_config_checks_and_a_short_run(tiny_world, tmp_path):
-    base = {"out_dir": str(tmp_path / "run"), "data": {"root": str(tiny_world), "input_hw": [64, 96],
-                                                       "sweeps": False, "mirror": 0.5},
-            "model": {"base_width": 8, "decoder_width": 16, "n_bins": 16, "blocks": [1, 1, 1, 1],
-                      "geometry_inputs": list(GEOM)},
-            "loss": {"ci_kd": 0.5, "vr_kd": 0.5}, "teacher": {"kind": "standin"},
-            "optim": {"steps": 2}, "checkpoint_every": 2, "log_every": 1}
-    r = train(load_config(None, base), progress=False)
-    assert r["steps"] == 2 and all(np.isfinite(h["loss"]) for h in r["history"])
-    with pytest.raises(ValueError, match="data.mirror"):
-        load_config(None, {**base, "data": {**base["data"], "mirror": 1.5}})
-    with pytest.raises(ValueError, match="sequence"):
-        load_config(None, {**base, "data": {**base["data"], "sequence": True}})
+    check_view_augmentation_config(tiny_world, tmp_path / "run", "mirror", teacher="standin")
