@@ -9,6 +9,8 @@ import pytest
 from fsmde_train.synth import SynthConfig, generate_dataset
 
 TINY = dict(scenes=2, duration=1.0, width=192, height=108, seed=5, version="v1.0-synth")
+F_CANON = 70.0  # canonical focal (px) of the view-augmentation tests' 64 x 96 input
+GEOM = ("ground_inverse_depth", "ray_elevation")
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +51,17 @@ def check_view_augmentation_config(world, out_dir, key: str, teacher: str = "non
         load_config(None, {**base, "data": {**base["data"], key: 1.5}})
     with pytest.raises(ValueError, match="sequence"):
         load_config(None, {**base, "data": {**base["data"], "sequence": True}})
+
+
+def flat_sets(world, n_sets: int = 1) -> dict:
+    """The tiny world's first ``n_sets`` camera sets at 64 x 96 with dense GT and the camera-aware channels, flattened
+    as the trainer's step sees them ([n_sets * 6, ...])."""
+    import torch
+
+    from fsmde_train.data import SurroundDataset
+    from fsmde_train.engine.trainer import _flat
+
+    ds = SurroundDataset(world, TINY["version"], None, (64, 96), F_CANON, gt="dense", progress=False,
+                         geometry_inputs=GEOM)
+    sets = [ds[i] for i in range(n_sets)]
+    return _flat({k: torch.stack([s[k] for s in sets]) for k in sets[0]}, "cpu")

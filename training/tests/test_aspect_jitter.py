@@ -6,23 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import aspect_jitter
 from fsmde_train.data.surround import SEMANTIC_CLASSES
 from fsmde_train.engine.config import load_config
-from fsmde_train.engine.trainer import _flat
 
-from .conftest import TINY, check_view_augmentation_config
-
-F_CANON = 70.0
-GEOM = ("ground_inverse_depth", "ray_elevation")
+from .conftest import F_CANON, GEOM, check_view_augmentation_config, flat_sets
 
 
 @pytest.fixture(scope="module")
 def batch(tiny_world):
-    ds = SurroundDataset(tiny_world, TINY["version"], None, (64, 96), F_CANON, gt="dense", progress=False,
-                         geometry_inputs=GEOM)
-    return _flat({k: v[None] for k, v in ds[0].items()}, "cpu")
+    return flat_sets(tiny_world)
 
 
 def _road_error(b: dict, views) -> list[float]:

@@ -5,21 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import horizon_mix
-from fsmde_train.engine.trainer import _flat
 
-from .conftest import TINY, check_view_augmentation_config
-
-F_CANON = 70.0
-GEOM = ("ground_inverse_depth", "ray_elevation")
+from .conftest import check_view_augmentation_config, flat_sets
 
 
 @pytest.fixture(scope="module")
 def batch(tiny_world):
-    ds = SurroundDataset(tiny_world, TINY["version"], None, (64, 96), F_CANON, gt="dense", progress=False,
-                         geometry_inputs=GEOM)
-    b = _flat({k: v[None] for k, v in ds[0].items()}, "cpu")
+    b = flat_sets(tiny_world)
     b["focal_scale"] = b["focal_scale"] * torch.linspace(0.8, 1.25, 6)  # cameras of different focal lengths
     b["depth"] = b["depth_canon"] * b["focal_scale"].view(-1, 1, 1, 1)  # consistent with the new scales
     return b

@@ -5,20 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fsmde_train.data import SurroundDataset
 from fsmde_train.data.augment import mirror_sets
-from fsmde_train.engine.trainer import _flat
 from fsmde_train.geometry import camera_channels
 
-from .conftest import TINY, check_view_augmentation_config
-from .test_aspect_jitter import F_CANON, GEOM, _road_error
+from .conftest import F_CANON, GEOM, check_view_augmentation_config, flat_sets
+from .test_aspect_jitter import _road_error
 
 
 @pytest.fixture(scope="module")
 def batch(tiny_world):
-    ds = SurroundDataset(tiny_world, TINY["version"], None, (64, 96), F_CANON, gt="dense", progress=False,
-                         geometry_inputs=GEOM)
-    return _flat({k: torch.stack([ds[0][k], ds[1][k]]) for k in ds[0]}, "cpu")
+    return flat_sets(tiny_world, 2)
 
 
 def _yaw(T: torch.Tensor) -> float:
