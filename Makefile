@@ -75,7 +75,7 @@ data/weights/train-dr8: | setup
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
 
 # train-dr5's flags on 48 streets of 1 s instead of 16 of 3 s: the same 576 camera sets, three times the streets
-# (issue 11: training/results/scene_count/PLAN.md).
+# (issue 11: training/results/scene_count/PLAN.md). CPU: 865 s (2 workers).
 data/weights/train-dr9: | setup
 	$(SYNTH) --scenes 48 --duration 1 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
 
