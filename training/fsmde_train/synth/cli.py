@@ -58,6 +58,9 @@ def main(argv=None) -> int:
                     help="vehicles are sedans, SUVs, pick-ups and vans (taller, higher off the road; default: sedans)")
     ap.add_argument("--cross-streets", action="store_true",
                     help="one or two streets cross each scene's street, 50-140 m long each way (default: none)")
+    ap.add_argument("--photo-textures", type=float, default=0.0, metavar="CONTRAST",
+                    help="real photographed grain (scikit-image's brick, gravel and grass photographs) on road, "
+                         "pavement, grass, façades and trunks at this contrast, 1 = as photographed (default 0: none)")
     ap.add_argument("--device", default="cpu", help="torch device for ray casting (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=1,
                     help="render this many scenes at once, one process each (default 1); the output is the same")
@@ -69,7 +72,8 @@ def main(argv=None) -> int:
                       randomize=a.randomize, layout=a.layout, palette=a.palette,
                       speed_change=a.speed_change, shadows=a.shadows, car_detail=a.car_detail,
                       close_traffic=a.close_traffic, open_streets=a.open_streets,
-                      vehicle_looks=a.vehicle_looks, vehicle_types=a.vehicle_types, cross_streets=a.cross_streets)
+                      vehicle_looks=a.vehicle_looks, vehicle_types=a.vehicle_types, cross_streets=a.cross_streets,
+                      photo_textures=a.photo_textures)
     t0 = time.time()
     try:
         root = generate_dataset(cfg, progress=not a.quiet, workers=a.workers)

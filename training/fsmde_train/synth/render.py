@@ -24,13 +24,14 @@ def primitives_at(world: World, t: float, device="cpu") -> Primitives:
 
 def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: Sensor,
                  gen: torch.Generator, style: shading.Style = shading.Style(),
-                 shadows: bool = False, vehicle_looks: float = 0.0, material: dict | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 shadows: bool = False, vehicle_looks: float = 0.0, material: dict | None = None,
+                 photo_textures: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 [H, W, 3] and z-depth float32 [H, W] in metres (0 where the ray sees sky); ``shadows``: the
     primitives cast sun shadows (tracer.sun_visible); ``vehicle_looks``: the share of vehicles (0..1; True = all)
     with random paint and glossy paint and glass (shading.vehicle_selected, _vehicle_paint, gloss). With a dict as
     ``material``, its key "material" receives the material id per pixel, uint8 [H, W] (world.MATERIAL_NAMES; SKY_ID
-    where the ray sees sky); no random draw is added, so the image is the same either way."""
+    where the ray sees sky); no random draw is added, so the image is the same either way. ``photo_textures`` > 0:
+    real photographed grain on the surfaces at that contrast (shading._photo_detail)."""
     T_local_cam = T_local_ego @ cam.T_ego_sensor
     depth, ids, d, o = render_camera(T_local_cam, cam.K, cam.width, cam.height, prims)
     H, W = depth.shape
@@ -42,9 +43,11 @@ def render_image(world: World, prims: Primitives, T_local_ego: np.ndarray, cam: 
     if hit.any():
         z = depth.reshape(-1)[hit]
         p = o + z[:, None] * d_flat[hit]
-        n, albedo, mat = shading.surface(world, prims, p, ids.reshape(-1)[hit], float(vehicle_looks))
-        mat_px[hit.cpu()] = mat.cpu().to(torch.uint8)
         dist = z * d_flat[hit].norm(dim=1)
+        ray = (d_unit[hit], dist, 1.0 / float(cam.K[0, 0])) if photo_textures else None
+        n, albedo, mat = shading.surface(world, prims, p, ids.reshape(-1)[hit], float(vehicle_looks),
+                                         float(photo_textures), ray)
+        mat_px[hit.cpu()] = mat.cpu().to(torch.uint8)
         lit = None
         if shadows and style.sun > 0:
             facing = (n @ torch.as_tensor(world.sun_dir, dtype=torch.float32, device=n.device)) > 0

@@ -79,10 +79,13 @@ def _frac(x):
     return x - torch.floor(x)
 
 
-def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor, vehicle_looks: float = 0.0):
+def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tensor, vehicle_looks: float = 0.0,
+            photo: float = 0.0, ray: tuple | None = None):
     """Normals [N, 3], albedo [N, 3] and material [N] at hit points p [N, 3] of primitive ids [N] (>= 0);
     ``vehicle_looks``: the share of vehicles (0..1, ``vehicle_selected``) whose body gets its own random paint and
-    pattern (``_vehicle_paint``)."""
+    pattern (``_vehicle_paint``); ``photo`` > 0: real photographed grain on road, pavement, grass, façades and trunks
+    at that contrast (``_photo_detail``), which needs ``ray`` = (unit view directions [N, 3], distances [N] in m,
+    the pixel's angle in rad) to filter it."""
     n = torch.zeros_like(p)
     n[:, 2] = 1.0
     albedo = torch.zeros_like(p)
@@ -138,7 +141,43 @@ def surface(world: W.World, prims: Primitives, p: torch.Tensor, ids: torch.Tenso
         albedo[sm] = t(world.sph_color)[k]
 
     albedo = albedo * _texture(world, p, n, mat, facade_s, albedo)
+    if photo > 0:
+        if ray is None:
+            raise ValueError("surface(photo > 0) needs ray = (view directions, distances, pixel angle)")
+        albedo = albedo * _photo_detail(world, p, n, mat, facade_s, ids, ray, photo)[:, None]
     return n, albedo.clamp(0, 1), mat
+
+
+def _photo_detail(world: W.World, p, n, mat, s, ids, ray, contrast: float) -> torch.Tensor:
+    """Multiplicative grain [N] from real photographs (``photo_texture``): gravel on the road (2 m per photograph) and
+    pavement tops (1 m), grass on grass and foliage, on façades brick (1.6 m) or, for 40 % of the buildings, gravel as
+    rendered concrete (3 m), gravel on roofs and trunks. Factor 1 + contrast * (T - 1), T of mean 1."""
+    from . import photo_texture as PT
+
+    d_unit, dist, pixel_angle = ray
+    cos = (n * d_unit).sum(1).abs().clamp_min(0.25)  # grazing views: a longer footprint, a coarser level
+    foot = dist * pixel_angle / cos
+    up = n[:, 2] > 0.5
+    along = torch.where(s != 0, s, p[:, 0] + p[:, 1])  # boxes: along the face; cylinders, spheres: a diagonal
+    tex = torch.ones(len(p), device=p.device)
+    concrete = _hash(ids, ids * 0 + int(world.seed) % 100003, ids * 0 + 5) < 0.4
+
+    def put(m, name, u, v, tile):
+        if m.any():
+            tex[m] = PT.sample(name, u[m], v[m], tile, foot[m])
+
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    put(mat == W.ROAD, "gravel", x, y, 2.0)
+    put((mat == W.GRASS) & up, "grass", x, y, 1.5)
+    put((mat == W.SIDEWALK) & up, "gravel", x, y, 1.0)
+    bld = (mat == W.BUILDING) & ~up
+    put(bld & ~concrete, "brick", along, z, 1.6)
+    put(bld & concrete, "gravel", along, z, 3.0)
+    put((mat == W.SIDEWALK) & ~up, "brick", along, z, 1.6)
+    put((mat == W.BUILDING) & up, "gravel", x, y, 3.0)
+    put(mat == W.FOLIAGE, "grass", along, z, 0.8)
+    put(mat == W.TRUNK, "gravel", along, z, 0.5)
+    return (1.0 + contrast * (tex - 1.0)).clamp_min(0.0)
 
 
 def vehicle_selected(world: W.World, k: torch.Tensor, fraction: float) -> torch.Tensor:

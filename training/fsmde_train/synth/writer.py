@@ -86,6 +86,7 @@ class SynthConfig:
     open_streets: bool = False  # half the scenes an open suburban street (low, set-back buildings, yards, lots)
     vehicle_types: bool = False  # sedans, SUVs, pick-ups and vans (world.VEHICLE_TYPES) instead of sedans only
     cross_streets: bool = False  # one or two streets cross each scene's street (long sight lines for side cameras)
+    photo_textures: float = 0.0  # contrast of real photographed grain on road, pavement, grass, façades (0: none)
 
 
 def _token(*parts) -> str:
@@ -180,7 +181,8 @@ def _render_scene(cfg: SynthConfig, si: int, tick=None) -> dict[str, list]:
         else:
             labels: dict = {}
             img, depth = render_image(world, prims, T_local_ego, sensor, gen, style, shadows=cfg.shadows,
-                                      vehicle_looks=cfg.vehicle_looks, material=labels)
+                                      vehicle_looks=cfg.vehicle_looks, material=labels,
+                                      photo_textures=cfg.photo_textures)
             ok, jpg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
             assert ok, "JPEG encoding failed"
             _write_file(root / rel, jpg.tobytes())
