@@ -36,6 +36,14 @@ def pyramid(name: str) -> tuple[torch.Tensor, ...]:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise RuntimeError(f"photo texture {path} is missing or unreadable: expected a grey-scale PNG")
+    return mip_levels(img)
+
+
+def mip_levels(img: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Mip levels of a square grey image [S, S] (S a power of two), normalised to mean 1, down to 1 x 1."""
+    s = img.shape[0]
+    if img.ndim != 2 or img.shape[1] != s or s & (s - 1):
+        raise ValueError(f"photo texture: expected a square grey image with a power-of-two side, got {img.shape}")
     t = torch.as_tensor(img.astype(np.float32))
     t = t / t.mean()
     levels = [t]
@@ -57,10 +65,11 @@ def _fetch(level: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tenso
     return level[iy, ix]
 
 
-def sample(name: str, u_m: torch.Tensor, v_m: torch.Tensor, tile_m: float, footprint_m: torch.Tensor) -> torch.Tensor:
+def sample(name, u_m: torch.Tensor, v_m: torch.Tensor, tile_m: float, footprint_m: torch.Tensor) -> torch.Tensor:
     """Texture value (mean 1) at surface coordinates (u_m, v_m) [N] in metres, one photograph spanning ``tile_m``;
-    ``footprint_m`` [N]: the pixel's size on the surface, which picks the mip level (linear between two levels)."""
-    levels = pyramid(name)
+    ``footprint_m`` [N]: the pixel's size on the surface, which picks the mip level (linear between two levels).
+    ``name``: one of NAMES, or mip levels (``mip_levels``)."""
+    levels = pyramid(name) if isinstance(name, str) else name
     texel0 = tile_m / levels[0].shape[0]
     lod = torch.log2((footprint_m / texel0).clamp_min(1.0)).clamp(max=len(levels) - 1)
     lo = lod.floor().long()
