@@ -89,3 +89,19 @@ def test_surface_needs_the_ray_for_photographs():
     p = torch.tensor([[5.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="ray"):
         shading.surface(w, prims, p, torch.zeros(1, dtype=torch.int64), photo=1.0)
+
+
+def test_synth_without_the_photographs_fails_before_writing(tmp_path, monkeypatch):
+    from fsmde_train.synth import SynthConfig, generate_dataset
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    PT.pyramid.cache_clear()
+    out = tmp_path / "w"
+    with pytest.raises(ValueError, match="scikit-image"):
+        generate_dataset(SynthConfig(out=str(out), scenes=1, duration=0.5, width=64, height=36, photo_textures=1.0),
+                         progress=False)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="photo_textures"):
+        generate_dataset(SynthConfig(out=str(out), scenes=1, duration=0.5, width=64, height=36, photo_textures=-1),
+                         progress=False)
+    PT.pyramid.cache_clear()

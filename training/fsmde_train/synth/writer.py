@@ -222,6 +222,16 @@ def generate_dataset(cfg: SynthConfig, progress: bool = True, workers: int = 1) 
         raise ValueError(f"duration must be a positive multiple of {1 / KEYFRAME_HZ} s, got {cfg.duration}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if cfg.photo_textures < 0:
+        raise ValueError(f"photo_textures must be >= 0, got {cfg.photo_textures}")
+    if cfg.photo_textures:  # before anything is written: the photographs must be there
+        from . import photo_texture
+
+        try:
+            for name in photo_texture.NAMES:
+                photo_texture.pyramid(name)
+        except RuntimeError as e:
+            raise ValueError(str(e)) from None
     root = Path(cfg.out)
     base_rig = load_rig(cfg.width, cfg.height)
     offsets = camera_trigger_offsets(base_rig)
