@@ -80,7 +80,8 @@ data/weights/train-dr9: | setup
 	$(SYNTH) --scenes 48 --duration 1 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 && mv $@.part $@
 
 # train-dr5 with real photographed grain (scikit-image's brick, gravel, grass photographs) on road, pavement, grass
-# and façades (issue 11: training/results/photo_texture/PLAN.md). Needs scikit-image's wheel for the photographs.
+# and façades (issue 11: training/results/photo_texture/PLAN.md; not kept). Needs scikit-image's wheel for the
+# photographs. CPU: 1118 s (2 workers).
 data/weights/train-dr10: | setup
 	$(VENV)/bin/pip install -q scikit-image==0.24.0
 	$(SYNTH) --scenes 16 --duration 3 --width 320 --height 180 --seed 100 --randomize --shadows --car-detail --close-traffic --vehicle-looks 0.5 --photo-textures 1.0 && mv $@.part $@
