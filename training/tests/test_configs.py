@@ -67,6 +67,23 @@ def test_the_ablation_uses_the_learned_teacher_and_seeds_on_disjoint_worlds():
         in recipes["data/weights/test"]
 
 
+
+def test_the_second_teacher_world_is_its_own_and_never_the_test_worlds_layout():
+    """Issue 12 (results/teacher_v2): teacher v2 trains on a world of its own seed with every generator variation
+    except the test world's boulevard layout, validates on the validation world and writes outside models/."""
+    from fsmde_train.engine.teacher_trainer import load_teacher_config
+
+    makefile = (TRAINING_DIR.parent / "Makefile").read_text()
+    rule = makefile.split("\ndata/teacher/world-v2: ")[1].split("\n\t")
+    recipe = next(line for line in rule if line.startswith("$(SYNTH)"))
+    assert "--layout" not in recipe and "--open-streets" in recipe and "--cross-streets" in recipe
+    test_seed = int(makefile.split("\ndata/weights/test: ")[1].split("--seed ")[1].split()[0])
+    assert int(recipe.split("--seed ")[1].split()[0]) != test_seed
+    for extra in ([], [CONFIGS / "teacher_v2" / "v1_model.yaml"]):
+        cfg = load_teacher_config([CONFIGS / "teacher_v2.yaml", *extra])
+        assert cfg.world == "../data/teacher/world-v2" and cfg.val_root == "../data/weights/val"
+        assert cfg.out.startswith("../data/teacher/") and "models" not in cfg.out
+
 def test_the_self_supervised_rows_read_no_depth_gt_and_write_no_model():
     rows = [[CONFIGS / "selfsup.yaml"]] + [[CONFIGS / "selfsup.yaml", p] for p in sorted((CONFIGS / "selfsup").glob("*.yaml"))]
     assert len(rows) == 4
