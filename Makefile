@@ -110,8 +110,8 @@ teacher: setup data/teacher/learned/teacher_manifest.json data/weights/test
 
 # The learned stand-in teacher, second version (issue 12; training/results/teacher_v2): v1's recipe on a world with
 # every generator variation (open and cross streets, vehicle types and paints, shadows, photographed grain; none is
-# the test world's boulevard) and a 144 x 8 ViT. Not yet the ablation's teacher (make teacher stays v1 until the
-# ablation is redone). CPU (2 cores): ~15 min world + ~55 min training.
+# the test world's boulevard) and a 144 x 8 ViT. Measured worse than v1 on the validation world (0.246 vs 0.187,
+# RESULTS.md), so not the ablation's teacher; make teacher stays v1. CPU (2 cores): ~20 min world + ~85 min training.
 data/teacher/world-v2: | setup
 	$(VENV)/bin/pip install -q scikit-image==0.24.0
 	$(SYNTH) --scenes 12 --duration 2.5 --width 320 --height 180 --seed 400 --randomize --palette alt --shadows --car-detail --close-traffic --vehicle-looks 0.5 --open-streets --cross-streets --vehicle-types --photo-textures 0.6 && mv $@.part $@
