@@ -46,14 +46,23 @@ def run_node(factory, args=None, expected=(ValueError, RuntimeError)) -> int:
     if stopping():
         return 0
     building()
-    executor = None
+    executor = node = None
     try:
         rclpy.init(args=args)
         # the executor exists before the node: a signal that lands right after start-up must find it built
         executor = SingleThreadedExecutor()
         node = factory()
+        # Leave the raising phase inside this try: a signal pending as the constructor returns is run by CPython
+        # when the next function starts, which outside the try was spin_until_shutdown's first line, before its
+        # own try (a KeyboardInterrupt traceback and then death by the SIGTERM behind it; CI, 2026-12-07).
+        spinning()
     except KeyboardInterrupt:
         _ignore_further_signals()
+        if node is not None:
+            try:
+                node.destroy_node()
+            except Exception:  # noqa: BLE001 - entities of a context the signal already shut down
+                pass
         rclpy.try_shutdown()
         _ignore_further_signals()  # rclpy's shutdown puts its own handlers back
         return 0
