@@ -146,3 +146,36 @@ def test_teacher_outputs_are_cached_per_set_without_changing_training(tiny_world
     assert n_plain == 12 and n_cached < 12  # the tiny world's key frames repeat within 12 steps
     for a, b in zip(cached["history"], plain["history"]):
         assert abs(a["loss"] - b["loss"]) < 1e-4 * abs(b["loss"]), (a, b)
+
+
+def test_a_teacher_whose_head_died_stops_with_one_line_and_writes_nothing(tiny_world, tmp_path, monkeypatch, capsys):
+    """TV2A (RESULTS.md) died this way at step ~350: the head's inner ReLU 0 everywhere, the output one constant,
+    and no gradient left to revive it. Here the same state is made at step 0 (conv2's bias far below its input)."""
+    import fsmde_train.engine.teacher_trainer as tt
+
+    real = tt._prepare_head
+
+    def dead_head(model, cfg):
+        real(model, cfg)
+        with torch.no_grad():
+            model.head.conv2.bias.fill_(-100.0)
+
+    monkeypatch.setattr(tt, "_prepare_head", dead_head)
+    out = tmp_path / "learned"
+    assert _train(tiny_world, out, "steps=20", "checkpoint_every=5", "collapse_patience=8") == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "ReLU has been 0 on every pixel of every view since step 1" in err[0] and "head_leak" in err[0], err
+    assert not out.exists() and not list((tmp_path / "learned.run").glob("ckpt_*"))  # no dead checkpoint either
+
+
+def test_the_head_leak_falls_to_a_plain_relu_before_the_end(tiny_world, tmp_path):
+    from fsmde_train.engine.teacher_trainer import TeacherTrainConfig, head_leak_at
+
+    cfg = TeacherTrainConfig(steps=100, head_leak=0.2)
+    assert head_leak_at(cfg, 0) == 0.2 and 0 < head_leak_at(cfg, 45) < 0.2
+    assert head_leak_at(cfg, 90) == 0.0 and head_leak_at(cfg, 99) == 0.0
+    assert head_leak_at(TeacherTrainConfig(steps=100), 0) == 0.0  # off: v1's recipe
+    out = tmp_path / "learned"
+    assert _train(tiny_world, out, "steps=20", "checkpoint_every=10", "head_leak=0.2") == 0
+    rel = build_teacher(TeacherConfig(kind="learned", model=str(out)))(torch.randn(2, 3, 64, 96))["rel"]
+    assert torch.isfinite(rel).all() and float(rel.flatten(1).std(1).min()) > 0

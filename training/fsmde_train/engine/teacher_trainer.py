@@ -63,6 +63,12 @@ class TeacherTrainConfig:
     threads: int = 0
     checkpoint_every: int = 250
     log_every: int = 50
+    # Training-time negative slope of the head's inner ReLU (activation1), annealed linearly to 0 at 90 % of the
+    # steps so the last tenth trains the architecture as saved (ReLU). 0 = a plain ReLU throughout (v1's recipe).
+    # Why: once that ReLU is 0 everywhere, no gradient reaches the network again (TV2A died so by step ~350).
+    head_leak: float = 0.0
+    # Stop with an error when that ReLU has passed nothing on any view for this many steps (dead: see above).
+    collapse_patience: int = 50
     cache_dir: str | None = "../data/cache"
 
 
@@ -112,6 +118,40 @@ def calibrate_output(model, ds, cfg: TeacherTrainConfig, norm, views: int = 48) 
     return {"shift": lo, "scale": a, "views": views}
 
 
+class TeacherCollapsed(RuntimeError):
+    """The network's output became one constant on every view: no gradient can bring it back."""
+
+
+def _prepare_head(model, cfg: TeacherTrainConfig) -> None:
+    # The relative head ends in a ReLU: from a random start its output dies at 0 everywhere (a constant map has
+    # no gradient through the normalisation; measured: dead by step 250). Training uses a leaky slope there and
+    # starts the last conv's bias positive; the saved model is the architecture as is (ReLU at inference).
+    model.head.activation2 = torch.nn.LeakyReLU(0.01)
+    if cfg.head_leak > 0:
+        model.head.activation1 = torch.nn.LeakyReLU(cfg.head_leak)
+    with torch.no_grad():
+        model.head.conv3.bias.fill_(1.0)
+
+
+def head_leak_at(cfg: TeacherTrainConfig, step: int) -> float:
+    """activation1's negative slope at ``step``: ``head_leak`` falling linearly to 0 at 90 % of the steps."""
+    return cfg.head_leak * max(0.0, 1.0 - step / (0.9 * cfg.steps))
+
+
+class _HeadWatch:
+    """Whether the head's inner ReLU passed anything in the last forward pass. With a plain ReLU (slope 0) and no
+    positive input on any pixel of any view, conv3 sees zeros, the output is its bias everywhere and no gradient
+    reaches the network: dead for good. A young network's near-constant output is not this (its units live)."""
+
+    def __init__(self, act):
+        self.act, self.alive = act, True
+        act.register_forward_hook(self)
+
+    def __call__(self, module, inputs, output):
+        slope = float(getattr(module, "negative_slope", 0.0))
+        self.alive = slope > 0 or bool((inputs[0].detach() > 0).any())
+
+
 def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> Path:
     from transformers import DepthAnythingForDepthEstimation
 
@@ -126,12 +166,7 @@ def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> 
     if len(ds) == 0:
         raise ValueError(f"teacher world {cfg.world} has no camera sets")
     model = DepthAnythingForDepthEstimation(learned_teacher_config(cfg.hidden, cfg.layers, cfg.heads))
-    # The relative head ends in a ReLU: from a random start its output dies at 0 everywhere (a constant map has
-    # no gradient through the normalisation; measured: dead by step 250). Training uses a leaky slope there and
-    # starts the last conv's bias positive; the saved model is the architecture as is (ReLU at inference).
-    model.head.activation2 = torch.nn.LeakyReLU(0.01)
-    with torch.no_grad():
-        model.head.conv3.bias.fill_(1.0)
+    _prepare_head(model, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)) * 0.5 * (
         1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))  # python floats: the state loads weights_only
@@ -147,10 +182,22 @@ def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> 
         log(f"fsmde-teacher: resumed from step {start} ({run})")
     model.train()
     bar = tqdm(range(start, cfg.steps), desc="fsmde-teacher", disable=not progress, initial=start, total=cfg.steps)
-    ema, t0 = None, time.time()
+    ema, t0, dead_since = None, time.time(), None
+    watch = _HeadWatch(model.head.activation1)
     for step in bar:
+        if cfg.head_leak > 0:
+            model.head.activation1.negative_slope = head_leak_at(cfg, step)
         img, gt = _batch(ds, cfg, step, norm.mean, norm.std)
         rel = run_depth_anything(model, img, tuple(cfg.model_hw))["rel"]
+        if not bool(torch.isfinite(rel).all()):
+            raise TeacherCollapsed(f"the network's output is not finite at step {step + 1}; nothing was written "
+                                   f"past the last checkpoint in {run} (lower lr)")
+        dead_since = None if watch.alive else (dead_since or step + 1)
+        if dead_since is not None and step + 1 - dead_since >= cfg.collapse_patience:
+            raise TeacherCollapsed(
+                f"the DPT head's inner ReLU has been 0 on every pixel of every view since step {dead_since}: the "
+                f"output is one constant and no gradient reaches the network, it cannot recover; no weights were "
+                f"written. Remove {run} and retrain with head_leak > 0 (e.g. --set head_leak=0.1) or a lower lr")
         loss = ssi_loss(rel, gt.float(), cfg.grad_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -161,9 +208,13 @@ def train_teacher(cfg: TeacherTrainConfig, progress: bool = True, log=print) -> 
         bar.set_postfix(loss=f"{ema:.3f}")
         if not progress and (step + 1) % cfg.log_every == 0:
             log(f"step {step + 1}/{cfg.steps} ssi {ema:.4f} ({time.time() - t0:.0f} s)")
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps and dead_since is None:
             save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                                   "step": step + 1}, step + 1)
+    if dead_since is not None:
+        raise TeacherCollapsed(f"the DPT head's inner ReLU has been 0 everywhere since step {dead_since}, up to "
+                               f"the last step: the output is one constant; no weights were written (retrain with "
+                               f"head_leak > 0)")
     if start < cfg.steps:  # the finished weights are safe before the evaluation runs
         save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                               "step": cfg.steps}, cfg.steps)
@@ -211,7 +262,7 @@ def main(argv=None) -> int:
     try:
         cfg = load_teacher_config(a.config, parse_overrides(a.set))
         train_teacher(cfg, progress=not a.quiet)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, TeacherCollapsed) as e:
         print(f"fsmde-teacher: error: {e}", file=sys.stderr)
         return 2
     return 0
