@@ -296,6 +296,7 @@ class SurroundDepthLogic:
         self.sets = SetAssembler(n, c.sync_queue_size, int(round(c.sync_slop * 1e9)),
                                  history=min(c.sync_queue_size, 4))
         self._served_at: list[float | None] = [None] * n
+        self._depth_published = [0] * n  # 32FC1 images handed to DDS per camera (diagnostics)
         self._zero_stamps = [0] * n
         self._first_image_at: list[float | None] = [None] * n
         self._all_heard = False
@@ -561,6 +562,7 @@ class SurroundDepthLogic:
             pubs = self._pubs[cam.name]
             if pubs["depth"].get_subscription_count():
                 pubs["depth"].publish(self._image(hdr, depth_image_fields(d, "32FC1")))
+                self._depth_published[i] += 1
             f = depth_info_fields(res.K_depth[i], *d.shape)
             pubs["info"].publish(CameraInfo(header=hdr, height=f["height"], width=f["width"],
                                             distortion_model=f["distortion_model"], d=f["d"].tolist(),
@@ -610,11 +612,12 @@ class SurroundDepthLogic:
         s = self.stats
         vals = [("backend", self.backend.describe() if self.backend else "none"),
                 ("input set rate (Hz)", f"{s.sets_in.rate():.2f}"), ("output set rate (Hz)", f"{s.sets_out.rate():.2f}"),
-                ("dropped sets", str(s.drops)), ("bad views", str(s.bad_views)), ("errors", str(s.errors)),
+                ("sets served", str(s.sets_out.count)), ("dropped sets", str(s.drops)), ("bad views", str(s.bad_views)), ("errors", str(s.errors)),
                 ("future-stamped sets dropped", str(s.future_sets)), ("partial sets", str(s.partial_sets)),
                 ("unmatched images", str(self.sets.sync.evicted)),
                 ("sync queue depths", str(self.sets.sync.pending())),
-                ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size))]
+                ("sync queue depth max", str(s.queue_max)), ("sync queue size", str(self.cfg.sync_queue_size)),
+                ("depth images published", str(self._depth_published))]
         if self.motion is not None:
             m = self.motion
             vals.append(("cloud motion compensation", f"{m.last_source or 'none'} (last set); sets compensated "

@@ -1,4 +1,5 @@
 """End to end over DDS: a synthetic-world bag played into the node running in another process."""
+import ast
 import os
 import signal
 import subprocess
@@ -95,10 +96,21 @@ def test_bag_through_node_process(which, request, node_process):
         sink.destroy_node()
         rclpy.shutdown(context=ctx)
 
-    assert len(clouds) >= 0.75 * len(expected), f"{len(clouds)} sets out of {len(expected)} played"
+    # What the node did, from its own counters: every recorded set was served or counted as a drop, and every served
+    # set went out on each camera's depth topic (less the first set or two, see below).
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
-    assert len(clouds) + int(values["dropped sets"]) == len(expected), (len(clouds), values)
+    served = int(values["sets served"])
+    assert served >= 0.75 * len(expected), f"{served} sets served out of {len(expected)} played"
+    assert served + int(values["dropped sets"]) == len(expected), values
     assert values["unmatched images"] == "0"
+    published = dict(zip(CAMERAS, ast.literal_eval(values["depth images published"])))
+    assert all(served - 2 <= n <= served for n in published.values()), (served, published)
+    # What arrived over DDS. The outputs are reliable KEEP_LAST(5): at 12 sets/s a sample lost in transport (a full
+    # shared-memory port on a loaded machine) is gone once five newer ones follow, before Fast DDS's 3 s heartbeat asks
+    # for it again (DDS 1.4 2.2.3.14: reliable delivers what is still in the writer's history). Seen once in CI and in
+    # 3 of 19 runs here under three CPU hogs: one depth image of one camera mid-stream. So the transport may lose one
+    # sample per topic in a run; the node may not (checked above).
+    assert served - 1 <= len(clouds) <= served, (len(clouds), served)
     # the bag's /odom (nav_msgs/Odometry, replayed over DDS) moved the clouds' views to the set stamp; a set that
     # comes before two poses have arrived, or while a loaded machine lets odometry trail, is placed uncompensated
     import re
@@ -106,7 +118,7 @@ def test_bag_through_node_process(which, request, node_process):
     got = re.fullmatch(r"(\w+) \(last set\); sets compensated (\d+), uncompensated (\d+)",
                        values["cloud motion compensation"])
     assert got and got[1] == "odometry", values["cloud motion compensation"]
-    assert int(got[2]) + int(got[3]) == len(clouds) and int(got[2]) >= 0.75 * len(clouds), values["cloud motion compensation"]
+    assert int(got[2]) + int(got[3]) == served and int(got[2]) >= 0.75 * served, values["cloud motion compensation"]
     depth_by_stamp = {c: {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: m for m in depth[c]} for c in CAMERAS}
     missing = {c: [] for c in CAMERAS}  # indices of the (time-ordered) clouds whose set has no depth image for c
     for k, cl in enumerate(sorted(clouds, key=lambda cl: cl.header.stamp.sec * 10**9 + cl.header.stamp.nanosec)):
@@ -122,6 +134,9 @@ def test_bag_through_node_process(which, request, node_process):
             assert np.isfinite(np.frombuffer(bytes(m.data), np.float32)).mean() > 0.5
     # The node builds a depth image only for a topic with a matched subscriber, and the node's DDS participant can
     # learn of the sink's subscription a set later than the sink learns of the node's publisher (seen under CPU
-    # load: the first set without one camera's depth). So a camera may miss the first set or two, never a later one.
+    # load: the first set without one camera's depth). So a camera may miss the first set or two (not published),
+    # and at most one later one (lost in transport, above).
     for c, ks in missing.items():
-        assert ks == list(range(len(ks))) and len(ks) <= 2, f"{c}: no depth image for the sets at {ks} of {len(clouds)}"
+        first = [k for j, k in enumerate(ks) if k == j][:2]
+        assert len(ks) - len(first) <= 1, f"{c}: no depth image for the sets at {ks} of {len(clouds)}"
+        assert len(depth_by_stamp[c]) >= published[c] - 1, (c, len(depth_by_stamp[c]), published[c])
